@@ -1,0 +1,35 @@
+# Quick start: `make demo` (installs and runs the offline demo in the UI), `make test`.
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+PIP        := $(PY) -m pip
+STAMP      := $(VENV)/.installed
+# Without a GPU, the CPU build of torch: pinned, so peft/accelerate do not pull a CUDA build.
+# Where the CPU wheel is on another index, set TORCH_INDEX (e.g. the PyTorch CPU index).
+TORCH_CPU  ?= torch==2.13.0
+TORCH_INDEX ?=
+HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+.PHONY: install demo test bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+ifeq ($(HAS_GPU),1)
+	$(PIP) install -q -e '.[test]'
+else
+	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_CPU)'
+	$(PIP) install -q '$(TORCH_CPU)' -e '.[test]'
+endif
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/tinker-tui demo
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) build *.egg-info

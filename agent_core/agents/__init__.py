@@ -1,0 +1,27 @@
+"""Agents: something that, given the last tool result, chooses the next action.
+
+`make_agent(spec, brief)` builds one from the `--agent` string:
+playbook (offline, deterministic), script:PATH (replays a list of steps),
+anthropic[:MODEL] and openai[:MODEL] (LLM providers; see issue 4).
+"""
+from __future__ import annotations
+
+from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
+
+
+def make_agent(spec: str, brief: Brief) -> Agent:
+    kind, _, arg = spec.partition(":")
+    if kind == "playbook":
+        from agent_core.agents.playbook import PlaybookAgent
+        return PlaybookAgent(brief)
+    if kind == "script":
+        from agent_core.agents.script import ScriptAgent
+        if not arg:
+            raise ValueError("--agent script:PATH needs a path to a JSON or YAML list of steps")
+        return ScriptAgent(arg, brief)
+    if kind in ("anthropic", "openai"):
+        raise ValueError(f"the {kind} agent is not available yet in this build; use --agent playbook")
+    raise ValueError(f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
+
+
+__all__ = ["Action", "Agent", "Brief", "Call", "Done", "Say", "ToolOutcome", "make_agent"]

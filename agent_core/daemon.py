@@ -1,0 +1,412 @@
+"""The supervisor daemon: one per run, detached from any terminal.
+
+It owns the event log, the agent loop, the training subprocesses and the control socket.
+Start it with `python -m agent_core.daemon RUN_DIR` (agent_core.launch does this in a new
+session, so closing the terminal or the UI leaves the run going).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from agent_core import tasks
+from agent_core.agents import Brief, Call, Done, Say, ToolOutcome, make_agent
+from agent_core.approvals import Approvals
+from agent_core.control import COMMANDS, MAX_REQUEST, peer_uid, sock_address
+from agent_core.events import EventLog
+from agent_core.host import HostSampler
+from agent_core.jobs import JobManager, WorkerError
+from agent_core.policy import classify
+from agent_core.runs import RunDir
+from agent_core.tools import ToolArgError, Toolbox, check_args
+
+HOST_SAMPLE_S = 2.0
+
+
+class StopRun(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Supervisor:
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.cfg = run.config()
+        self.log = EventLog(run.events_path)
+        self.hidden_dir = run.path / "hidden"
+        self.base_model_path: Path | None = None
+        self.state: str | None = None
+        self.submitted: str | None = None
+        self.pause_requested = False
+        self.stop_reason: str | None = None
+        self._resumed: asyncio.Event | None = None
+        self._nudges: list[str] = []
+        self.t0 = time.time()
+        self.calls = 0
+        self.jobs: JobManager
+        self.approvals: Approvals
+        self.agent_task: asyncio.Task | None = None
+
+    @property
+    def workspace(self) -> Path:
+        return self.run.workspace
+
+    # -- state ----------------------------------------------------------------
+    def set_state(self, state: str, **fields) -> None:
+        if state != self.state:
+            self.state = state
+            self.log.emit("run_state", state=state, **fields)
+
+    def interrupt_requested(self) -> bool:
+        return self.pause_requested or self.stop_reason is not None
+
+    def budget_s(self) -> float | None:
+        return self.cfg.get("budget_s")
+
+    # -- data and checkpoints (the policy gate's context) -----------------------
+    def datasets(self) -> dict[str, Path]:
+        found = {}
+        data = self.run.workspace / "data"
+        if data.is_dir():
+            for p in sorted(data.glob("*.jsonl")):
+                found[p.stem] = p
+        return found
+
+    def dataset_path(self, name: str) -> Path | None:
+        name = str(name).strip()
+        known = self.datasets()
+        task = self.cfg.get("task", "")
+        for key in (name, name.removeprefix(f"{task}/"), Path(name).stem if name.endswith(".jsonl") else None):
+            if key and key in known:
+                return known[key]
+        if name.endswith(".jsonl"):
+            try:
+                p = (self.run.workspace / name).resolve()
+            except OSError:
+                return None
+            if p.is_file() and self.run.workspace.resolve() in p.parents:
+                return p
+        return None
+
+    def checkpoints(self) -> dict[str, Path]:
+        out = {}
+        for job in self.jobs.jobs.values():
+            if job.result and job.result.get("checkpoint"):
+                out[job.id] = Path(job.result["checkpoint"])
+        return out
+
+    def checkpoint_path(self, name: str) -> Path | None:
+        if name == "base":
+            return self.base_model_path
+        ckpts = self.checkpoints()
+        if name == "latest" and ckpts:
+            return list(ckpts.values())[-1]
+        return ckpts.get(name)
+
+    async def ensure_base(self) -> Path:
+        """Build the in-process `tiny` base model the first time a tool needs it."""
+        path = self.base_model_path
+        assert path is not None
+        if self.cfg.get("model", "tiny") == "tiny" and not (path / "config.json").exists():
+            async with self._base_lock:
+                if not (path / "config.json").exists():
+                    await self.jobs.run_once({"mode": "build_base", "out_dir": str(path), "seed": 0}, "build-base")
+        return path
+
+    async def evaluate(self, model: Path, data: Path, limit: int | None = None) -> dict:
+        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data), "max_new_tokens": 8}
+        if limit:
+            spec["limit"] = int(limit)
+        return await self.jobs.run_once(spec, f"eval-{int(time.time() * 1000)}")
+
+    # -- control commands -------------------------------------------------------
+    async def command(self, req: dict) -> dict:
+        cmd = req.get("cmd")
+        if cmd not in COMMANDS:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        if cmd == "status":
+            return {"ok": True, "state": self.state, "pending": len(self.approvals.pending),
+                    "elapsed_s": round(time.time() - self.t0, 1), "budget_s": self.budget_s()}
+        if cmd == "pending":
+            return {"ok": True, "pending": self.approvals.pending_requests()}
+        if self.state in ("finished", "failed", "crashed", "stopping") and cmd != "stop":
+            return {"ok": False, "error": f"the run is {self.state}"}
+        if cmd == "pause":
+            self.pause_requested = True
+            return {"ok": True, "note": "the agent pauses at its next step boundary"}
+        if cmd == "resume":
+            self.pause_requested = False
+            if self._resumed:
+                self._resumed.set()
+            return {"ok": True}
+        if cmd == "nudge":
+            text = str(req.get("text") or "").strip()
+            if not text:
+                return {"ok": False, "error": "a nudge needs some text"}
+            self.log.emit("human_nudge", text=text)
+            self._nudges.append(text)
+            return {"ok": True, "note": "the agent reads it at its next turn"}
+        if cmd == "stop":
+            self.request_stop("stopped by the person")
+            return {"ok": True}
+        if cmd in ("approve", "veto"):
+            return self.approvals.decide(req.get("id"), cmd, scope=req.get("scope") or "once",
+                                         reason=str(req.get("reason") or ""), by=req.get("by") or "person")
+        return {"ok": False, "error": "unhandled"}
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        self.set_state("stopping", reason=reason)
+        self.approvals.cancel_all(f"the run is stopping ({reason})")
+        if self._resumed:
+            self._resumed.set()
+        loop = asyncio.get_running_loop()
+        loop.call_later(3.0, self._cancel_agent)
+
+    def _cancel_agent(self) -> None:
+        if self.agent_task and not self.agent_task.done():
+            self.agent_task.cancel()
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            if sock is not None and peer_uid(sock) not in (None, os.getuid()):
+                reply = {"ok": False, "error": "permission denied: not the run's owner"}
+            else:
+                line = await asyncio.wait_for(reader.readline(), 10)
+                try:
+                    req = json.loads(line[:MAX_REQUEST]) if line else None
+                except ValueError:
+                    req = None
+                if not isinstance(req, dict):
+                    reply = {"ok": False, "error": "bad request: send one JSON object and a newline"}
+                else:
+                    reply = await self.command(req)
+            writer.write(json.dumps(reply, default=str).encode() + b"\n")
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    # -- the agent loop ---------------------------------------------------------
+    async def step_boundary(self) -> None:
+        if self.stop_reason:
+            raise StopRun(self.stop_reason)
+        budget = self.budget_s()
+        if budget and time.time() - self.t0 > budget:
+            self.log.emit("alert", rule="budget_overrun", severity="high",
+                          message=f"the wall-clock budget of {budget:.0f}s is spent; stopping the agent")
+            raise StopRun("budget spent")
+        if self.pause_requested:
+            self._resumed = asyncio.Event()
+            self.set_state("paused")
+            while self.pause_requested and not self.stop_reason:
+                await self._resumed.wait()
+                self._resumed.clear()
+            if self.stop_reason:
+                raise StopRun(self.stop_reason)
+            self.set_state("running")
+
+    async def agent_loop(self, agent) -> None:
+        last: ToolOutcome | None = None
+        while True:
+            await self.step_boundary()
+            while self._nudges:
+                agent.on_nudge(self._nudges.pop(0))
+            action = await asyncio.to_thread(agent.next_action, last)
+            if isinstance(action, Say):
+                self.log.emit("agent_message", text=action.text)
+                last = None
+            elif isinstance(action, Call):
+                last = await self.execute(action.tool, action.args)
+                if action.tool == "submit" and last.ok:
+                    return
+            elif isinstance(action, Done):
+                if action.text:
+                    self.log.emit("agent_message", text=action.text)
+                return
+            else:
+                raise TypeError(f"agent returned {action!r}")
+
+    async def execute(self, tool: str, args) -> ToolOutcome:
+        self.calls += 1
+        call_id = f"c{self.calls}"
+        self.log.emit("tool_call", id=call_id, tool=tool, args=args)
+        outcome: ToolOutcome
+        try:
+            try:
+                args = check_args(tool, args)
+            except ToolArgError as exc:
+                outcome = ToolOutcome(tool, False, f"bad call: {exc}")
+            else:
+                verdict = classify(tool, args, self)
+                if verdict.action == "deny":
+                    self.log.emit("alert", rule=verdict.rule, severity="warning",
+                                  message=f"denied {tool}: {verdict.reason}")
+                    outcome = ToolOutcome(tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}",
+                                          denied=True)
+                else:
+                    approved, reason = True, ""
+                    if verdict.action == "ask":
+                        self.set_state("waiting_approval")
+                        approved, reason = await self.approvals.ask(call_id, tool, args, verdict)
+                        if not self.stop_reason:
+                            self.set_state("running")
+                    if approved:
+                        outcome = await Toolbox(self).call(tool, args)
+                    else:
+                        why = f": {reason}" if reason else ""
+                        outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}",
+                                              denied=True)
+        except asyncio.CancelledError:
+            self.log.emit("tool_result", id=call_id, ok=False, summary="cancelled: the run is stopping")
+            raise
+        except Exception as exc:  # a tool bug must not end the run
+            traceback.print_exc()
+            outcome = ToolOutcome(tool, False, f"{tool} failed with an internal error: {exc!r}")
+        self.log.emit("tool_result", id=call_id, ok=outcome.ok, summary=outcome.summary)
+        return outcome
+
+    # -- lifecycle --------------------------------------------------------------
+    async def prepare(self) -> Brief:
+        task = tasks.get_task(self.cfg.get("task") or "arithmetic")
+        staging = self.run.path / "data"
+        paths = tasks.materialize(task, staging)
+        data_dir = self.run.workspace / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.hidden_dir.mkdir(exist_ok=True)
+        for split, path in paths.items():
+            dest = (self.hidden_dir if split == "test" else data_dir) / f"{split}.jsonl"
+            shutil.move(str(path), dest)
+        shutil.rmtree(staging, ignore_errors=True)
+        model = self.cfg.get("model") or "tiny"
+        if model == "tiny":
+            self.base_model_path = self.run.path / "base_model"  # built on first use
+        elif Path(model).expanduser().is_dir():
+            self.base_model_path = Path(model).expanduser().resolve()
+        else:
+            raise StopRun(f"model {model!r} is neither 'tiny' nor a local model folder")
+        brief = Brief(task=task.name, description=task.description, base_model=model,
+                      budget_s=self.budget_s(), datasets=sorted(self.datasets()),
+                      recipe=tasks.sft_recipe(task))
+        brief.recipe["demo_flagged_action"] = bool(self.cfg.get("demo"))
+        return brief
+
+    async def finalize(self) -> None:
+        """The harness: score the base model and the submission on the hidden test split."""
+        test = self.hidden_dir / "test.jsonl"
+        if not test.exists() or self.base_model_path is None:
+            return
+        await self.ensure_base()
+        targets = [("base", "base")]
+        if self.submitted:
+            targets.append(("submitted", self.submitted))
+        for role, name in targets:
+            path = self.checkpoint_path(name)
+            if path is None:
+                continue
+            try:
+                result = await self.evaluate(path, test)
+            except WorkerError as exc:
+                self.log.emit("alert", rule="harness", severity="high", message=f"scoring {name} failed: {exc.message}")
+                continue
+            self.log.emit("score", split="test", value=result["score"], checkpoint=name, role=role)
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.jobs = JobManager(self.run.path, self.log)
+        self.approvals = Approvals(self)
+        self._base_lock = asyncio.Lock()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, "the daemon got a termination signal")
+        addr, fd = sock_address(self.run.socket_path)
+        if self.run.socket_path.exists():
+            self.run.socket_path.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._serve_client, path=addr)
+        finally:
+            os.umask(old_umask)
+            if fd is not None:
+                os.close(fd)
+        self.run.pid_path.write_text(str(os.getpid()))
+        sampler = loop.create_task(self._sample_host())
+        final, reason = "finished", ""
+        try:
+            self.set_state("starting", pid=os.getpid(), config=self.cfg)
+            try:
+                brief = await self.prepare()
+                agent = make_agent(self.cfg.get("agent") or "playbook", brief)
+            except (ValueError, OSError, WorkerError) as exc:
+                raise StopRun(f"could not start: {getattr(exc, 'message', exc)}") from exc
+            self.log.emit("brief", **asdict(brief))
+            self.set_state("running")
+            self.agent_task = loop.create_task(self.agent_loop(agent))
+            try:
+                await self.agent_task
+            except asyncio.CancelledError:
+                reason = self.stop_reason or "cancelled"
+            except StopRun as exc:
+                reason = exc.reason
+            if self.stop_reason is None and not reason:
+                self.set_state("stopping", reason="the agent is done")
+            await self.jobs.stop_all()
+            await self.finalize()
+            reason = reason or ("submitted " + self.submitted if self.submitted else "the agent ended without submitting")
+        except StopRun as exc:
+            final, reason = "failed", exc.reason
+        except Exception as exc:
+            traceback.print_exc()
+            final, reason = "crashed", f"daemon error: {exc!r}"
+        finally:
+            sampler.cancel()
+            await self.jobs.stop_all()
+            self.set_state(final, reason=reason)
+            server.close()
+            for p in (self.run.socket_path, self.run.pid_path):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+            self.log.close()
+        return 0
+
+    async def _sample_host(self) -> None:
+        sampler = HostSampler()
+        try:
+            while True:
+                sample = await asyncio.to_thread(sampler.sample)
+                self.log.emit("host_sample", **sample)
+                await asyncio.sleep(HOST_SAMPLE_S)
+        except asyncio.CancelledError:
+            sampler.close()
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m agent_core.daemon RUN_DIR", file=sys.stderr)
+        return 2
+    run = RunDir(Path(argv[0]).absolute())
+    if not run.config_path.exists():
+        print(f"not a run directory: {run.path}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return asyncio.run(Supervisor(run).main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

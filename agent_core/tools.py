@@ -1,0 +1,291 @@
+"""The post-training tools an agent calls. Every call has already passed the policy gate.
+
+Each tool returns a ToolOutcome: ok, a compact decision-ready summary, and structured data.
+Tool names and their argument names are public (the LLM agents see the schemas).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent_core.agents.base import ToolOutcome
+from agent_core.jobs import WorkerError
+from agent_core.policy import resolve_in
+
+if TYPE_CHECKING:
+    from agent_core.daemon import Supervisor
+
+MAX_READ = 20_000
+
+SCHEMAS: dict[str, dict] = {
+    "list_datasets": {"description": "List the datasets you may use.", "properties": {}},
+    "load_dataset": {"description": "Load a dataset by name and show its size, fields and first rows.",
+                     "properties": {"name": {"type": "string"}, "limit": {"type": "integer"}},
+                     "required": ["name"]},
+    "read_file": {"description": "Read a text file in the workspace.",
+                  "properties": {"path": {"type": "string"}}, "required": ["path"]},
+    "write_file": {"description": "Write a text file in the workspace.",
+                   "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                   "required": ["path", "content"]},
+    "list_files": {"description": "List files under a workspace folder.",
+                   "properties": {"path": {"type": "string"}}},
+    "start_training": {"description": "Start an SFT job in the background.",
+                       "properties": {"dataset": {"type": "string"}, "base": {"type": "string"},
+                                      "lora": {"type": "boolean"}, "learning_rate": {"type": "number"},
+                                      "epochs": {"type": "number"}, "batch_size": {"type": "integer"},
+                                      "lr_scheduler_type": {"type": "string"}},
+                       "required": ["dataset"]},
+    "job_status": {"description": "Progress and latest metrics of a job.",
+                   "properties": {"job": {"type": "string"}}, "required": ["job"]},
+    "wait": {"description": "Park until a job finishes, an alert fires, or the timeout passes.",
+             "properties": {"job": {"type": "string"}, "timeout_s": {"type": "number"}}},
+    "stop_training": {"description": "Stop a job cleanly, saving a checkpoint.",
+                      "properties": {"job": {"type": "string"}}, "required": ["job"]},
+    "sample": {"description": "Generate completions from a checkpoint for some prompts.",
+               "properties": {"checkpoint": {"type": "string"},
+                              "prompts": {"type": "array", "items": {"type": "string"}},
+                              "max_new_tokens": {"type": "integer"}},
+               "required": ["checkpoint", "prompts"]},
+    "evaluate": {"description": "Exact-match score of a checkpoint on the dev split.",
+                 "properties": {"checkpoint": {"type": "string"}, "split": {"type": "string"},
+                                "limit": {"type": "integer"}}, "required": ["checkpoint"]},
+    "note": {"description": "Write a finding to the run's notes (kept across runs).",
+             "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    "submit": {"description": "Submit a checkpoint as the run's result. Ends the run.",
+               "properties": {"checkpoint": {"type": "string"}}, "required": ["checkpoint"]},
+}
+
+
+class ToolArgError(ValueError):
+    pass
+
+
+def check_args(tool: str, args: Any) -> dict:
+    """Validate a call against its schema; raise ToolArgError with a message for the model."""
+    if tool not in SCHEMAS:
+        raise ToolArgError(f"unknown tool {tool!r}; tools are: {', '.join(SCHEMAS)}")
+    if not isinstance(args, dict):
+        raise ToolArgError(f"{tool} takes an object of arguments, got {type(args).__name__}")
+    schema = SCHEMAS[tool]
+    props = schema.get("properties", {})
+    missing = [k for k in schema.get("required", []) if k not in args]
+    if missing:
+        raise ToolArgError(f"{tool} is missing required argument(s): {', '.join(missing)}")
+    unknown = [k for k in args if k not in props]
+    if unknown:
+        raise ToolArgError(f"{tool} has no argument(s) {', '.join(unknown)}; it takes {', '.join(props) or 'none'}")
+    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list}
+    for key, value in args.items():
+        want = types.get(props[key].get("type", ""))
+        bad_bool = isinstance(value, bool) and props[key].get("type") in ("integer", "number")
+        if want and (not isinstance(value, want) or bad_bool):
+            raise ToolArgError(f"{tool}.{key} must be a {props[key]['type']}, got {json.dumps(value)[:60]}")
+    return args
+
+
+class Toolbox:
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    async def call(self, tool: str, args: dict) -> ToolOutcome:
+        fn = getattr(self, f"t_{tool}")
+        try:
+            return await fn(**args)
+        except WorkerError as exc:
+            where = f" at step {exc.step}" if exc.step is not None else ""
+            return ToolOutcome(tool, False, f"{tool} failed ({exc.kind}{where}): {exc.message}")
+        except (OSError, ValueError) as exc:
+            return ToolOutcome(tool, False, f"{tool} failed: {exc}")
+
+    # -- data -----------------------------------------------------------------
+    async def t_list_datasets(self) -> ToolOutcome:
+        sup = self.sup
+        rows = []
+        for name, path in sup.datasets().items():
+            n = sum(1 for _ in open(path, encoding="utf-8"))
+            rows.append({"name": name, "rows": n, "path": str(path.relative_to(sup.run.workspace))})
+        lines = [f"{r['name']}: {r['rows']} rows ({r['path']})" for r in rows]
+        lines.append("test: hidden (the harness scores your submitted checkpoint on it)")
+        return ToolOutcome("list_datasets", True, "; ".join(lines), {"datasets": rows})
+
+    async def t_load_dataset(self, name: str, limit: int = 3) -> ToolOutcome:
+        path = self.sup.dataset_path(name)
+        if path is None:
+            return await self._download(name)
+        rows, bad = [], 0
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    bad += 1
+        fields = sorted({k for r in rows[:100] if isinstance(r, dict) for k in r})
+        head = rows[: max(0, min(limit, 20))]
+        summary = f"{name}: {len(rows)} rows, fields {fields}; first: " + "; ".join(
+            json.dumps(r, ensure_ascii=False)[:80] for r in head)
+        if bad:
+            summary += f"; WARNING {bad} malformed line(s) skipped"
+        return ToolOutcome("load_dataset", True, summary,
+                           {"rows": len(rows), "fields": fields, "head": head, "malformed": bad})
+
+    async def _download(self, name: str) -> ToolOutcome:
+        # Reached only after a person approved the outside_download.
+        source = name.removeprefix("hf:")
+        dest = self.sup.run.workspace / "data" / (source.replace("/", "__") + ".jsonl")
+        spec = {"mode": "download", "source": source, "out": str(dest)}
+        try:
+            result = await self.sup.jobs.run_once(spec, f"download-{int(time.time())}", timeout=120)
+        except WorkerError as exc:
+            return ToolOutcome("load_dataset", False,
+                               f"could not download {source!r}: {exc.message}. Use the local datasets.")
+        return ToolOutcome("load_dataset", True, f"downloaded {source} to {dest.name}: {result.get('rows')} rows",
+                           result)
+
+    # -- files ----------------------------------------------------------------
+    async def t_read_file(self, path: str) -> ToolOutcome:
+        target = resolve_in(self.sup.run.workspace, path)
+        text = target.read_text(encoding="utf-8", errors="replace")
+        cut = len(text) > MAX_READ
+        shown = text[:MAX_READ] + (f"\n[... {len(text) - MAX_READ} more characters]" if cut else "")
+        return ToolOutcome("read_file", True, f"{path}: {len(text)} characters", {"content": shown})
+
+    async def t_write_file(self, path: str, content: str) -> ToolOutcome:
+        target = resolve_in(self.sup.run.workspace, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+        return ToolOutcome("write_file", True, f"wrote {len(content)} characters to {path}")
+
+    async def t_list_files(self, path: str = ".") -> ToolOutcome:
+        root = resolve_in(self.sup.run.workspace, path)
+        files = sorted(str(p.relative_to(self.sup.run.workspace)) for p in root.rglob("*") if p.is_file())
+        return ToolOutcome("list_files", True, f"{len(files)} files: " + ", ".join(files[:50]), {"files": files})
+
+    # -- training -------------------------------------------------------------
+    async def t_start_training(self, dataset: str, base: str = "base", lora: bool = False,
+                               learning_rate: float = 1e-3, epochs: float = 1.0, batch_size: int = 16,
+                               lr_scheduler_type: str = "constant") -> ToolOutcome:
+        sup = self.sup
+        data = sup.dataset_path(dataset)
+        if data is None:
+            return ToolOutcome("start_training", False, f"no dataset {dataset!r}; see list_datasets")
+        parent = sup.checkpoint_path(base)
+        await sup.ensure_base()
+        job_no = len(sup.jobs.jobs) + 1
+        out = sup.run.checkpoints / f"job{job_no}"
+        spec = {
+            "mode": "train", "method": "sft", "base_model": str(sup.base_model_path),
+            "init_from": None if base == "base" else str(parent), "dataset": str(data),
+            "output_dir": str(out), "lora": lora, "learning_rate": learning_rate,
+            "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
+            "lr_scheduler_type": lr_scheduler_type, "seed": 0,
+            "lineage": {"base_model": sup.cfg.get("model"), "parent": base, "run": sup.run.id},
+        }
+        job = await sup.jobs.start(spec)
+        return ToolOutcome("start_training", True,
+                           f"{job.id} started: SFT on {dataset} from {base}, lr {learning_rate:g}, "
+                           f"{epochs:g} epoch(s), batch {batch_size}, {'LoRA' if lora else 'full'}; "
+                           f"call wait to park until it ends", {"job": job.id})
+
+    def _job(self, job: str):
+        if job not in self.sup.jobs.jobs:
+            raise ValueError(f"no job {job!r}; jobs: {', '.join(self.sup.jobs.jobs) or 'none'}")
+        return self.sup.jobs.jobs[job]
+
+    async def t_job_status(self, job: str) -> ToolOutcome:
+        j = self._job(job)
+        return ToolOutcome("job_status", True, _job_line(j.brief()), j.brief())
+
+    async def t_wait(self, job: str | None = None, timeout_s: float = 300.0) -> ToolOutcome:
+        sup = self.sup
+        target = self._job(job) if job else (sup.jobs.running() or [None])[-1]
+        if target is None:
+            return ToolOutcome("wait", True, "no job is running", {})
+        deadline = time.monotonic() + max(1.0, min(timeout_s, 3600.0))
+        reason = "timeout"
+        while True:
+            if target.done.is_set():
+                reason = "job ended"
+                break
+            if sup.interrupt_requested():
+                reason = "interrupted by the person (pause or stop)"
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(target.done.wait(), min(left, 0.5))
+            except asyncio.TimeoutError:
+                pass
+        brief = target.brief()
+        brief["woke"] = reason
+        return ToolOutcome("wait", True, f"{reason}: {_job_line(brief)}", brief)
+
+    async def t_stop_training(self, job: str) -> ToolOutcome:
+        j = await self.sup.jobs.stop(self._job(job).id)
+        return ToolOutcome("stop_training", True, _job_line(j.brief()), j.brief())
+
+    async def t_sample(self, checkpoint: str, prompts: list, max_new_tokens: int = 16) -> ToolOutcome:
+        path = await self._model(checkpoint)
+        spec = {"mode": "sample", "model": str(path), "prompts": [str(p) for p in prompts[:32]],
+                "max_new_tokens": max_new_tokens, "temperature": 0.0}
+        result = await self.sup.jobs.run_once(spec, f"sample-{int(time.time() * 1000)}")
+        samples = result.get("samples", [])
+        text = "; ".join(f"{s.get('prompt')!r} -> {s.get('completion')!r}" for s in samples[:8])
+        return ToolOutcome("sample", True, f"{len(samples)} samples: {text}", {"samples": samples})
+
+    async def t_evaluate(self, checkpoint: str, split: str = "dev", limit: int | None = None) -> ToolOutcome:
+        path = await self._model(checkpoint)
+        data = self.sup.dataset_path(split)
+        if data is None:
+            return ToolOutcome("evaluate", False, f"no split {split!r}; use dev")
+        result = await self.sup.evaluate(path, data, limit)
+        self.sup.log.emit("score", split=split, value=result["score"], checkpoint=checkpoint, role="agent")
+        wrong = [e for e in result.get("examples", []) if not e.get("correct")][:3]
+        misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in wrong)
+        return ToolOutcome("evaluate", True,
+                           f"{checkpoint} on {split}: {result['score']:.1%} exact match "
+                           f"({result.get('correct')}/{result.get('n')})" + (f"; misses: {misses}" if misses else ""),
+                           {"score": result["score"], "n": result.get("n"), "examples": result.get("examples", [])})
+
+    async def _model(self, name: str) -> Path:
+        if name == "base":
+            return await self.sup.ensure_base()
+        return self._checkpoint(name)
+
+    def _checkpoint(self, name: str) -> Path:
+        path = self.sup.checkpoint_path(name)
+        if path is None:
+            raise ValueError(f"no checkpoint {name!r}; use 'base' or a finished job id "
+                             f"({', '.join(self.sup.checkpoints()) or 'none yet'})")
+        return path
+
+    # -- bookkeeping ----------------------------------------------------------
+    async def t_note(self, text: str) -> ToolOutcome:
+        notes = self.sup.run.workspace / "NOTES.md"
+        with open(notes, "a", encoding="utf-8") as fh:
+            fh.write(f"- {text.strip()}\n")
+        self.sup.log.emit("note", text=text)
+        return ToolOutcome("note", True, "noted")
+
+    async def t_submit(self, checkpoint: str) -> ToolOutcome:
+        self._checkpoint(checkpoint)
+        self.sup.submitted = checkpoint
+        self.sup.log.emit("submitted", checkpoint=checkpoint)
+        return ToolOutcome("submit", True, f"submitted {checkpoint}; the harness scores it on the hidden test split")
+
+
+def _job_line(b: dict) -> str:
+    parts = [f"{b['job']} {b['state']}", f"step {b['step']}" + (f"/{b['total']}" if b.get("total") else "")]
+    if "loss" in b:
+        parts.append(f"loss {b['loss']:.4g}")
+    if "learning_rate" in b:
+        parts.append(f"lr {b['learning_rate']:.3g}")
+    if b.get("checkpoint"):
+        parts.append(f"checkpoint {b['checkpoint']}")
+    if b.get("error"):
+        parts.append(f"error {b['error'].get('kind')}: {b['error'].get('message')}")
+    parts.append(f"{b['elapsed_s']}s")
+    return ", ".join(parts)
