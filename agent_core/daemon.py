@@ -305,15 +305,13 @@ class Supervisor:
         return brief
 
     async def finalize(self) -> None:
-        """The harness: score the base model and the submission on the hidden test split."""
+        """The harness: score the base model and the submission on the hidden test split.
+        A run that submitted nothing has nothing to score."""
         test = self.hidden_dir / "test.jsonl"
-        if not test.exists() or self.base_model_path is None:
+        if not test.exists() or self.base_model_path is None or not self.submitted:
             return
         await self.ensure_base()
-        targets = [("base", "base")]
-        if self.submitted:
-            targets.append(("submitted", self.submitted))
-        for role, name in targets:
+        for role, name in (("base", "base"), ("submitted", self.submitted)):
             path = self.checkpoint_path(name)
             if path is None:
                 continue

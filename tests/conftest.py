@@ -1,0 +1,56 @@
+"""Shared fixtures: an isolated runs home, and the CLI run as a real subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("TINKER_TUI_HOME", str(h))
+    return h
+
+
+def cli(home: Path, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TINKER_TUI_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-m", "tinker_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tinker-tui {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def write_script(path: Path, steps: list) -> str:
+    path.write_text(json.dumps(steps))
+    return f"script:{path}"
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    from agent_core.events import read_events
+    return read_events(run_dir / "events.jsonl")
+
+
+def last_state(run_dir: Path) -> str | None:
+    states = [e["state"] for e in events_of(run_dir) if e["type"] == "run_state"]
+    return states[-1] if states else None
