@@ -100,6 +100,7 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
     """Print a run's events as text until it ends. Ctrl-C detaches; the run goes on."""
     reader = LogReader(run.events_path)
     summary = summarize([])
+    auto = run.config().get("approval_auto")
     print(f"run {run.id} in {run.path}", flush=True)
     try:
         while True:
@@ -109,7 +110,7 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
                 line = format_event(ev)
                 if line:
                     print(line, flush=True)
-                if ev["type"] == "approval_request":
+                if ev["type"] == "approval_request" and not auto:
                     print(f"   waiting for a decision: tinker-tui approve {run.id} {ev['id']} "
                           f"| tinker-tui veto {run.id} {ev['id']} --reason TEXT", flush=True)
             if summary.state in TERMINAL_STATES:
