@@ -23,6 +23,8 @@ _ENV_KEEP = (
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "HF_HOME", "HF_HUB_CACHE",
     "TRANSFORMERS_CACHE", "XDG_CACHE_HOME",
+    # A person who set these wants no downloads, approved or not.
+    "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
 )
 STDERR_TAIL = 40
 
@@ -83,11 +85,12 @@ class JobManager:
         self.progress = asyncio.Event()  # set on every job state change and new metric
         self._one_shot: set[asyncio.subprocess.Process] = set()
 
-    def _spawn(self, spec_path: Path, stderr_path: Path):
+    def _spawn(self, spec_path: Path, stderr_path: Path, module: str = "agent_core.ml.worker",
+               offline: bool = True):
         return asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agent_core.ml.worker", str(spec_path),
+            sys.executable, "-m", module, str(spec_path),
             stdout=asyncio.subprocess.PIPE, stderr=open(stderr_path, "ab"),
-            stdin=asyncio.subprocess.DEVNULL, env=worker_env(), cwd=str(self.run_path),
+            stdin=asyncio.subprocess.DEVNULL, env=worker_env(offline=offline), cwd=str(self.run_path),
             limit=1 << 22,
         )
 
@@ -177,11 +180,13 @@ class JobManager:
             if proc.returncode is None:
                 proc.kill()
 
-    async def run_once(self, spec: dict, name: str, timeout: float = 900.0) -> dict:
-        """Run a worker for evaluate / sample / build_base and return its result line."""
+    async def run_once(self, spec: dict, name: str, timeout: float = 900.0,
+                       module: str = "agent_core.ml.worker", offline: bool = True) -> dict:
+        """Run a worker for evaluate / sample / build_base (or an approved download) and
+        return its result line."""
         spec_path = self.jobs_dir / f"{name}.json"
         spec_path.write_text(json.dumps(spec, indent=2))
-        proc = await self._spawn(spec_path, self.jobs_dir / f"{name}.stderr.log")
+        proc = await self._spawn(spec_path, self.jobs_dir / f"{name}.stderr.log", module, offline)
         self._one_shot.add(proc)
         result = error = None
         try:

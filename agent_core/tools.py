@@ -135,9 +135,10 @@ class Toolbox:
         # Reached only after a person approved the outside_download.
         source = name.removeprefix("hf:")
         dest = self.sup.run.workspace / "data" / (source.replace("/", "__") + ".jsonl")
-        spec = {"mode": "download", "source": source, "out": str(dest)}
+        spec = {"source": source, "out": str(dest)}
         try:
-            result = await self.sup.jobs.run_once(spec, f"download-{int(time.time())}", timeout=120)
+            result = await self.sup.jobs.run_once(spec, f"download-{int(time.time())}", timeout=300,
+                                                  module="agent_core.ml.download", offline=False)
         except WorkerError as exc:
             return ToolOutcome("load_dataset", False,
                                f"could not download {source!r}: {exc.message}. Use the local datasets.")
@@ -172,6 +173,11 @@ class Toolbox:
         if data is None:
             return ToolOutcome("start_training", False, f"no dataset {dataset!r}; see list_datasets")
         parent = sup.checkpoint_path(base)
+        if parent is None:  # reached only through an approved model_substitution
+            parent = Path(base).expanduser()
+            if not (parent / "config.json").is_file():
+                return ToolOutcome("start_training", False,
+                                   f"{base!r} is neither a checkpoint of this run nor a local model folder")
         await sup.ensure_base()
         job_no = len(sup.jobs.jobs) + 1
         out = sup.run.checkpoints / f"job{job_no}"

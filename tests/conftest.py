@@ -22,7 +22,7 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def cli(home: Path, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TINKER_TUI_HOME": str(home)}
+    env = {**os.environ, "TINKER_TUI_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "tinker_tui", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
     if check and proc.returncode != 0:
