@@ -1,0 +1,110 @@
+"""A terminal test under tmux that walks the newcomer's path as a person would:
+start the demo in the UI, answer its flagged action, pause, nudge, resume, detach, check the
+run goes on without the UI, attach again and see the history, then stop it."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from conftest import ROOT, cli, events_of, last_state, wait_for
+
+from agent_core.runs import list_runs
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, env: dict):
+        self.server = f"tt-{uuid.uuid4().hex[:8]}"
+        self.env = env
+
+    def cmd(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True,
+                              check=True, env=self.env).stdout
+
+    def start(self, command: str) -> None:
+        self.cmd("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
+
+    def keys(self, *keys: str) -> None:
+        self.cmd("send-keys", "-t", "main", *keys)
+
+    def type(self, text: str) -> None:
+        self.cmd("send-keys", "-t", "main", "-l", text)
+
+    def screen(self) -> str:
+        return self.cmd("capture-pane", "-p", "-t", "main")
+
+    def wait_screen(self, text: str, timeout: float = 60) -> str:
+        return wait_for(lambda: (s := self.screen()) and text in s and s, timeout,
+                        interval=0.2, what=f"{text!r} on screen")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, env=self.env)
+
+
+@pytest.fixture
+def tmux(home):
+    env = {**os.environ, "TINKER_TUI_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TERM": "xterm-256color", "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env.pop("NO_COLOR", None)
+    t = Tmux(env)
+    yield t
+    t.kill()
+
+
+def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
+    py = sys.executable
+    tmux.start("bash --norc --noprofile")
+    # The marker is computed, so the typed command line itself does not match it.
+    tmux.type(f"cd {ROOT} && {py} -m tinker_tui demo; echo UI-$((40+2))")
+    tmux.keys("Enter")
+    # The playbook asks for an outside dataset early: the approval prompt appears.
+    tmux.wait_screen("outside_download", timeout=90)
+    time.sleep(0.8)  # past the input grace period
+    tmux.keys("i")
+    time.sleep(0.3)
+    tmux.type("use the local training split only")
+    tmux.keys("Enter")
+    [run] = wait_for(lambda: list_runs(home), 10, what="the run")
+    wait_for(lambda: any(e["type"] == "approval_decision" for e in events_of(run.path)), 30,
+             what="the veto in the log")
+
+    # Pause from the UI: the agent stops at its next step boundary.
+    tmux.keys("p")
+    wait_for(lambda: last_state(run.path) == "paused", 90, what="paused")
+    tmux.wait_screen("paused", timeout=10)
+
+    # Nudge from the UI.
+    tmux.keys("n")
+    time.sleep(0.3)
+    tmux.type("read a few completions before training more")
+    tmux.keys("Enter")
+    wait_for(lambda: any(e["type"] == "human_nudge" for e in events_of(run.path)), 20, what="the nudge")
+    tmux.keys("p")
+    wait_for(lambda: last_state(run.path) == "running", 20, what="running again")
+
+    # Detach: the UI exits, the run goes on without it.
+    tmux.keys("d")
+    tmux.wait_screen("UI-42", timeout=20)
+    assert run.is_live()
+    seq_at_detach = events_of(run.path)[-1]["seq"]
+    wait_for(lambda: events_of(run.path)[-1]["seq"] > seq_at_detach + 3, 60, what="events after detach")
+
+    # Attach again: the whole history is there, including what happened while away.
+    tmux.type(f"clear; {py} -m tinker_tui attach; echo UI-$((40+3))")
+    tmux.keys("Enter")
+    tmux.wait_screen("read a few completions", timeout=60)
+    screen = tmux.screen()
+    assert "use the local training split only" in screen or "veto" in screen
+    tmux.keys("d")
+    tmux.wait_screen("UI-43", timeout=20)
+
+    cli(home, "stop", run.id)
+    wait_for(lambda: last_state(run.path) == "finished", 120, what="finished after stop")
+    kinds = [e["type"] for e in events_of(run.path)]
+    assert "human_nudge" in kinds and "approval_decision" in kinds
