@@ -1,0 +1,214 @@
+"""The approval prompt: one pending `approval_request`, decided by the person.
+
+    a  approve once          A  approve for the rest of the session
+    v  veto                  i  veto with an instruction (type it, enter sends it as the reason)
+    escape  decide later (the request stays pending; `a` on the run screen brings it back)
+
+Keys are ignored for `grace` seconds (0.5) after the prompt appears, so keys typed mid-stream
+cannot approve by accident. The decision is sent by a thread worker (the control socket
+blocks); a `ControlError` is shown as a notification and the prompt stays open. On success
+the screen is dismissed with {"id", "decision", "scope", "reason"}; "later" dismisses None.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from screens.widgets.palette import Palette
+from tinker_tui.client import ControlError
+
+__all__ = ["ApprovalScreen", "render_details"]
+
+
+def render_details(details: Any, pal: Palette) -> Text:
+    out = Text()
+    if details in (None, {}, [], ""):
+        out.append("(no details)", pal["muted"])
+        return out
+    if not isinstance(details, dict):
+        details = {"details": details}
+    first = True
+    for key, value in details.items():
+        if not first:
+            out.append("\n")
+        first = False
+        out.append(f"{key}: ", pal.bold("tool"))
+        if isinstance(value, str):
+            if "\n" in value:
+                out.append("\n" + "\n".join("  " + ln for ln in value.splitlines()))
+            else:
+                out.append(value)
+        else:
+            try:
+                text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                text = repr(value)
+            out.append(text if "\n" not in text else "\n" + "\n".join("  " + ln for ln in text.splitlines()))
+    return out
+
+
+class ApprovalScreen(ModalScreen[dict | None]):
+    DEFAULT_CSS = """
+    ApprovalScreen { align: center middle; background: $background 60%; }
+    ApprovalScreen #approval-box {
+        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        border: thick $risk-medium; background: $surface; padding: 0 1;
+    }
+    ApprovalScreen #approval-title { text-style: bold; color: $risk-medium; }
+    ApprovalScreen #approval-summary { text-style: bold; margin: 1 0 0 0; }
+    ApprovalScreen #approval-details {
+        padding: 0 1;
+        height: auto; max-height: 16; border: round $primary 40%; margin: 1 0 0 0;
+    }
+    ApprovalScreen #approval-keys { color: $text-muted; margin: 1 0 0 0; }
+    ApprovalScreen #approval-reason { display: none; }
+    ApprovalScreen #approval-reason.shown { display: block; }
+    """
+
+    BINDINGS = [
+        Binding("a", "approve('once')", "Approve once", id="approval.approve_once"),
+        Binding("A,shift+a", "approve('session')", "Approve for session",
+                id="approval.approve_session", key_display="A"),
+        Binding("v", "veto", "Veto", id="approval.veto"),
+        Binding("i", "instruct", "Veto with instruction", id="approval.veto_instruct"),
+        Binding("escape", "later", "Decide later", id="approval.later"),
+    ]
+
+    class DecisionSent(Message):
+        def __init__(self, decision: dict, error: str | None) -> None:
+            super().__init__()
+            self.decision = decision
+            self.error = error
+
+    def __init__(self, request: dict, client, *, grace: float = 0.5,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.request = request
+        self.request_id = request.get("id")
+        self.client = client
+        self.grace = grace
+        self._monotonic = monotonic
+        self._shown_at = monotonic()
+        self.busy = False
+        self.closed = False
+
+    def close(self, result: dict | None) -> None:
+        """Dismiss once, and only while this prompt is the top screen: the decision may
+        also arrive through the log (and close the prompt) before our own reply does, and a
+        second dismiss would pop the screen below."""
+        if self.closed or self.app.screen is not self:
+            return
+        self.closed = True
+        self.dismiss(result)
+
+    def compose(self) -> ComposeResult:
+        pal = Palette.from_app(self.app)
+        req = self.request
+        details = req.get("details")
+        risk = req.get("risk") or (details.get("risk") if isinstance(details, dict) else None)
+        head = Text()
+        head.append(f"⚠ Approval needed  #{self.request_id}")
+        sub = Text()
+        sub.append("rule ", pal["muted"])
+        sub.append(str(req.get("rule", "?")), pal.bold("risk-medium"))
+        if risk:
+            rstyle = {"high": "risk-high", "medium": "risk-medium"}.get(str(risk).lower(), "risk-low")
+            sub.append("   risk ", pal["muted"])
+            sub.append(str(risk), pal.bold(rstyle))
+        keys = Text()
+        for key, label in (("a", "approve once"), ("A", "approve for session"), ("v", "veto"),
+                           ("i", "veto with instruction"), ("esc", "decide later")):
+            keys.append(f" {key} ", pal.bold("person"))
+            keys.append(f"{label}  ")
+        with Vertical(id="approval-box"):
+            yield Static(head, id="approval-title")
+            yield Static(sub, id="approval-rule")
+            yield Static(str(req.get("summary", "")), id="approval-summary")
+            with VerticalScroll(id="approval-details"):
+                yield Static(render_details(details, pal))
+            yield Static(keys, id="approval-keys")
+            yield Input(placeholder="instruction for the agent (enter sends the veto, esc cancels)",
+                        id="approval-reason")
+
+    def on_mount(self) -> None:
+        self._shown_at = self._monotonic()
+
+    # -- guards ---------------------------------------------------------------------------
+    @property
+    def armed(self) -> bool:
+        return self._monotonic() - self._shown_at >= self.grace
+
+    def _ready(self) -> bool:
+        return self.armed and not self.busy and not self.closed
+
+    # -- actions --------------------------------------------------------------------------
+    def action_approve(self, scope: str) -> None:
+        if self._ready():
+            self._send({"id": self.request_id, "decision": "approve", "scope": scope,
+                        "reason": ""})
+
+    def action_veto(self) -> None:
+        if self._ready():
+            self._send({"id": self.request_id, "decision": "veto", "scope": "once", "reason": ""})
+
+    def action_instruct(self) -> None:
+        if not self._ready():
+            return
+        box = self.query_one("#approval-reason", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_later(self) -> None:
+        box = self.query_one("#approval-reason", Input)
+        if box.has_class("shown"):
+            box.remove_class("shown")
+            box.value = ""
+            self.set_focus(None)
+            return
+        if self.armed:
+            self.close(None)
+
+    @on(Input.Submitted, "#approval-reason")
+    def _reason_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        reason = event.value.strip()
+        if reason and not self.busy:
+            self._send({"id": self.request_id, "decision": "veto", "scope": "once",
+                        "reason": reason})
+
+    # -- sending --------------------------------------------------------------------------
+    def _send(self, decision: dict) -> None:
+        self.busy = True
+
+        def work() -> None:
+            error = None
+            try:
+                if decision["decision"] == "approve":
+                    self.client.approve(decision["id"], decision["scope"])
+                else:
+                    self.client.veto(decision["id"], decision["reason"])
+            except ControlError as exc:
+                error = str(exc)
+            except Exception as exc:  # a broken client must never crash the UI
+                error = f"{type(exc).__name__}: {exc}"
+            self.post_message(self.DecisionSent(decision, error))
+
+        self.run_worker(work, thread=True, group="approval", exit_on_error=False)
+
+    @on(DecisionSent)
+    def _decision_sent(self, message: DecisionSent) -> None:
+        self.busy = False
+        if message.error:
+            self.notify(message.error, title="decision not sent", severity="error")
+            return
+        self.close(message.decision)

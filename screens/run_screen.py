@@ -1,0 +1,464 @@
+"""The run screen: one screen for a live run (LiveFeed + RunClient) and for a replay
+(ReplayFeed, no client).
+
+Layout: status line / transcript | loss chart + host pane / nudge bar / footer.
+
+State lives in `RunView` (pure, no widgets) and is changed only by this screen's message
+handlers: feeds post `EventsArrived` batches, control calls run in thread workers that post
+`ControlDone`. Every binding has an id (`run.*`, `replay.*`) so it can be remapped with
+`App.set_keymap`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from functools import partial
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from agent_core.events import TERMINAL_STATES
+from screens.approval import ApprovalScreen
+from screens.feeds import DaemonAlive, EventsArrived, LiveFeed, ReplayFeed, parse_ts
+from screens.widgets import HostPane, LossChart, StatusInfo, StatusLine, Transcript
+from tinker_tui.client import ControlError
+
+__all__ = ["RunScreen", "RunView", "ConfirmScreen", "ControlDone", "RunCommands"]
+
+LIVE_ACTIONS = frozenset({"toggle_pause", "nudge", "stop", "detach", "review_approvals"})
+REPLAY_ACTIONS = frozenset({"replay_toggle", "replay_faster", "replay_slower", "replay_step",
+                            "replay_start", "replay_end"})
+
+
+class RunView:
+    """What is known about the run from the events seen so far (in order)."""
+
+    def __init__(self, config: dict | None = None) -> None:
+        self.config = config or {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = "unknown"
+        self.start_ts: float | None = None
+        self.last_ts: float | None = None
+        self.end_ts: float | None = None
+        self.pending: dict[str, dict] = {}
+        self.jobs: dict[str, str] = {}
+        self.last_score: dict | None = None
+        self.last_host: dict | None = None
+        self.count = 0
+
+    def apply(self, ev: dict) -> None:
+        self.count += 1
+        t = parse_ts(ev.get("ts"))
+        if t is not None:
+            if self.start_ts is None:
+                self.start_ts = t
+            self.last_ts = t
+        kind = ev.get("type")
+        if kind == "run_state":
+            self.state = str(ev.get("state", self.state))
+            if self.state in TERMINAL_STATES:
+                self.end_ts = t if t is not None else self.last_ts
+                self.pending.clear()  # nobody is waiting on a finished run
+            else:
+                self.end_ts = None
+        elif kind == "approval_request":
+            self.pending[str(ev.get("id"))] = ev
+        elif kind == "approval_decision":
+            self.pending.pop(str(ev.get("id")), None)
+        elif kind == "job_state":
+            self.jobs[str(ev.get("job"))] = str(ev.get("state"))
+        elif kind == "score":
+            self.last_score = ev
+        elif kind == "host_sample":
+            self.last_host = ev
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def elapsed(self, now: float | None) -> float | None:
+        """Run time: up to the end state, else up to `now` (None: up to the last event)."""
+        if self.start_ts is None:
+            return None
+        end = self.end_ts if self.end_ts is not None else (now if now is not None else self.last_ts)
+        return max(0.0, (end or self.start_ts) - self.start_ts)
+
+
+class ControlDone(Message):
+    """A control command finished in its worker (error=None: the daemon accepted it)."""
+
+    def __init__(self, cmd: str, error: str | None) -> None:
+        super().__init__()
+        self.cmd = cmd
+        self.error = error
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; background: $background 60%; }
+    ConfirmScreen > Static {
+        width: auto; max-width: 70; height: auto; padding: 1 2;
+        border: thick $risk-high; background: $surface;
+    }
+    """
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.question}\n\n[b]y[/b] / enter: yes    [b]n[/b] / esc: no")
+
+    def action_answer(self, yes: bool) -> None:
+        if self.app.screen is self:
+            self.dismiss(yes)
+
+
+class RunCommands(Provider):
+    """Command palette entries for the run screen's actions that apply right now
+    (live or replay), named after their bindings."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        screen = self.screen
+        if not isinstance(screen, RunScreen):
+            return []
+        out = []
+        for binding in screen.BINDINGS:
+            action, _, rest = binding.action.partition("(")
+            params = tuple(int(p) for p in rest.rstrip(")").split(",") if p.strip()) if rest else ()
+            if action in ("back", "quit_ui") or not screen.check_action(action, params):
+                continue
+            key = binding.key_display or binding.key.split(",")[0]
+            out.append((f"Run: {binding.description}", binding.action, f"key: {key}"))
+        return out
+
+    async def discover(self) -> Hits:
+        screen = self.screen
+        for name, action, help_text in self._commands():
+            yield DiscoveryHit(name, partial(screen.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        screen = self.screen
+        for name, action, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), partial(screen.run_action, action),
+                          help=help_text)
+
+
+class RunScreen(Screen):
+    COMMANDS = Screen.COMMANDS | {RunCommands}
+    DEFAULT_CSS = """
+    RunScreen { layout: vertical; }
+    RunScreen #body { height: 1fr; }
+    RunScreen #transcript { width: 1fr; }
+    RunScreen #side { width: 40%; min-width: 30; max-width: 60; }
+    RunScreen #nudge-bar { height: 2; display: none; border-top: solid $person; }
+    RunScreen #nudge-bar.shown { display: block; }
+    RunScreen #nudge-bar Label { width: auto; padding: 0 1; color: $person; text-style: bold; }
+    RunScreen #nudge-input { width: 1fr; border: none; height: 1; padding: 0 1 0 0; }
+    """
+
+    BINDINGS = [
+        # live: the intervention bar
+        Binding("p", "toggle_pause", "Pause/Resume", id="run.pause"),
+        Binding("n", "nudge", "Nudge", id="run.nudge"),
+        Binding("s", "stop", "Stop", id="run.stop"),
+        Binding("a", "review_approvals", "Approvals", id="run.approvals"),
+        Binding("d", "detach", "Detach", id="run.detach"),
+        # replay (priority: the focused transcript would take left/right for scrolling)
+        Binding("space", "replay_toggle", "Play/Pause", id="replay.toggle", priority=True),
+        Binding("plus,equals_sign", "replay_faster", "Faster", id="replay.faster",
+                key_display="+", priority=True),
+        Binding("minus", "replay_slower", "Slower", id="replay.slower", key_display="-",
+                priority=True),
+        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True),
+        Binding("right", "replay_step(1)", "Step", id="replay.step", priority=True),
+        Binding("home", "replay_start", "Start", id="replay.start", show=False, priority=True),
+        Binding("end", "replay_end", "End", id="replay.end", show=False, priority=True),
+        # both
+        Binding("j", "cycle_job", "Job", id="run.cycle_job", show=False),
+        Binding("escape", "back", "Back", id="run.back"),
+        Binding("q", "quit_ui", "Quit", id="run.quit"),
+    ]
+
+    def __init__(self, feed: LiveFeed | ReplayFeed, client=None, *, run=None,
+                 clock: Callable[[], float] = time.time, can_go_back: bool = False,
+                 approval_grace: float = 0.5, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.feed = feed
+        self.client = client
+        self.run = run if run is not None else getattr(feed, "run", None)
+        self.clock = clock
+        self.can_go_back = can_go_back
+        self.approval_grace = approval_grace
+        self.view = RunView(self.run.config() if self.run is not None else {})
+        self.daemon_alive: bool | None = None
+        self._deferred: set[str] = set()     # "decide later"
+        self._sent: set[str] = set()         # decided here, waiting for the log to say so
+        self._rung: set[str] = set()         # bell already rung for these
+        self._approval_open: str | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def replay(self) -> bool:
+        return isinstance(self.feed, ReplayFeed)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.view.config.get("id") or (self.run.id if self.run is not None else "replay"))
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="body"):
+            yield Transcript(id="transcript")
+            with Vertical(id="side"):
+                yield LossChart(id="chart")
+                yield HostPane(id="host")
+        with Horizontal(id="nudge-bar"):
+            yield Label("nudge ▸")
+            yield Input(placeholder="a hint for the agent; enter sends, esc cancels",
+                        id="nudge-input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Transcript).focus()
+        self._refresh_status()
+        if not self.replay:
+            self.set_interval(1.0, self._refresh_status, name="elapsed")
+        self.feed.start(self)
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LIVE_ACTIONS:
+            return self.client is not None
+        if action in REPLAY_ACTIONS:
+            return self.replay
+        if action == "back":
+            return self.can_go_back or self._nudge_shown()
+        return True
+
+    # -- events in ------------------------------------------------------------------------
+    @on(EventsArrived)
+    def _on_events(self, message: EventsArrived) -> None:
+        message.stop()
+        transcript = self.query_one(Transcript)
+        chart = self.query_one(LossChart)
+        host_before = self.view.last_host
+        if message.reset:
+            self.view.reset()
+            transcript.reset()
+            chart.reset()
+        for ev in message.events:
+            self.view.apply(ev)
+            if ev.get("type") == "metric":
+                chart.add_metric(ev)
+        if transcript.t0 is None:
+            transcript.t0 = self.view.start_ts
+        transcript.add_events(message.events)
+        if message.reset or self.view.last_host is not host_before:
+            self.query_one(HostPane).show_sample(self.view.last_host)
+        self._refresh_status()
+        self._check_approvals()
+
+    @on(DaemonAlive)
+    def _on_daemon(self, message: DaemonAlive) -> None:
+        message.stop()
+        self.daemon_alive = message.alive
+        self._refresh_status()
+
+    def _status_info(self) -> StatusInfo:
+        cfg = self.view.config
+        if self.replay:
+            now = None
+        elif self.daemon_alive is False:
+            now = None
+        else:
+            now = self.clock()
+        budget = cfg.get("budget_s")
+        return StatusInfo(
+            run_id=self.run_id, task=str(cfg.get("task", "") or ""),
+            model=str(cfg.get("model", "") or ""), agent=str(cfg.get("agent", "") or ""),
+            state=self.view.state, elapsed=self.view.elapsed(now),
+            budget=float(budget) if isinstance(budget, (int, float)) else None,
+            pending=len(self.view.pending),
+            daemon=None if self.replay else self.daemon_alive,
+            replay=self.feed.status() if self.replay else None,
+        )
+
+    def _refresh_status(self) -> None:
+        self.query_one(StatusLine).show(self._status_info())
+        waiting = bool(self.view.pending) and self.client is not None
+        prefix = "⚠ approval waiting · " if waiting else ""
+        mode = "replay · " if self.replay else ""
+        title = f"{prefix}{mode}{self.run_id} · {self.view.state}"
+        if self.app.title != title:
+            self.app.title = title
+
+    # -- approvals ------------------------------------------------------------------------
+    def _check_approvals(self) -> None:
+        top = self.app.screen
+        if isinstance(top, ApprovalScreen) and top.request_id not in self.view.pending:
+            top.close(None)  # decided elsewhere (CLI, another UI) or the run ended
+            self._approval_open = None
+        self._sent &= set(self.view.pending)
+        self._deferred &= set(self.view.pending)
+        if self.client is None or self._approval_open is not None:
+            return
+        for req_id, req in self.view.pending.items():
+            if req_id not in self._deferred and req_id not in self._sent:
+                self._open_approval(req)
+                break
+
+    def _open_approval(self, req: dict) -> None:
+        req_id = str(req.get("id"))
+        self._approval_open = req_id
+        if req_id not in self._rung:
+            self._rung.add(req_id)
+            self.app.bell()
+
+        def closed(result: dict | None) -> None:
+            self._approval_open = None
+            if result is None:
+                if req_id in self.view.pending:
+                    self._deferred.add(req_id)
+            else:
+                self._sent.add(req_id)
+            self._refresh_status()
+            self.call_later(self._check_approvals)
+
+        self.app.push_screen(ApprovalScreen(req, self.client, grace=self.approval_grace),
+                             callback=closed)
+
+    def action_review_approvals(self) -> None:
+        if not self.view.pending:
+            self.notify("no approval is waiting")
+            return
+        self._deferred.clear()
+        self._sent.clear()
+        self._check_approvals()
+
+    # -- live controls --------------------------------------------------------------------
+    def _control(self, cmd: str, *args) -> None:
+        client = self.client
+
+        def work() -> None:
+            error = None
+            try:
+                getattr(client, cmd)(*args)
+            except ControlError as exc:
+                error = str(exc)
+            except Exception as exc:  # never crash the UI on a client bug
+                error = f"{type(exc).__name__}: {exc}"
+            self.post_message(ControlDone(cmd, error))
+
+        self.run_worker(work, thread=True, group="control", exit_on_error=False)
+
+    @on(ControlDone)
+    def _on_control_done(self, message: ControlDone) -> None:
+        message.stop()
+        if message.error:
+            self.notify(message.error, title=f"{message.cmd} failed", severity="error")
+        else:
+            done = {"pause": "pause requested", "resume": "resume requested",
+                    "stop": "stop requested", "nudge": "nudge sent"}
+            self.notify(done.get(message.cmd, f"{message.cmd} sent"), timeout=3)
+
+    def action_toggle_pause(self) -> None:
+        self._control("resume" if self.view.state == "paused" else "pause")
+
+    def action_stop(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._control("stop")
+            self.call_later(self._check_approvals)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop run {self.run_id}? The agent stops and the run ends."),
+            callback=answered)
+
+    def _nudge_shown(self) -> bool:
+        try:
+            return self.query_one("#nudge-bar").has_class("shown")
+        except Exception:
+            return False
+
+    def action_nudge(self) -> None:
+        self.query_one("#nudge-bar").add_class("shown")
+        self.query_one("#nudge-input", Input).focus()
+        self.refresh_bindings()
+
+    def _hide_nudge(self) -> None:
+        box = self.query_one("#nudge-input", Input)
+        box.value = ""
+        self.query_one("#nudge-bar").remove_class("shown")
+        self.query_one(Transcript).focus()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#nudge-input")
+    def _nudge_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if text and self.client is not None:
+            self._control("nudge", text)
+        self._hide_nudge()
+
+    def action_detach(self) -> None:
+        self.app.exit()
+
+    def action_quit_ui(self) -> None:
+        self.app.exit()
+
+    def action_back(self) -> None:
+        if self._nudge_shown():
+            self._hide_nudge()
+        elif self.can_go_back and self.app.screen is self:
+            self.app.pop_screen()
+
+    def action_cycle_job(self) -> None:
+        self.query_one(LossChart).cycle_job()
+
+    # -- replay controls ------------------------------------------------------------------
+    def action_replay_toggle(self) -> None:
+        self.feed.toggle()
+        self._refresh_status()
+
+    def action_replay_faster(self) -> None:
+        self.feed.faster()
+        self._refresh_status()
+
+    def action_replay_slower(self) -> None:
+        self.feed.slower()
+        self._refresh_status()
+
+    def action_replay_step(self, n: int) -> None:
+        if n >= 0:
+            self.feed.step(n)
+        else:
+            self.feed.step_back(-n)
+        self._refresh_status()
+
+    def action_replay_start(self) -> None:
+        self.feed.pause()
+        self.feed.seek(0)
+        self._refresh_status()
+
+    def action_replay_end(self) -> None:
+        self.feed.to_end()
+        self._refresh_status()

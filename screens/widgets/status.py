@@ -1,0 +1,87 @@
+"""The run's status line: id, task, model, agent, state, elapsed/budget, waiting approvals,
+daemon liveness, and the replay position when replaying."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from screens.widgets.palette import Palette, fmt_duration
+
+__all__ = ["StatusInfo", "StatusLine", "render_status", "STATE_STYLE"]
+
+STATE_STYLE = {
+    "starting": "risk-low", "running": "ok", "paused": "risk-medium",
+    "waiting_approval": "risk-medium", "stopping": "risk-medium", "finished": "ok",
+    "failed": "risk-high", "crashed": "risk-high",
+}
+
+
+@dataclass
+class StatusInfo:
+    run_id: str = "?"
+    task: str = ""
+    model: str = ""
+    agent: str = ""
+    state: str = "unknown"
+    elapsed: float | None = None
+    budget: float | None = None
+    pending: int = 0
+    daemon: bool | None = None          # None: not known / replay
+    replay: dict | None = None          # ReplayFeed.status() when replaying
+
+
+def render_status(info: StatusInfo, pal: Palette) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis")
+    style = STATE_STYLE.get(info.state, "muted")
+    out.append(f" ● {info.state.upper().replace('_', ' ')} ", pal.bold(style) + Style(reverse=True))
+    out.append(f"  {info.run_id}", pal.bold("agent"))
+    for label, value in (("task", info.task), ("model", info.model), ("agent", info.agent)):
+        if value:
+            out.append(f"  {label} ", pal["muted"])
+            out.append(str(value))
+    out.append("\n")
+    out.append(" elapsed ", pal["muted"])
+    out.append(fmt_duration(info.elapsed))
+    if info.budget:
+        out.append(" / ", pal["muted"])
+        out.append(fmt_duration(info.budget))
+        frac = min(1.0, (info.elapsed or 0) / info.budget)
+        used = round(frac * 10)
+        bstyle = "risk-high" if frac >= 0.9 else "risk-medium" if frac >= 0.75 else "ok"
+        out.append(" " + "█" * used + "░" * (10 - used), pal[bstyle])
+        out.append(f" {frac * 100:3.0f}%", pal["muted"])
+    if info.pending:
+        plural = "s" if info.pending > 1 else ""
+        out.append(f"   ⚠ {info.pending} approval{plural} waiting", pal.bold("risk-medium"))
+    if info.daemon is False and info.replay is None:
+        out.append("   daemon not running", pal.bold("risk-high"))
+    if info.replay is not None:
+        r = info.replay
+        icon = "▶" if r.get("playing") else "⏸"
+        out.append("   REPLAY ", pal.bold("person"))
+        out.append(f"{icon} {r.get('speed', 1):g}x  event {r.get('position', 0)}/{r.get('total', 0)}")
+    return out
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 2;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.info = StatusInfo()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show(self.info))
+
+    def show(self, info: StatusInfo) -> None:
+        self.info = info
+        self.update(render_status(info, Palette.from_app(self.app)))

@@ -1,0 +1,165 @@
+"""The Textual app of tinker-tui: home (runs table), attach (live run) and replay.
+
+    TinkerApp(home=None, run=None, mode="home"|"attach"|"replay", theme=None, ...)
+    run_app(home=None, run=None, mode=None, theme=None, **options)   # for the CLI
+
+Import rule: this process imports only agent_core.events/runs/control and tinker_tui.client
+from the core, never torch & co. (tests/test_ui_run_screen.py checks it in a subprocess).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+
+from agent_core.events import read_events
+from agent_core.runs import RunDir, resolve_run, runs_home
+from screens.feeds import LiveFeed, ReplayFeed
+from screens.home import HomeScreen
+from screens.run_screen import RunScreen
+from themes import DEFAULT_THEME, DOMAIN_DEFAULTS, THEMES, register_themes
+from tinker_tui.client import RunClient
+
+__all__ = ["TinkerApp", "run_app", "to_run_dir", "MODES"]
+
+MODES = ("home", "attach", "replay")
+
+
+def to_run_dir(home: Path, run: RunDir | Path | str | None) -> RunDir | None:
+    """A RunDir from a RunDir, a run directory path, or an id/prefix under home."""
+    if run is None or isinstance(run, RunDir):
+        return run
+    path = Path(run)
+    if path.is_dir() and (path / "run.json").exists():
+        return RunDir(path.absolute())
+    return resolve_run(home, str(run))
+
+
+class TinkerApp(App):
+    """The supervisor's seat.
+
+    home: the runs home (default: $TINKER_TUI_HOME or the XDG data dir).
+    run: a RunDir (or its path, or an id/prefix resolved under home) for attach/replay.
+    mode: "home", "attach" (LiveFeed + RunClient) or "replay" (ReplayFeed of the log).
+    theme: "tinker-dark" (default), "tinker-light", "tinker-high-contrast" or any Textual theme.
+    clock: wall clock for elapsed/age (inject a fixed one for deterministic snapshots).
+    start_new_run: callable(app) -> RunDir | None, run by `N` on the home screen; a RunDir
+        it returns is attached to.
+    replay_speed / replay_autoplay: initial replay speed (1..100) and whether it plays at once.
+    approval_grace: seconds the approval prompt ignores keys after it appears.
+    """
+
+    TITLE = "tinker-tui"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", show=False, priority=True),
+    ]
+
+    def __init__(self, home: Path | str | None = None, run: RunDir | Path | str | None = None,
+                 mode: str = "home", theme: str | None = None, *,
+                 clock: Callable[[], float] = time.time,
+                 start_new_run: Callable[["TinkerApp"], RunDir | None] | None = None,
+                 replay_speed: float = 10.0, replay_autoplay: bool = True,
+                 approval_grace: float = 0.5, home_refresh: float = 2.0,
+                 live_interval: float = 0.1) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        register_themes(self)
+        theme = theme or os.environ.get("TINKER_TUI_THEME") or DEFAULT_THEME
+        if theme not in self.available_themes:
+            known = ", ".join(sorted(THEMES)) + ", or a Textual theme"
+            raise ValueError(f"unknown theme {theme!r} (themes: {known})")
+        self.theme = theme
+        self.home = runs_home(home)
+        self.run_dir = to_run_dir(self.home, run)
+        if mode != "home" and self.run_dir is None:
+            raise ValueError(f"mode {mode!r} needs a run")
+        self.mode = mode
+        self.clock = clock
+        self._new_run_cb = start_new_run
+        self.replay_speed = replay_speed
+        self.replay_autoplay = replay_autoplay
+        self.approval_grace = approval_grace
+        self.home_refresh = home_refresh
+        self.live_interval = live_interval
+
+    # -- theme ----------------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Our CSS uses $loss, $risk-high, ...; built-in themes get these fallbacks.
+        return dict(DOMAIN_DEFAULTS)
+
+    def watch_title(self, title: str) -> None:
+        # Put the title (run, state, "approval waiting") in the terminal's window title too:
+        # it shows in tabs and works over SSH.
+        self._terminal_title(title)
+
+    def _terminal_title(self, title: str) -> None:
+        driver = getattr(self, "_driver", None)
+        if driver is not None and not self.is_headless:
+            safe = "".join(ch for ch in title if ch.isprintable())
+            driver.write(f"\x1b]2;{safe}\x07")
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self._terminal_title("")  # do not leave "approval waiting" in the window title
+        super().exit(*args, **kwargs)
+
+    # -- screens --------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.mode == "home":
+            self.push_screen(HomeScreen(self.home, clock=self.clock,
+                                        refresh_every=self.home_refresh))
+        else:
+            self.open_run(self.run_dir, self.mode, can_go_back=False)
+
+    def make_run_screen(self, run: RunDir, mode: str, can_go_back: bool = False) -> RunScreen:
+        if mode == "attach":
+            feed = LiveFeed(run, interval=self.live_interval)
+            client = RunClient(run)
+        else:
+            feed = ReplayFeed(read_events(run.events_path), run=run, speed=self.replay_speed,
+                              playing=self.replay_autoplay)
+            client = None
+        return RunScreen(feed, client, run=run, clock=self.clock, can_go_back=can_go_back,
+                         approval_grace=self.approval_grace)
+
+    def open_run(self, run: RunDir, mode: str = "attach", can_go_back: bool = True) -> RunScreen:
+        screen = self.make_run_screen(run, mode, can_go_back)
+        self.push_screen(screen)
+        return screen
+
+    @on(HomeScreen.OpenRun)
+    def _open_from_home(self, message: HomeScreen.OpenRun) -> None:
+        self.open_run(message.run, message.mode, can_go_back=True)
+
+    def start_new_run(self) -> None:
+        """Called by `N` on the home screen; the CLI wires the callback."""
+        if self._new_run_cb is None:
+            self.notify("starting a run from here is not wired; use `tinker-tui new`",
+                        severity="warning")
+            return
+        try:
+            run = self._new_run_cb(self)
+        except Exception as exc:  # a failing launcher must not take the UI down
+            self.notify(f"could not start a run: {exc}", severity="error")
+            return
+        if isinstance(run, RunDir):
+            self.open_run(run, "attach", can_go_back=True)
+
+
+def run_app(home: Path | str | None = None, run: RunDir | Path | str | None = None,
+            mode: str | None = None, theme: str | None = None, **options: Any) -> Any:
+    """Run the UI until the person quits or detaches; returns the app's return value.
+
+    mode None: "home" without a run, else "attach" if the run's daemon is alive, else
+    "replay". `options` go to TinkerApp (clock, start_new_run, replay_speed, ...).
+    """
+    run_dir = to_run_dir(runs_home(home), run)
+    if mode is None:
+        mode = "home" if run_dir is None else ("attach" if run_dir.is_live() else "replay")
+    app = TinkerApp(home=home, run=run_dir, mode=mode, theme=theme, **options)
+    return app.run()
