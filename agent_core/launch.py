@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,46 @@ from agent_core.runs import RunDir, new_run
 
 class LaunchError(RuntimeError):
     pass
+
+
+AGENT_KINDS = ("playbook", "script", "anthropic", "openai")
+
+
+def parse_budget(text: str | None) -> float | None:
+    """'30m', '10h', '1h30m', '90s' or plain seconds -> seconds; '' or 'none' -> None."""
+    if text in (None, "", "none"):
+        return None
+    text = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"bad budget {text!r}: use e.g. 30m, 10h, 1h30m or 90s")
+    scale = {"h": 3600, "m": 60, "s": 1}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "playbook",
+                 budget: str | None = "30m", approval_auto: str | None = None,
+                 demo: bool = False) -> dict:
+    """Validate what a person asked for and return run.json's content; ValueError if bad."""
+    kind, _, arg = agent.partition(":")
+    if kind not in AGENT_KINDS:
+        raise ValueError(f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
+    if kind == "script":
+        from agent_core.agents.script import load_script
+        load_script(arg)  # ScriptError (a ValueError) names the bad step
+        agent = "script:" + str(Path(arg).expanduser().resolve())
+    if model != "tiny" and Path(model).expanduser().exists():
+        model = str(Path(model).expanduser().resolve())
+    if task.endswith(".toml") and Path(task).expanduser().exists():
+        task = str(Path(task).expanduser().resolve())
+    cfg = {"task": task, "model": model, "agent": agent, "budget_s": parse_budget(budget)}
+    if approval_auto:
+        cfg["approval_auto"] = approval_auto
+    if demo:
+        cfg["demo"] = True
+    return cfg
 
 
 def start_daemon(run: RunDir, wait_s: float = 15.0) -> int:

@@ -97,11 +97,6 @@ async def test_new_run_key_calls_the_app_callback(tmp_path):
         assert calls == [app]
         assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
         assert app.screen.run.id == "r-new" and isinstance(app.screen.feed, LiveFeed)
-    app = home_app(tmp_path)  # not wired: a notice, no crash
-    async with app.run_test() as pilot:
-        await pilot.press("N")
-        assert await wait_for(pilot, lambda: any("not wired" in str(n.message)
-                                                 for n in app._notifications))
 
 
 def test_fmt_age():

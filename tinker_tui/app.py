@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -21,6 +21,7 @@ from agent_core.events import read_events
 from agent_core.runs import RunDir, resolve_run, runs_home
 from screens.feeds import LiveFeed, ReplayFeed
 from screens.home import HomeScreen
+from screens.new_run import NewRunScreen
 from screens.run_screen import RunScreen
 from themes import DEFAULT_THEME, DOMAIN_DEFAULTS, THEMES, register_themes
 from tinker_tui.client import RunClient
@@ -137,10 +138,9 @@ class TinkerApp(App):
         self.open_run(message.run, message.mode, can_go_back=True)
 
     def start_new_run(self) -> None:
-        """Called by `N` on the home screen; the CLI wires the callback."""
+        """Called by `N` on the home screen: the new-run form, or the injected callback."""
         if self._new_run_cb is None:
-            self.notify("starting a run from here is not wired; use `tinker-tui new`",
-                        severity="warning")
+            self.push_screen(NewRunScreen(), self._launch_from_form)
             return
         try:
             run = self._new_run_cb(self)
@@ -149,6 +149,22 @@ class TinkerApp(App):
             return
         if isinstance(run, RunDir):
             self.open_run(run, "attach", can_go_back=True)
+
+
+    def _launch_from_form(self, cfg: dict | None) -> None:
+        if cfg:
+            self.notify("starting the run…")
+            self._launch(cfg)
+
+    @work(thread=True, exclusive=True, group="launch")
+    def _launch(self, cfg: dict) -> None:
+        from agent_core.launch import LaunchError, launch
+        try:
+            run = launch(self.home, cfg)
+        except (LaunchError, OSError) as exc:
+            self.call_from_thread(self.notify, f"could not start a run: {exc}", severity="error")
+            return
+        self.call_from_thread(self.open_run, run, "attach", True)
 
 
 def run_app(home: Path | str | None = None, run: RunDir | Path | str | None = None,

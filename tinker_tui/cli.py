@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,6 @@ from agent_core.runs import RunDir, RunNotFound, list_runs, resolve_run, runs_ho
 from agent_core.summary import format_event, summarize
 from tinker_tui.client import RunClient
 
-DEMO = {"task": "arithmetic", "model": "tiny", "agent": "playbook", "demo": True}
 DEFAULT_BUDGET = "30m"
 
 
@@ -39,45 +37,25 @@ class CliError(Exception):
 
 
 def parse_budget(text: str | None) -> float | None:
-    """'30m', '10h', '1h30m', '90s' or plain seconds -> seconds."""
-    if text in (None, "", "none"):
-        return None
-    text = str(text).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise CliError(f"bad budget {text!r}: use e.g. 30m, 10h, 1h30m or 90s")
-    scale = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(n) * scale[u] for n, u in parts)
+    from agent_core.launch import parse_budget as parse
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
 
 # -- run / demo -------------------------------------------------------------
 def _run_config(args, demo: bool) -> dict:
-    cfg = dict(DEMO) if demo else {"task": "arithmetic", "model": "tiny", "agent": "playbook"}
-    for key in ("task", "model", "agent"):
-        if getattr(args, key, None):
-            cfg[key] = getattr(args, key)
-    cfg["budget_s"] = parse_budget(args.budget)
+    from agent_core.launch import build_config
     if args.approve_flagged and args.veto_flagged:
         raise CliError("--approve-flagged and --veto-flagged exclude each other")
-    if args.approve_flagged:
-        cfg["approval_auto"] = "approve"
-    elif args.veto_flagged:
-        cfg["approval_auto"] = "veto"
-    agent = cfg["agent"]
-    if agent.startswith("script:"):
-        from agent_core.agents.script import ScriptError, load_script
-        try:
-            load_script(agent.split(":", 1)[1])
-        except ScriptError as exc:
-            raise CliError(str(exc)) from exc
-        cfg["agent"] = "script:" + str(Path(agent.split(":", 1)[1]).expanduser().resolve())
-    elif agent.split(":")[0] not in ("playbook", "anthropic", "openai"):
-        raise CliError(f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
-    if cfg["model"] != "tiny":
-        cfg["model"] = str(Path(cfg["model"]).expanduser().resolve()) if Path(cfg["model"]).expanduser().exists() else cfg["model"]
-    return cfg
+    auto = "approve" if args.approve_flagged else "veto" if args.veto_flagged else None
+    try:
+        return build_config(task=args.task or "arithmetic", model=args.model or "tiny",
+                            agent=args.agent or "playbook", budget=args.budget,
+                            approval_auto=auto, demo=demo)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def cmd_run(args, demo: bool = False) -> int:

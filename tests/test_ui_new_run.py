@@ -1,0 +1,44 @@
+"""Starting a run from the home screen's form: bad input is explained, good input starts a
+real daemon and the app attaches to it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import last_state, wait_for as wait_sync
+from conftest_ui import wait_for
+
+from agent_core.runs import list_runs
+from screens.new_run import NewRunScreen
+from screens.run_screen import RunScreen
+from textual.widgets import Input, Static
+from tinker_tui.app import TinkerApp
+from tinker_tui.client import RunClient
+
+
+@pytest.mark.asyncio
+async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    home = tmp_path / "home"
+    script = tmp_path / "steps.json"
+    script.write_text(json.dumps([{"tool": "load_dataset", "args": {"name": "hf:x/y"}}]))
+    app = TinkerApp(home=home, mode="home")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("N")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen))
+        form = app.screen
+        form.query_one("#new-agent", Input).value = f"script:{script}"
+        form.query_one("#new-budget", Input).value = "soon"
+        await pilot.click("#start")
+        await pilot.pause(0.1)
+        assert "bad budget" in str(form.query_one("#error", Static).render())
+        assert isinstance(app.screen, NewRunScreen), "bad input keeps the form open"
+        form.query_one("#new-budget", Input).value = "10m"
+        await pilot.click("#start")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout=30)
+        [run] = list_runs(home)
+        assert app.screen.run.id == run.id and app.screen.client is not None
+        assert run.config()["budget_s"] == 600
+    wait_sync(lambda: last_state(run.path) == "waiting_approval", 30, what="the script's flagged call")
+    RunClient(run).stop()
+    wait_sync(lambda: last_state(run.path) == "finished", 60, what="finished")
