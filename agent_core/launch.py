@@ -55,7 +55,7 @@ def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "pl
     return cfg
 
 
-def start_daemon(run: RunDir, wait_s: float = 15.0) -> int:
+def start_daemon(run: RunDir, wait_s: float = 30.0) -> int:
     """Start `python -m agent_core.daemon RUN` in its own session; wait for its socket."""
     log = open(run.daemon_log, "ab")
     env = dict(os.environ)
