@@ -117,7 +117,10 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
 
 def _open_ui(args, home: Path, run: RunDir | None, mode: str) -> int:
     from tinker_tui.app import run_app
-    run_app(home=home, run=run, mode=mode, theme=getattr(args, "theme", None))
+    try:
+        run_app(home=home, run=run, mode=mode, theme=getattr(args, "theme", None))
+    except ValueError as exc:  # an unknown theme, a bad run reference
+        raise CliError(str(exc)) from exc
     if run is not None and mode == "attach" and run.is_live():
         print(f"detached; the run goes on. Re-attach: tinker-tui attach {run.id}")
     return 0
