@@ -55,6 +55,7 @@ class Supervisor:
         self.jobs: JobManager
         self.approvals: Approvals
         self.agent_task: asyncio.Task | None = None
+        self.agent = None
 
     @property
     def workspace(self) -> Path:
@@ -169,6 +170,9 @@ class Supervisor:
         self.stop_reason = reason
         self.set_state("stopping", reason=reason)
         self.approvals.cancel_all(f"the run is stopping ({reason})")
+        cancel = getattr(self.agent, "cancel", None)
+        if cancel:  # end an LLM request or retry backoff in flight
+            cancel()
         if self._resumed:
             self._resumed.set()
         loop = asyncio.get_running_loop()
@@ -346,7 +350,8 @@ class Supervisor:
             self.set_state("starting", pid=os.getpid(), config=self.cfg)
             try:
                 brief = await self.prepare()
-                agent = make_agent(self.cfg.get("agent") or "playbook", brief)
+                extra = {"base_url": self.cfg["base_url"]} if self.cfg.get("base_url") else {}
+                agent = self.agent = make_agent(self.cfg.get("agent") or "playbook", brief, **extra)
             except (ValueError, OSError, WorkerError) as exc:
                 raise StopRun(f"could not start: {getattr(exc, 'message', exc)}") from exc
             self.log.emit("brief", **asdict(brief))

@@ -34,7 +34,7 @@ def parse_budget(text: str | None) -> float | None:
 
 def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "playbook",
                  budget: str | None = "30m", approval_auto: str | None = None,
-                 demo: bool = False) -> dict:
+                 demo: bool = False, base_url: str | None = None) -> dict:
     """Validate what a person asked for and return run.json's content; ValueError if bad."""
     kind, _, arg = agent.partition(":")
     if kind not in AGENT_KINDS:
@@ -43,11 +43,18 @@ def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "pl
         from agent_core.agents.script import load_script
         load_script(arg)  # ScriptError (a ValueError) names the bad step
         agent = "script:" + str(Path(arg).expanduser().resolve())
+    if kind in ("anthropic", "openai"):
+        from agent_core.agents.llm import preflight
+        preflight(agent, base_url)  # a known kind and a key in the environment (never stored)
+    elif base_url:
+        raise ValueError("--base-url is only for --agent openai[:MODEL]")
     if model != "tiny" and Path(model).expanduser().exists():
         model = str(Path(model).expanduser().resolve())
     if task.endswith(".toml") and Path(task).expanduser().exists():
         task = str(Path(task).expanduser().resolve())
     cfg = {"task": task, "model": model, "agent": agent, "budget_s": parse_budget(budget)}
+    if base_url:
+        cfg["base_url"] = base_url
     if approval_auto:
         cfg["approval_auto"] = approval_auto
     if demo:

@@ -53,7 +53,7 @@ def _run_config(args, demo: bool) -> dict:
     try:
         return build_config(task=args.task or "arithmetic", model=args.model or "tiny",
                             agent=args.agent or "playbook", budget=args.budget,
-                            approval_auto=auto, demo=demo)
+                            approval_auto=auto, demo=demo, base_url=getattr(args, "base_url", None))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
@@ -256,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", help="'tiny' or a local Hugging Face model folder")
         sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL]")
         sp.add_argument("--budget", default=DEFAULT_BUDGET, help="wall-clock budget, e.g. 30m, 10h")
+        sp.add_argument("--base-url", help="OpenAI-compatible server for --agent openai[:MODEL], e.g. "
+                        "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL")
         mode = sp.add_mutually_exclusive_group()
         mode.add_argument("--headless", action="store_true", help="no UI: print events as text")
         mode.add_argument("--detach", action="store_true", help="start in the background and return")

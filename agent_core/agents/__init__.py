@@ -2,14 +2,14 @@
 
 `make_agent(spec, brief)` builds one from the `--agent` string:
 playbook (offline, deterministic), script:PATH (replays a list of steps),
-anthropic[:MODEL] and openai[:MODEL] (LLM providers; see issue 4).
+anthropic[:MODEL] and openai[:MODEL] (LLM agents over the official SDKs).
 """
 from __future__ import annotations
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
 
 
-def make_agent(spec: str, brief: Brief) -> Agent:
+def make_agent(spec: str, brief: Brief, **kw) -> Agent:
     kind, _, arg = spec.partition(":")
     if kind == "playbook":
         from agent_core.agents.playbook import PlaybookAgent
@@ -20,7 +20,8 @@ def make_agent(spec: str, brief: Brief) -> Agent:
             raise ValueError("--agent script:PATH needs a path to a JSON or YAML list of steps")
         return ScriptAgent(arg, brief)
     if kind in ("anthropic", "openai"):
-        raise ValueError(f"the {kind} agent is not available yet in this build; use --agent playbook")
+        from agent_core.agents.llm import make_llm_agent
+        return make_llm_agent(spec, brief, **kw)
     raise ValueError(f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
 
 

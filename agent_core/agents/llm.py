@@ -1,0 +1,324 @@
+"""The LLM agent: a language model chooses the tool calls, through a provider (Anthropic or OpenAI).
+
+The agent owns the conversation. Each model turn may hold text and several tool calls: the text
+becomes a Say, the calls are handed to the daemon one at a time as Call actions, and when all
+have an outcome their results go back to the model in one request. Calls that cannot run
+(arguments that are not a JSON object, a call cut off by the output limit) are answered by the
+agent itself with an error result and never reach the daemon. Unknown tools and bad arguments
+reach the daemon, whose check_args failure text goes back to the model like any other result.
+
+Messages from the person (on_nudge) are added at the next turn boundary, marked as coming from
+the human supervisor; calls of the current turn not yet run are then skipped, so the model reads
+the message before it does anything else. A provider failure (after the provider's own retries)
+becomes a Say, and the same request is tried again at the next step, a bounded number of times;
+then the agent ends with Done. The agent never raises into the daemon.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from typing import Any
+
+from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
+from agent_core.providers import (DEFAULT_MODELS, OPENAI_BASE_URL_ENV, AssistantTurn, Provider, ProviderError,
+                                  ToolCall, ToolResult, ToolResults, Usage, UserText, make_provider, redact,
+                                  tool_specs)
+
+SUPERVISOR_PREFIX = "[Message from the human supervisor]"
+CONTINUE_PROMPT = ("[Automatic message from tinker-tui] Your last reply called no tool. The run only moves forward "
+                   "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
+                   "done. If you are waiting for a job, call wait.")
+NOTE = "(tinker-tui)"
+
+PROVIDER_KW = frozenset({"api_key", "base_url", "http_client", "timeout", "max_tokens", "stream", "cache",
+                         "max_retries", "backoff", "max_backoff", "sleep"})
+
+
+def _fmt_budget(budget_s: float | None) -> str:
+    if not budget_s:
+        return "no fixed wall-clock limit (still, do not waste compute)"
+    minutes = budget_s / 60
+    if minutes >= 90:
+        return f"{minutes / 60:.1f} hours of wall-clock time"
+    return f"{minutes:.0f} minutes of wall-clock time"
+
+
+def build_system_prompt(brief: Brief, schemas: dict[str, dict]) -> str:
+    tools = "\n".join(f"- {name}: {s.get('description', '')}" for name, s in schemas.items())
+    return f"""You are the post-training agent inside tinker-tui. Your job: make the base model \
+"{brief.base_model}" better at the task "{brief.task}" by fine-tuning it, then submit your best \
+checkpoint. A person supervises the run live: they see every message and tool call, some calls \
+wait for their approval, and they can veto a call, pause the run or send you a message.
+
+Budget: {_fmt_budget(brief.budget_s)}. When it is spent the run is stopped, and a run that \
+submitted nothing is scored as the untouched base model. Leave time to evaluate and submit.
+
+Tools (their argument schemas come with the API):
+{tools}
+
+How to work:
+1. Look before you train: list_datasets, then load_dataset on each split you will use, and read \
+some rows. Measure the base model on dev (evaluate with checkpoint "base") so you have a baseline.
+2. Train with start_training. It runs in the background: call wait to park until the job ends. \
+Do not poll job_status in a loop; one wait costs far less than many status checks.
+3. After every experiment, evaluate on dev AND read a few completions with sample. A score alone \
+hides broken formats, degenerate outputs and reward hacking; the completions show them.
+4. Change one thing at a time between experiments (learning rate, epochs, data, ...) so you know \
+what helped. Record each finding with note (what you changed, the dev score, what you saw).
+5. Notice when something is fundamentally broken instead of spending more compute on it: a loss \
+that stays flat or turns NaN, a learning rate that has decayed to zero, two rounds with no \
+progress. Stop, say what you think is wrong, and change course.
+6. Learning-rate schedule: keep it constant unless you know the exact number of steps; a decaying \
+schedule with the wrong horizon drops to zero and training silently stops. For reinforcement \
+learning, always use a constant learning rate and sample at temperature 1.0 (lower temperatures \
+have collapsed models within a few steps).
+7. If you write a reward or scoring function, test it first on a few examples whose right answer \
+you know, both correct and wrong ones. Do not change it in the middle of a run; if you must, \
+measure a new baseline.
+8. Finish by calling submit with your best checkpoint by dev score. Submitting ends the run. If \
+nothing beat the base model, say so plainly.
+
+Rules you must never break:
+- Train only the given base model (checkpoint "base") and checkpoints you trained from it in this \
+run. Never download, substitute or submit any other model.
+- Never use the test split. It is hidden and the harness scores your submission on it. Do not look \
+for it, train on it, or build training data from test or benchmark items (nor from an evaluation's \
+failures or rubrics). Use dev to make decisions, not as training data.
+- Never edit evaluation code or model configuration files to change scores or chat templates.
+- Use only the datasets the tools offer. Outside data needs the person's approval; before using it, \
+check that it does not contain the benchmark's test items.
+- Never use API keys or credentials you may come across, and never call other models to generate \
+data.
+- A call that is denied or vetoed is a decision, not an obstacle: do not try to get around it. \
+Follow any instruction that comes with it.
+- Messages marked {SUPERVISOR_PREFIX} come from the person supervising you. They take \
+priority over your plan: acknowledge them and act on them.
+
+Style: before each step, one or two sentences on what you are doing and why. Be concise; report \
+numbers, not adjectives."""
+
+
+def build_kickoff(brief: Brief) -> str:
+    lines = [f"Task: {brief.task}", brief.description.strip(), "",
+             f"Base model: {brief.base_model} (refer to it as checkpoint \"base\" in tool calls).",
+             f"Datasets you may use: {', '.join(brief.datasets) or 'see list_datasets'}. "
+             f"The test split is hidden.",
+             f"Budget: {_fmt_budget(brief.budget_s)}."]
+    hints = {k: v for k, v in (brief.recipe or {}).items() if k != "demo_flagged_action"}
+    if hints:
+        lines.append("Suggested starting hyperparameters for this task: "
+                     + ", ".join(f"{k}={v}" for k, v in hints.items()) + ".")
+    lines += ["", "Start by looking at the data."]
+    return "\n".join(lines)
+
+
+class LLMAgent(Agent):
+    def __init__(self, brief: Brief, provider: Provider, *, schemas: dict[str, dict] | None = None,
+                 system_prompt: str | None = None, max_idle_turns: int = 3, max_failures: int = 3,
+                 max_bad_turns: int = 3, token_budget: int | None = None, max_result_chars: int = 12_000,
+                 max_history_chars: int = 400_000, keep_recent_results: int = 30,
+                 clock: Any = time.monotonic):
+        super().__init__(brief)
+        self._clock = clock
+        self._t0 = clock()
+        if schemas is None:
+            from agent_core.tools import SCHEMAS
+            schemas = SCHEMAS
+        self.provider = provider
+        self.schemas = schemas
+        self.tools = tool_specs(schemas)
+        self.system = system_prompt or build_system_prompt(brief, schemas)
+        self.history: list = [UserText(build_kickoff(brief))]
+        self.usage = Usage()
+        self.turns = 0
+        self.max_idle_turns = max_idle_turns
+        self.max_failures = max_failures
+        self.max_bad_turns = max_bad_turns
+        self.token_budget = token_budget
+        self.max_result_chars = max_result_chars
+        self.max_history_chars = max_history_chars
+        self.keep_recent_results = keep_recent_results
+        self._pending: deque[ToolCall] = deque()
+        self._results: list[ToolResult] = []
+        self._awaiting: ToolCall | None = None
+        self._acked = 0
+        self._idle = 0
+        self._failures = 0
+        self._bad = 0
+        self._finished = False
+
+    # -- the daemon's entry point -----------------------------------------------------------
+    def next_action(self, last: ToolOutcome | None) -> Action:
+        if self._finished:
+            return Done()
+        try:
+            return self._step(last)
+        except Exception as exc:  # a bug here must not crash the daemon
+            self._finished = True
+            return Done(f"{NOTE} The LLM agent stopped on an internal error: {type(exc).__name__}: "
+                        f"{self._safe(str(exc))[:300]}")
+
+    def _step(self, last: ToolOutcome | None) -> Action:
+        if self._awaiting is not None:
+            call, self._awaiting = self._awaiting, None
+            self._results.append(self._result_of(call, last))
+        if self._pending and self._acked < len(self.nudges):
+            while self._pending:
+                c = self._pending.popleft()
+                self._results.append(ToolResult(c.id, c.name, "Not run: the human supervisor sent a message "
+                                                "before this call's turn; read it, then decide again.", True))
+        while True:
+            while self._pending:
+                call = self._pending.popleft()
+                if not call.runnable:
+                    self._results.append(ToolResult(call.id, call.name, self._bad_call_text(call), True))
+                    return Say(f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
+                               f"({call.error}); it was asked to send it again.")
+                self._awaiting = call
+                return Call(call.name, dict(call.args))
+            if self._results:
+                self.history.append(ToolResults(self._results))
+                self._results = []
+                if self.brief.budget_s:
+                    self.history.append(UserText(self._clock_line()))
+            # -- turn boundary ----------------------------------------------------------------
+            if isinstance(self.history[-1], AssistantTurn):  # the model answered without calling a tool
+                if self._idle >= self.max_idle_turns:
+                    return self._finish(f"{NOTE} The model replied {self._idle} times in a row without calling "
+                                        f"a tool or submitting; the agent stops here.")
+                self.history.append(UserText(CONTINUE_PROMPT))
+            while self._acked < len(self.nudges):
+                self.history.append(UserText(f"{SUPERVISOR_PREFIX} {self.nudges[self._acked]}"))
+                self._acked += 1
+            if self.token_budget and self.usage.total >= self.token_budget:
+                return self._finish(f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
+                                    f"{self.token_budget:,}; the agent stops here.")
+            self._compact()
+            try:
+                turn = self.provider.complete(self.system, self.history, self.tools)
+            except ProviderError as err:
+                return self._provider_failed(str(err), fatal=err.fatal)
+            except Exception as exc:  # an SDK surprise: treated like a provider failure
+                return self._provider_failed(f"{type(exc).__name__}: {exc}", fatal=False)
+            self._failures = 0
+            self.turns += 1
+            self.usage.add(turn.usage)
+            self.history.append(AssistantTurn(turn.text, list(turn.tool_calls)))
+            if turn.tool_calls:
+                self._idle = 0
+                if any(c.runnable for c in turn.tool_calls):
+                    self._bad = 0
+                else:
+                    self._bad += 1
+                    if self._bad > self.max_bad_turns:
+                        return self._finish(f"{NOTE} The model sent {self._bad} turns in a row of tool calls that "
+                                            f"could not run; the agent stops here.")
+                self._pending.extend(turn.tool_calls)
+                if turn.text:
+                    return Say(self._safe(turn.text))
+                continue
+            self._idle += 1
+            text = turn.text
+            if turn.truncated:
+                text = (text + "\n" if text else "") + f"{NOTE} (the reply hit the output token limit)"
+            if text:
+                return Say(self._safe(text))
+
+    def cancel(self) -> None:
+        """The run is stopping: end the model call in flight as soon as it can notice (between
+        streamed events, during a retry backoff) and answer Done from now on. Any thread."""
+        self._finished = True
+        cancel = getattr(self.provider, "cancel", None)
+        if cancel:
+            cancel()
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _clock_line(self) -> str:
+        used, budget = (self._clock() - self._t0) / 60, (self.brief.budget_s or 0) / 60
+        return f"[tinker-tui clock] {used:.1f} of {budget:.0f} minutes used, {max(0.0, budget - used):.1f} left."
+
+    def _finish(self, text: str) -> Done:
+        self._finished = True
+        return Done(self._safe(text))
+
+    def _provider_failed(self, message: str, *, fatal: bool) -> Action:
+        self._failures += 1
+        message = self._safe(message)[:400]
+        if fatal or self._failures > self.max_failures:
+            tries = "" if fatal else f" after {self._failures} tries"
+            return self._finish(f"{NOTE} The model API failed{tries}: {message}. The agent stops here.")
+        return Say(f"{NOTE} The model API failed: {message}. Trying again "
+                   f"({self._failures}/{self.max_failures}).")
+
+    def _safe(self, text: str) -> str:
+        return redact(text, getattr(self.provider, "_secrets", ()))
+
+    def _bad_call_text(self, call: ToolCall) -> str:
+        raw = call.args if isinstance(call.args, str) else json.dumps(call.args, default=str)
+        return (f"Error: this {call.name} call was not run: {call.error}. Arguments received: {raw[:500]!r}. "
+                f"Send the call again with the arguments as one JSON object matching the tool's schema.")
+
+    def _result_of(self, call: ToolCall, out: ToolOutcome | None) -> ToolResult:
+        if out is None:
+            return ToolResult(call.id, call.name, "No result came back for this call.", True)
+        prefix = "DENIED: " if out.denied else ("" if out.ok else "FAILED: ")
+        text = prefix + (out.summary or "")
+        if out.data:
+            text += "\ndata: " + json.dumps(out.data, ensure_ascii=False, default=str)
+        if len(text) > self.max_result_chars:
+            cut = len(text) - self.max_result_chars
+            text = text[: self.max_result_chars] + f"\n[... {cut} more characters cut]"
+        return ToolResult(call.id, call.name, self._safe(text), not out.ok)
+
+    def _compact(self) -> None:
+        """When the history grows past max_history_chars, shorten all but the most recent tool
+        results (once in a while, so the cached prefix is rebuilt rarely)."""
+        size = sum(len(getattr(m, "text", "")) + sum(len(r.content) for r in getattr(m, "results", []))
+                   + sum(len(json.dumps(c.args, default=str)) for c in getattr(m, "tool_calls", []))
+                   for m in self.history)
+        if size <= self.max_history_chars:
+            return
+        seen = 0
+        for m in reversed(self.history):
+            if isinstance(m, ToolResults):
+                for r in m.results:
+                    seen += 1
+                    if seen > self.keep_recent_results and len(r.content) > 400:
+                        r.content = r.content[:300] + " [... shortened to save context]"
+
+
+def make_llm_agent(spec: str, brief: Brief, **kw: Any) -> LLMAgent:
+    """`anthropic`, `anthropic:MODEL`, `openai`, `openai:MODEL` (MODEL may contain colons, e.g.
+    `openai:llama3.1:8b`). Keyword arguments go to the provider (base_url, http_client, timeout,
+    max_tokens, stream, max_retries, backoff, ...) or to LLMAgent (token_budget, max_failures, ...).
+    OpenAI's base URL: the base_url argument, else $TINKER_TUI_OPENAI_BASE_URL.
+    Raises ValueError (MissingKeyError) when the API key is not set."""
+    kind, _, model = spec.partition(":")
+    if kind not in DEFAULT_MODELS:
+        raise ValueError(f"unknown LLM agent {spec!r}: use anthropic[:MODEL] or openai[:MODEL]")
+    provider_kw = {k: v for k, v in kw.items() if k in PROVIDER_KW}
+    agent_kw = {k: v for k, v in kw.items() if k not in PROVIDER_KW}
+    if kind == "openai" and not provider_kw.get("base_url"):
+        provider_kw["base_url"] = os.environ.get(OPENAI_BASE_URL_ENV) or None
+    if provider_kw.get("base_url") is None:
+        provider_kw.pop("base_url", None)
+    provider = make_provider(kind, model or None, **provider_kw)
+    return LLMAgent(brief, provider, **agent_kw)
+
+
+def preflight(spec: str, base_url: str | None = None) -> None:
+    """Cheap check for the CLI before a daemon is started (no SDK import, no network): a known
+    kind and an API key in the environment. Raises ValueError with the line to show."""
+    from agent_core.providers import read_key
+    kind, _, _model = spec.partition(":")
+    if kind not in DEFAULT_MODELS:
+        raise ValueError(f"unknown LLM agent {spec!r}: use anthropic[:MODEL] or openai[:MODEL]")
+    if base_url and kind != "openai":
+        raise ValueError("a base URL is only for --agent openai[:MODEL] (any OpenAI-compatible server)")
+    local = kind == "openai" and bool(base_url or os.environ.get(OPENAI_BASE_URL_ENV))
+    read_key(kind, required=not local)
+
+
+__all__ = ["LLMAgent", "build_kickoff", "build_system_prompt", "make_llm_agent", "preflight"]
