@@ -390,6 +390,9 @@ class Supervisor:
         sampler = HostSampler()
         try:
             while True:
+                if not self.run.config_path.exists():  # the run was deleted under us
+                    self.request_stop("the run directory was removed")
+                    return
                 sample = await asyncio.to_thread(sampler.sample)
                 self.log.emit("host_sample", **sample)
                 await asyncio.sleep(HOST_SAMPLE_S)

@@ -14,6 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test(tmp_path):
+    """A failing test must not leave a daemon behind (it would wait for approval forever)."""
+    yield
+    import signal
+    for pid_file in tmp_path.rglob("daemon.pid"):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
