@@ -27,6 +27,7 @@ from agent_core.jobs import JobManager, WorkerError
 from agent_core.policy import classify
 from agent_core.runs import RunDir
 from agent_core.tools import ToolArgError, Toolbox, check_args
+from agent_core.watchdogs import Watchdogs
 
 HOST_SAMPLE_S = 2.0
 
@@ -56,6 +57,12 @@ class Supervisor:
         self.approvals: Approvals
         self.agent_task: asyncio.Task | None = None
         self.agent = None
+        self._contamination: dict = {}
+        self.watchdogs = Watchdogs()
+        self._new_alerts: list[dict] = []  # found by the watchdogs, not yet in the log
+        self.agent_alerts: list[dict] = []  # in the log, not yet shown to the agent
+        # Listeners run under the log's lock: collect here, emit from the loop.
+        self.log.subscribe(lambda ev: self._new_alerts.extend(self.watchdogs.feed(ev)))
 
     @property
     def workspace(self) -> Path:
@@ -113,6 +120,24 @@ class Supervisor:
             return list(ckpts.values())[-1]
         return ckpts.get(name)
 
+    def contamination(self, dataset: str) -> list:
+        """Reports of the dataset's overlap with the held-out splits (test, dev); cached."""
+        from agent_core.contamination import check, read_jsonl
+        path = self.dataset_path(dataset)
+        if path is None:
+            return []
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in self._contamination:
+            train = list(read_jsonl(str(path)))
+            reports = []
+            for split in ("test", "dev"):
+                held = (self.hidden_dir if split == "test" else self.run.workspace / "data") / f"{split}.jsonl"
+                if held.exists() and held.resolve() != path.resolve():
+                    reports.append(check(train, read_jsonl(str(held)), name=split,
+                                         threshold=self.cfg.get("contamination_threshold", 0.5)))
+            self._contamination[key] = reports
+        return self._contamination[key]
+
     async def ensure_base(self) -> Path:
         """Build the in-process `tiny` base model the first time a tool needs it."""
         path = self.base_model_path
@@ -128,6 +153,35 @@ class Supervisor:
         if limit:
             spec["limit"] = int(limit)
         return await self.jobs.run_once(spec, f"eval-{int(time.time() * 1000)}")
+
+    # -- watchdogs ---------------------------------------------------------------
+    def _job_planned(self, job) -> None:
+        spec = job.spec
+        self._new_alerts += self.watchdogs.job_started(
+            job.id, total_steps=job.total, lr_scheduler_type=spec.get("lr_scheduler_type"),
+            warmup_steps=spec.get("warmup_steps"), learning_rate=spec.get("learning_rate"),
+            method=spec.get("method"))
+
+    def flush_alerts(self) -> None:
+        """Write what the watchdogs found; the agent sees it in its next tool result, and a
+        high-severity alert pauses the run when the run's config says so."""
+        found, self._new_alerts = self._new_alerts + self.watchdogs.tick(time.time()), []
+        pause_on = self.cfg.get("auto_pause_on")  # e.g. "high"
+        for alert in found:
+            self.log.emit("alert", **alert)
+            self.agent_alerts.append(alert)
+            if pause_on and alert.get("severity") == pause_on and not self.pause_requested:
+                self.pause_requested = True
+                self.log.emit("agent_message", text=f"(tinker-tui) run paused by policy after the "
+                                                    f"{alert['rule']} alert")
+
+    def take_agent_alerts(self) -> str:
+        if not self.agent_alerts:
+            return ""
+        lines = [f"{a['rule']} ({a['severity']}): {a['message']}" + (f" Check: {a['check']}" if a.get("check") else "")
+                 for a in self.agent_alerts]
+        self.agent_alerts = []
+        return " | WATCHDOG ALERTS: " + " ; ".join(lines)
 
     # -- control commands -------------------------------------------------------
     async def command(self, req: dict) -> dict:
@@ -280,6 +334,8 @@ class Supervisor:
         except Exception as exc:  # a tool bug must not end the run
             traceback.print_exc()
             outcome = ToolOutcome(tool, False, f"{tool} failed with an internal error: {exc!r}")
+        self.flush_alerts()
+        outcome.summary += self.take_agent_alerts()
         self.log.emit("tool_result", id=call_id, ok=outcome.ok, summary=outcome.summary)
         return outcome
 
@@ -329,6 +385,7 @@ class Supervisor:
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.jobs = JobManager(self.run.path, self.log)
+        self.jobs.on_planned = self._job_planned
         self.approvals = Approvals(self)
         self._base_lock = asyncio.Lock()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -395,6 +452,7 @@ class Supervisor:
                     return
                 sample = await asyncio.to_thread(sampler.sample)
                 self.log.emit("host_sample", **sample)
+                self.flush_alerts()
                 await asyncio.sleep(HOST_SAMPLE_S)
         except asyncio.CancelledError:
             sampler.close()

@@ -83,6 +83,7 @@ class JobManager:
         self.log = log
         self.jobs: dict[str, Job] = {}
         self.progress = asyncio.Event()  # set on every job state change and new metric
+        self.on_planned = None  # callback(job) once a job's total steps are known
         self._one_shot: set[asyncio.subprocess.Process] = set()
 
     def _spawn(self, spec_path: Path, stderr_path: Path, module: str = "agent_core.ml.worker",
@@ -130,7 +131,10 @@ class JobManager:
                 self._signal_progress()
             elif kind == "progress":
                 job.step = int(msg.get("step") or job.step)
+                first_total = job.total is None and msg.get("total")
                 job.total = msg.get("total", job.total)
+                if first_total and self.on_planned:
+                    self.on_planned(job)
             elif kind == "checkpoint":
                 self.log.emit("checkpoint", job=job.id, path=msg.get("path"), step=msg.get("step"))
             elif kind == "result":

@@ -45,6 +45,7 @@ class GateContext(Protocol):
 
     def dataset_path(self, name: str) -> Path | None: ...
     def checkpoint_path(self, name: str) -> Path | None: ...
+    def contamination(self, dataset: str) -> list: ...
 
 
 class PathEscape(ValueError):
@@ -91,6 +92,15 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
                            f"{name!r} is not on this machine: loading it downloads outside data",
                            {"source": name})
     if tool == "start_training":
+        found = [r for r in ctx.contamination(str(args.get("dataset", ""))) if r.found]
+        if found:
+            what = "; ".join(f"{r.contaminated} of {r.eval_rows} {r.name} items "
+                             f"({r.verbatim} verbatim, {r.reworded} reworded)" for r in found)
+            examples = [{"split": r.name, "held_out": m.eval_text, "train": m.train_text, "kind": m.kind}
+                        for r in found for m in r.examples[:3]]
+            return Verdict("ask", "contamination",
+                           f"the training data overlaps held-out evaluation items: {what}",
+                           {"dataset": args.get("dataset"), "examples": examples})
         base = str(args.get("base") or "base")
         if ctx.checkpoint_path(base) is None:
             return Verdict("ask", "model_substitution",

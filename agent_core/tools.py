@@ -218,6 +218,9 @@ class Toolbox:
             if sup.interrupt_requested():
                 reason = "interrupted by the person (pause or stop)"
                 break
+            if sup.agent_alerts:
+                reason = "a watchdog alert"
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 break

@@ -27,6 +27,7 @@ from agent_core.control import ControlError
 from agent_core.events import TERMINAL_STATES, LogReader, read_events
 from agent_core.runs import RunDir, RunNotFound, list_runs, resolve_run, runs_home
 from agent_core.summary import format_event, summarize
+from tinker_tui import check_cmd
 from tinker_tui.client import RunClient
 
 DEFAULT_BUDGET = "30m"
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "show":
             sp.add_argument("--json", action="store_true")
     sub.add_parser("ls", help="list runs")
+    check_cmd.add_parser(sub)
     sp = sub.add_parser("nudge", help="send the agent a message")
     sp.add_argument("items", nargs="+", metavar="[RUN] TEXT")
     sp = sub.add_parser("approve", help="approve a pending flagged action")
@@ -298,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, demo=verb == "demo")
         if verb == "ls":
             return cmd_ls(args)
+        if verb == "check":
+            return check_cmd.run(args)
         if verb == "show":
             return cmd_show(args)
         if verb == "attach":
