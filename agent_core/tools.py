@@ -36,7 +36,12 @@ SCHEMAS: dict[str, dict] = {
                        "properties": {"dataset": {"type": "string"}, "base": {"type": "string"},
                                       "lora": {"type": "boolean"}, "learning_rate": {"type": "number"},
                                       "epochs": {"type": "number"}, "batch_size": {"type": "integer"},
-                                      "lr_scheduler_type": {"type": "string"}},
+                                      "max_steps": {"type": "integer"},
+                                      "lr_scheduler_type": {"type": "string"},
+                                      "warmup_steps": {"type": "integer"},
+                                      "weight_decay": {"type": "number"},
+                                      "adam_beta2": {"type": "number"},
+                                      "lora_r": {"type": "integer"}},
                        "required": ["dataset"]},
     "job_status": {"description": "Progress and latest metrics of a job.",
                    "properties": {"job": {"type": "string"}}, "required": ["job"]},
@@ -167,7 +172,9 @@ class Toolbox:
     # -- training -------------------------------------------------------------
     async def t_start_training(self, dataset: str, base: str = "base", lora: bool = False,
                                learning_rate: float = 1e-3, epochs: float = 1.0, batch_size: int = 16,
-                               lr_scheduler_type: str = "constant") -> ToolOutcome:
+                               lr_scheduler_type: str = "constant", max_steps: int | None = None,
+                               warmup_steps: int = 0, weight_decay: float = 0.0,
+                               adam_beta2: float | None = None, lora_r: int | None = None) -> ToolOutcome:
         sup = self.sup
         data = sup.dataset_path(dataset)
         if data is None:
@@ -186,7 +193,9 @@ class Toolbox:
             "init_from": None if base == "base" else str(parent), "dataset": str(data),
             "output_dir": str(out), "lora": lora, "learning_rate": learning_rate,
             "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
-            "lr_scheduler_type": lr_scheduler_type, "seed": 0,
+            "lr_scheduler_type": lr_scheduler_type, "seed": 0, "max_steps": max_steps,
+            "warmup_steps": warmup_steps, "weight_decay": weight_decay, "adam_beta2": adam_beta2,
+            "lora_r": lora_r,
             "lineage": {"base_model": sup.cfg.get("model"), "parent": base, "run": sup.run.id},
         }
         job = await sup.jobs.start(spec)

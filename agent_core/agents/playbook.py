@@ -66,6 +66,9 @@ class PlaybookAgent(Agent):
             args = {"dataset": "train", "base": parent, "learning_rate": lr, "epochs": epochs,
                     "batch_size": batch, "lora": bool(r.get("lora", False)),
                     "lr_scheduler_type": str(r.get("lr_scheduler_type", "constant"))}
+            for key, kind in (("warmup_steps", int), ("weight_decay", float), ("adam_beta2", float)):
+                if r.get(key) is not None:
+                    args[key] = kind(r[key])
             started = yield Call("start_training", args)
             if not started or not started.ok:
                 yield Say(f"Training did not start: {started.summary if started else 'no answer'}. Stopping.")
