@@ -12,6 +12,12 @@ the human supervisor; calls of the current turn not yet run are then skipped, so
 the message before it does anything else. A provider failure (after the provider's own retries)
 becomes a Say, and the same request is tried again at the next step, a bounded number of times;
 then the agent ends with Done. The agent never raises into the daemon.
+
+Context (agent_core/context.py): each tool outcome is compacted before the model reads it (runs of
+identical lines collapsed, long logs cut in the middle, metric rows as small tables), its key
+findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a running
+log, and before each request the history is fitted to a token budget (8,000 by default): the
+oldest whole turns give way to one summary message that carries those findings.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from collections import deque
 from typing import Any
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
+from agent_core.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
 from agent_core.providers import (DEFAULT_MODELS, OPENAI_BASE_URL_ENV, AssistantTurn, Provider, ProviderError,
                                   ToolCall, ToolResult, ToolResults, Usage, UserText, make_provider, redact,
                                   tool_specs)
@@ -117,9 +124,12 @@ def build_kickoff(brief: Brief) -> str:
 class LLMAgent(Agent):
     def __init__(self, brief: Brief, provider: Provider, *, schemas: dict[str, dict] | None = None,
                  system_prompt: str | None = None, max_idle_turns: int = 3, max_failures: int = 3,
-                 max_bad_turns: int = 3, token_budget: int | None = None, max_result_chars: int = 12_000,
-                 max_history_chars: int = 400_000, keep_recent_results: int = 30,
-                 clock: Any = time.monotonic):
+                 max_bad_turns: int = 3, token_budget: int | None = None, max_result_chars: int = 3_000,
+                 context_tokens: int = DEFAULT_BUDGET_TOKENS, keep_turns: int = 6,
+                 context: ContextManager | None = None, clock: Any = time.monotonic):
+        """token_budget: total tokens the run may spend (then Done). context_tokens: the most one
+        request may hold (by the context module's estimate); keep_turns: the latest turns kept
+        verbatim when older ones are summarized; max_result_chars: one tool result, compacted."""
         super().__init__(brief)
         self._clock = clock
         self._t0 = clock()
@@ -130,7 +140,9 @@ class LLMAgent(Agent):
         self.schemas = schemas
         self.tools = tool_specs(schemas)
         self.system = system_prompt or build_system_prompt(brief, schemas)
-        self.history: list = [UserText(build_kickoff(brief))]
+        self.context = context or ContextManager(context_tokens, keep_turns=keep_turns)
+        self.history: list = []
+        self._add(UserText(build_kickoff(brief)))
         self.usage = Usage()
         self.turns = 0
         self.max_idle_turns = max_idle_turns
@@ -138,10 +150,9 @@ class LLMAgent(Agent):
         self.max_bad_turns = max_bad_turns
         self.token_budget = token_budget
         self.max_result_chars = max_result_chars
-        self.max_history_chars = max_history_chars
-        self.keep_recent_results = keep_recent_results
         self._pending: deque[ToolCall] = deque()
         self._results: list[ToolResult] = []
+        self._raw_results: list[ToolResult] = []  # the same, uncompacted: only counted, for the baseline
         self._awaiting: ToolCall | None = None
         self._acked = 0
         self._idle = 0
@@ -163,34 +174,35 @@ class LLMAgent(Agent):
     def _step(self, last: ToolOutcome | None) -> Action:
         if self._awaiting is not None:
             call, self._awaiting = self._awaiting, None
-            self._results.append(self._result_of(call, last))
+            self._put(*self._result_of(call, last))
         if self._pending and self._acked < len(self.nudges):
             while self._pending:
                 c = self._pending.popleft()
-                self._results.append(ToolResult(c.id, c.name, "Not run: the human supervisor sent a message "
-                                                "before this call's turn; read it, then decide again.", True))
+                self._put(ToolResult(c.id, c.name, "Not run: the human supervisor sent a message "
+                                     "before this call's turn; read it, then decide again.", True))
         while True:
             while self._pending:
                 call = self._pending.popleft()
                 if not call.runnable:
-                    self._results.append(ToolResult(call.id, call.name, self._bad_call_text(call), True))
+                    self._put(ToolResult(call.id, call.name, self._bad_call_text(call), True))
                     return Say(f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
                                f"({call.error}); it was asked to send it again.")
                 self._awaiting = call
                 return Call(call.name, dict(call.args))
             if self._results:
-                self.history.append(ToolResults(self._results))
-                self._results = []
+                self._add(ToolResults(self._results), ToolResults(self._raw_results))
+                self._results, self._raw_results = [], []
                 if self.brief.budget_s:
-                    self.history.append(UserText(self._clock_line()))
+                    self._add(UserText(self._clock_line()))
             # -- turn boundary ----------------------------------------------------------------
             if isinstance(self.history[-1], AssistantTurn):  # the model answered without calling a tool
                 if self._idle >= self.max_idle_turns:
                     return self._finish(f"{NOTE} The model replied {self._idle} times in a row without calling "
                                         f"a tool or submitting; the agent stops here.")
-                self.history.append(UserText(CONTINUE_PROMPT))
+                self._add(UserText(CONTINUE_PROMPT))
             while self._acked < len(self.nudges):
-                self.history.append(UserText(f"{SUPERVISOR_PREFIX} {self.nudges[self._acked]}"))
+                self.context.record_nudge(self.nudges[self._acked], self.turns)
+                self._add(UserText(f"{SUPERVISOR_PREFIX} {self.nudges[self._acked]}"))
                 self._acked += 1
             if self.token_budget and self.usage.total >= self.token_budget:
                 return self._finish(f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
@@ -205,7 +217,7 @@ class LLMAgent(Agent):
             self._failures = 0
             self.turns += 1
             self.usage.add(turn.usage)
-            self.history.append(AssistantTurn(turn.text, list(turn.tool_calls)))
+            self._add(AssistantTurn(turn.text, list(turn.tool_calls)))
             if turn.tool_calls:
                 self._idle = 0
                 if any(c.runnable for c in turn.tool_calls):
@@ -260,33 +272,32 @@ class LLMAgent(Agent):
         return (f"Error: this {call.name} call was not run: {call.error}. Arguments received: {raw[:500]!r}. "
                 f"Send the call again with the arguments as one JSON object matching the tool's schema.")
 
-    def _result_of(self, call: ToolCall, out: ToolOutcome | None) -> ToolResult:
+    def _add(self, msg: Any, raw: Any = None) -> None:
+        self.history.append(msg)
+        self.context.observe(msg, raw)
+
+    def _put(self, result: ToolResult, raw: ToolResult | None = None) -> None:
+        self._results.append(result)
+        self._raw_results.append(raw or result)
+
+    def _result_of(self, call: ToolCall, out: ToolOutcome | None) -> tuple[ToolResult, ToolResult]:
+        """The result the model reads (compacted) and the uncompacted one (counted only)."""
         if out is None:
-            return ToolResult(call.id, call.name, "No result came back for this call.", True)
+            r = ToolResult(call.id, call.name, "No result came back for this call.", True)
+            return r, r
         prefix = "DENIED: " if out.denied else ("" if out.ok else "FAILED: ")
-        text = prefix + (out.summary or "")
+        self.context.record_result(call.name, call.args, out.ok, self._safe(out.summary or ""),
+                                   out.data, denied=out.denied, turn=self.turns)
+        text = render_result(out.summary or "", out.data, prefix=prefix, max_chars=self.max_result_chars)
+        raw = prefix + (out.summary or "")
         if out.data:
-            text += "\ndata: " + json.dumps(out.data, ensure_ascii=False, default=str)
-        if len(text) > self.max_result_chars:
-            cut = len(text) - self.max_result_chars
-            text = text[: self.max_result_chars] + f"\n[... {cut} more characters cut]"
-        return ToolResult(call.id, call.name, self._safe(text), not out.ok)
+            raw += "\ndata: " + json.dumps(out.data, ensure_ascii=False, default=str)
+        return (ToolResult(call.id, call.name, self._safe(text), not out.ok),
+                ToolResult(call.id, call.name, raw, not out.ok))
 
     def _compact(self) -> None:
-        """When the history grows past max_history_chars, shorten all but the most recent tool
-        results (once in a while, so the cached prefix is rebuilt rarely)."""
-        size = sum(len(getattr(m, "text", "")) + sum(len(r.content) for r in getattr(m, "results", []))
-                   + sum(len(json.dumps(c.args, default=str)) for c in getattr(m, "tool_calls", []))
-                   for m in self.history)
-        if size <= self.max_history_chars:
-            return
-        seen = 0
-        for m in reversed(self.history):
-            if isinstance(m, ToolResults):
-                for r in m.results:
-                    seen += 1
-                    if seen > self.keep_recent_results and len(r.content) > 400:
-                        r.content = r.content[:300] + " [... shortened to save context]"
+        """Fit the history to the context budget (agent_core/context.py: ContextManager.fit)."""
+        self.history = self.context.fit(self.system, self.tools, self.history)
 
 
 def make_llm_agent(spec: str, brief: Brief, **kw: Any) -> LLMAgent:
