@@ -37,6 +37,18 @@ TERMINAL_STATES = ("finished", "failed", "crashed")
 SYNCED_TYPES = frozenset({"run_state", "approval_decision", "approval_request"})
 
 
+def parse_ts(ts: Any) -> float | None:
+    """Seconds since the epoch of an event's `ts` (ISO-8601, 'Z' allowed), or None."""
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return float(ts)
+    if not isinstance(ts, str) or not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -60,9 +60,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, fields
-from datetime import datetime
 from statistics import median
 from typing import Any, Iterable
+
+from agent_core.events import parse_ts
 
 RULES = (
     "nan", "lr_near_zero", "schedule_horizon", "loss_flat", "reward_flat", "grad_spike",
@@ -200,17 +201,6 @@ def _first(values: dict, keys: tuple) -> tuple[str | None, Any]:
         if k in values:
             return k, values[k]
     return None, None
-
-
-def parse_ts(ts: Any) -> float | None:
-    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        return float(ts)
-    if not isinstance(ts, str) or not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _fmt(x: float | None) -> str:
