@@ -7,13 +7,21 @@ State lives in `RunView` (pure, no widgets) and is changed only by this screen's
 handlers: feeds post `EventsArrived` batches, control calls run in thread workers that post
 `ControlDone`. Every binding has an id (`run.*`, `replay.*`) so it can be remapped with
 `App.set_keymap`.
+
+Batches go into an inbox that is worked off in slices of a few ms (`SLICE_S`); when one
+slice does not empty it, the rest continues from a timer, so a burst of events (50k/s, or a
+log that was written while nobody watched) never holds the event loop for long. The status
+line and host pane are redrawn at once when what they show changes in kind (run state,
+approvals waiting), else at most every `PRESENT_S` with a trailing redraw. A replay reset
+that carries a `ReplayState` is rebuilt from the log index (view, chart series, transcript
+entries, host sample) instead of from every event before it.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable
-
+from collections import deque
 from functools import partial
+from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -24,9 +32,9 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from agent_core.events import TERMINAL_STATES
 from screens.approval import ApprovalScreen
-from screens.feeds import DaemonAlive, EventsArrived, LiveFeed, ReplayFeed, parse_ts
+from screens.feeds import DaemonAlive, EventsArrived, LiveFeed, ReplayFeed, ReplayProgress
+from screens.state import RunView
 from screens.widgets import HostPane, LossChart, StatusInfo, StatusLine, Transcript
 from tinker_tui.client import ControlError
 
@@ -35,62 +43,6 @@ __all__ = ["RunScreen", "RunView", "ConfirmScreen", "ControlDone", "RunCommands"
 LIVE_ACTIONS = frozenset({"toggle_pause", "nudge", "stop", "detach", "review_approvals"})
 REPLAY_ACTIONS = frozenset({"replay_toggle", "replay_faster", "replay_slower", "replay_step",
                             "replay_start", "replay_end"})
-
-
-class RunView:
-    """What is known about the run from the events seen so far (in order)."""
-
-    def __init__(self, config: dict | None = None) -> None:
-        self.config = config or {}
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = "unknown"
-        self.start_ts: float | None = None
-        self.last_ts: float | None = None
-        self.end_ts: float | None = None
-        self.pending: dict[str, dict] = {}
-        self.jobs: dict[str, str] = {}
-        self.last_score: dict | None = None
-        self.last_host: dict | None = None
-        self.count = 0
-
-    def apply(self, ev: dict) -> None:
-        self.count += 1
-        t = parse_ts(ev.get("ts"))
-        if t is not None:
-            if self.start_ts is None:
-                self.start_ts = t
-            self.last_ts = t
-        kind = ev.get("type")
-        if kind == "run_state":
-            self.state = str(ev.get("state", self.state))
-            if self.state in TERMINAL_STATES:
-                self.end_ts = t if t is not None else self.last_ts
-                self.pending.clear()  # nobody is waiting on a finished run
-            else:
-                self.end_ts = None
-        elif kind == "approval_request":
-            self.pending[str(ev.get("id"))] = ev
-        elif kind == "approval_decision":
-            self.pending.pop(str(ev.get("id")), None)
-        elif kind == "job_state":
-            self.jobs[str(ev.get("job"))] = str(ev.get("state"))
-        elif kind == "score":
-            self.last_score = ev
-        elif kind == "host_sample":
-            self.last_host = ev
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-    def elapsed(self, now: float | None) -> float | None:
-        """Run time: up to the end state, else up to `now` (None: up to the last event)."""
-        if self.start_ts is None:
-            return None
-        end = self.end_ts if self.end_ts is not None else (now if now is not None else self.last_ts)
-        return max(0.0, (end or self.start_ts) - self.start_ts)
 
 
 class ControlDone(Message):
@@ -212,6 +164,13 @@ class RunScreen(Screen):
         self._sent: set[str] = set()         # decided here, waiting for the log to say so
         self._rung: set[str] = set()         # bell already rung for these
         self._approval_open: str | None = None
+        self._inbox: deque[list[dict]] = deque()  # batches not applied yet (in order)
+        self._inbox_pos = 0                       # events of _inbox[0] already applied
+        self._drain_timer = None
+        self._shown_at = 0.0                      # last status/host redraw
+        self._status_key: tuple = ()
+        self._present_timer = None
+        self._host_shown: dict | None = None
 
     # -- layout ---------------------------------------------------------------------------
     @property
@@ -255,27 +214,102 @@ class RunScreen(Screen):
         return True
 
     # -- events in ------------------------------------------------------------------------
+    SLICE_S = 0.004   # work off the inbox in slices of about this long
+    CHUNK = 256       # events applied per step within a slice
+
     @on(EventsArrived)
     def _on_events(self, message: EventsArrived) -> None:
         message.stop()
+        if message.reset:
+            self._inbox.clear()
+            self._inbox_pos = 0
+            self._rebuild(message)
+        if message.events:
+            self._inbox.append(message.events)
+        if self._drain_timer is None:  # else the running drain gets to it, in order
+            self._drain()
+
+    def _rebuild(self, message: EventsArrived) -> None:
         transcript = self.query_one(Transcript)
         chart = self.query_one(LossChart)
-        host_before = self.view.last_host
-        if message.reset:
+        transcript.reset()
+        chart.reset()
+        state = message.state
+        if state is None:
             self.view.reset()
-            transcript.reset()
-            chart.reset()
-        for ev in message.events:
-            self.view.apply(ev)
-            if ev.get("type") == "metric":
-                chart.add_metric(ev)
-        if transcript.t0 is None:
-            transcript.t0 = self.view.start_ts
-        transcript.add_events(message.events)
-        if message.reset or self.view.last_host is not host_before:
-            self.query_one(HostPane).show_sample(self.view.last_host)
-        self._refresh_status()
+        else:
+            self.view.restore(state.view(self.view.config))
+            series, latest = state.chart(chart.maxlen)
+            chart.restore(series, latest)
+            if transcript.t0 is None:
+                transcript.t0 = self.view.start_ts
+            transcript.load(state.transcript(transcript.max_entries), state.log)
+        self._host_shown = self.view.last_host
+        self.query_one(HostPane).show_sample(self.view.last_host)
+        if not message.events:
+            self._after_events(force=True)
+
+    def _drain(self) -> None:
+        """Apply queued events for about SLICE_S; schedule the rest."""
+        self._drain_timer = None
+        transcript = self.query_one(Transcript)
+        chart = self.query_one(LossChart)
+        view = self.view
+        inbox = self._inbox
+        deadline = time.perf_counter() + self.SLICE_S
+        while inbox:
+            batch = inbox[0]
+            lo = self._inbox_pos
+            hi = min(lo + self.CHUNK, len(batch))
+            chunk = batch[lo:hi] if (lo or hi < len(batch)) else batch
+            if hi >= len(batch):
+                inbox.popleft()
+                self._inbox_pos = 0
+            else:
+                self._inbox_pos = hi
+            view.apply_batch(chunk)
+            chart.add_metrics(chunk)
+            if transcript.t0 is None:
+                transcript.t0 = view.start_ts
+            transcript.add_events(chunk)
+            if time.perf_counter() >= deadline:
+                break
+        if inbox:
+            self._drain_timer = self.set_timer(0.001, self._drain, name="run-inbox")
+        self._after_events(force=False)
+
+    PRESENT_S = 0.25  # status line / host pane redraw interval while events stream in
+
+    def _after_events(self, force: bool) -> None:
+        """After applying events: approvals at once; the status line and host pane at once
+        when what they say changed in kind (state, approvals waiting), else at most every
+        PRESENT_S (with a trailing redraw so the last value is shown)."""
         self._check_approvals()
+        view = self.view
+        key = (view.state, len(view.pending), view.end_ts is None)
+        now = time.monotonic()
+        if force or key != self._status_key or now - self._shown_at >= self.PRESENT_S:
+            self._present()
+        elif self._present_timer is None:
+            self._present_timer = self.set_timer(self._shown_at + self.PRESENT_S - now,
+                                                 self._present, name="run-present")
+
+    def _present(self) -> None:
+        if self._present_timer is not None:
+            self._present_timer.stop()
+            self._present_timer = None
+        view = self.view
+        self._shown_at = time.monotonic()
+        self._status_key = (view.state, len(view.pending), view.end_ts is None)
+        if view.last_host is not self._host_shown:
+            self._host_shown = view.last_host
+            self.query_one(HostPane).show_sample(view.last_host)
+        self._refresh_status()
+
+    @on(ReplayProgress)
+    def _on_replay_progress(self, message: ReplayProgress) -> None:
+        message.stop()
+        self._refresh_status()
 
     @on(DaemonAlive)
     def _on_daemon(self, message: DaemonAlive) -> None:

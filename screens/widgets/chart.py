@@ -14,11 +14,27 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-__all__ = ["LossChart", "LOSS_KEYS", "REWARD_KEYS", "downsample", "bars"]
+__all__ = ["LossChart", "LOSS_KEYS", "REWARD_KEYS", "downsample", "bars", "metric_point"]
 
 LOSS_KEYS = ("loss", "train_loss")
 REWARD_KEYS = ("reward", "mean_reward")
 BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def metric_point(ev: dict) -> tuple[str, str, float, object] | None:
+    """(job, key, value, step) of a metric event the chart can draw, else None. The key is
+    the first of LOSS_KEYS with a number, else the first of REWARD_KEYS."""
+    values = ev.get("values")
+    if not isinstance(values, dict):
+        return None
+    for key in _KEYS:
+        value = values.get(key)
+        if isinstance(value, (int, float)):
+            return str(ev.get("job", "?")), key, float(value), ev.get("step")
+    return None
+
+
+_KEYS = LOSS_KEYS + REWARD_KEYS
 
 
 def downsample(values: list[float], width: int) -> list[float]:
@@ -55,11 +71,27 @@ def bars(values: list[float], height: int) -> list[str]:
 
 
 class _Series:
-    __slots__ = ("key", "points")
+    """A job's points: a bounded deque, or (after a replay seek) a function that makes
+    them, called the first time they are needed."""
 
-    def __init__(self, key: str, maxlen: int) -> None:
+    __slots__ = ("key", "_points", "_make", "_maxlen")
+
+    def __init__(self, key: str, maxlen: int, make=None) -> None:
         self.key = key
-        self.points: deque[tuple[float, float]] = deque(maxlen=maxlen)
+        self._maxlen = maxlen
+        self._make = make
+        self._points: deque[tuple[float, float]] | None = None if make else deque(maxlen=maxlen)
+
+    @property
+    def points(self) -> deque[tuple[float, float]]:
+        if self._points is None:
+            self._points = deque(self._make(), maxlen=self._maxlen)
+            self._make = None
+        return self._points
+
+    @points.setter
+    def points(self, value: deque[tuple[float, float]]) -> None:
+        self._points, self._make = value, None
 
 
 class LossChart(Widget):
@@ -91,15 +123,10 @@ class LossChart(Widget):
 
     # -- data -----------------------------------------------------------------------------
     def add_metric(self, ev: dict) -> bool:
-        values = ev.get("values")
-        if not isinstance(values, dict):
+        point = metric_point(ev)
+        if point is None:
             return False
-        key = next((k for k in LOSS_KEYS if isinstance(values.get(k), (int, float))), None)
-        if key is None:
-            key = next((k for k in REWARD_KEYS if isinstance(values.get(k), (int, float))), None)
-        if key is None:
-            return False
-        job = str(ev.get("job", "?"))
+        job, key, value, step = point
         series = self.series.get(job)
         if series is None:
             series = self.series[job] = _Series(key, self.maxlen)
@@ -107,12 +134,54 @@ class LossChart(Widget):
             series.key, series.points = key, deque(maxlen=self.maxlen)
         if key != series.key:
             return False
-        step = ev.get("step")
         series.points.append((step if isinstance(step, (int, float)) else len(series.points),
-                              float(values[key])))
+                              value))
         self.latest_job = job
         self._dirty = True
         return True
+
+    def add_metrics(self, events: list[dict]) -> int:
+        """`add_metric` for the metric events of a batch; returns how many were drawn.
+        (The common case, a job's next loss, is inlined: this runs for ~70% of events.)"""
+        added = 0
+        series_of = self.series.get
+        last_job = last_series = None
+        for ev in events:
+            if ev.get("type") != "metric":
+                continue
+            values = ev.get("values")
+            loss = values.get("loss") if isinstance(values, dict) else None
+            job = ev.get("job", "?")
+            if type(loss) is float and type(job) is str:
+                series = last_series if job == last_job else series_of(job)
+                if series is not None and series.key == "loss":
+                    step = ev.get("step")
+                    points = series.points
+                    points.append((step if isinstance(step, (int, float)) else len(points),
+                                   loss))
+                    last_job, last_series = job, series
+                    self.latest_job = job
+                    self._dirty = True
+                    added += 1
+                    continue
+            if self.add_metric(ev):
+                added += 1
+                last_job = None
+        return added
+
+    def restore(self, series: dict[str, tuple[str, object]], latest_job: str | None) -> None:
+        """Replace all series (job -> (key, points or a function returning them), in order
+        of first metric): used by replay to jump to a position without feeding every
+        metric before it. Points given as a function are made when first drawn."""
+        self.series = {}
+        for job, (key, points) in series.items():
+            if callable(points):
+                self.series[job] = _Series(key, self.maxlen, points)
+            else:
+                s = self.series[job] = _Series(key, self.maxlen)
+                s.points.extend(points)
+        self.latest_job = latest_job
+        self._dirty = True
 
     def reset(self) -> None:
         self.series.clear()

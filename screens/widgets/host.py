@@ -125,4 +125,5 @@ class HostPane(Static):
 
     def redraw(self) -> None:
         width = self.content_size.width or 40
-        self.update(render_host(self.sample, Palette.from_app(self.app), width))
+        # the pane's size does not depend on its text: no layout pass (a full repaint)
+        self.update(render_host(self.sample, Palette.from_app(self.app), width), layout=False)

@@ -63,6 +63,8 @@ def render_status(info: StatusInfo, pal: Palette) -> Text:
         icon = "▶" if r.get("playing") else "⏸"
         out.append("   REPLAY ", pal.bold("person"))
         out.append(f"{icon} {r.get('speed', 1):g}x  event {r.get('position', 0)}/{r.get('total', 0)}")
+        if r.get("loading"):
+            out.append("+ (reading log)", pal["muted"])
     return out
 
 
@@ -84,4 +86,4 @@ class StatusLine(Static):
 
     def show(self, info: StatusInfo) -> None:
         self.info = info
-        self.update(render_status(info, Palette.from_app(self.app)))
+        self.update(render_status(info, Palette.from_app(self.app)), layout=False)  # fixed size
