@@ -129,7 +129,14 @@ class LogReader:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
 
+    last_full = False  # the last poll stopped at max_bytes: more is waiting
+
     def poll(self, max_bytes: int = 64 << 20) -> list[dict]:
+        return self._parse_lines(self._read_lines(max_bytes))
+
+    def _read_lines(self, max_bytes: int) -> list[bytes]:
+        """The complete, non-blank lines appended since the last call."""
+        self.last_full = False
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
@@ -138,14 +145,15 @@ class LogReader:
             return []
         if not chunk:
             return []
+        self.last_full = len(chunk) >= max_bytes
         self.offset += len(chunk)
-        data = self._pending + chunk
-        lines = data.split(b"\n")
+        lines = (self._pending + chunk).split(b"\n")
         self._pending = lines.pop()  # b"" when data ended with "\n"
+        return [ln for ln in lines if ln.strip()]
+
+    def _parse_lines(self, lines: list[bytes]) -> list[dict]:
         out: list[dict] = []
         for line in lines:
-            if not line.strip():
-                continue
             ev = _parse(line)
             if ev is None or ev["seq"] <= self.last_seq:
                 self.corrupt += 1
