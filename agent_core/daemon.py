@@ -17,19 +17,23 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from agent_core import tasks
+from agent_core import base_models, memory, report, resume, tasks
 from agent_core.agents import Brief, Call, Done, Say, ToolOutcome, make_agent
 from agent_core.approvals import Approvals
+from agent_core.budget import Budget, BudgetError, load_prices
 from agent_core.control import COMMANDS, MAX_REQUEST, peer_uid, sock_address
 from agent_core.events import EventLog
 from agent_core.host import HostSampler
 from agent_core.jobs import JobManager, WorkerError
-from agent_core.policy import classify
+from agent_core.policy import Verdict, gate
+from agent_core.policy_file import Policy
+from agent_core.secrets import redact, redact_obj
 from agent_core.runs import RunDir
 from agent_core.tools import ToolArgError, Toolbox, check_args
 from agent_core.watchdogs import Watchdogs
 
 HOST_SAMPLE_S = 2.0
+BUDGET_EVENT_S = 5.0  # a `budget` event at every step boundary, and at most this often otherwise
 
 
 class StopRun(Exception):
@@ -58,11 +62,18 @@ class Supervisor:
         self.agent_task: asyncio.Task | None = None
         self.agent = None
         self._contamination: dict = {}
+        self.policy = Policy.from_json(self.cfg.get("policy"))  # agent_core.policy_file
         self.watchdogs = Watchdogs()
         self._new_alerts: list[dict] = []  # found by the watchdogs, not yet in the log
         self.agent_alerts: list[dict] = []  # in the log, not yet shown to the agent
         # Listeners run under the log's lock: collect here, emit from the loop.
         self.log.subscribe(lambda ev: self._new_alerts.extend(self.watchdogs.feed(ev)))
+        self.budget: Budget | None = None
+        self._budget_emitted = 0.0
+        self.resume_info = None  # agent_core.resume.LogState when this daemon resumes a run
+        self.job_aliases: dict[str, str] = {}  # an interrupted job -> the job that continues it
+        self._first_action = None  # a resumed deterministic agent's first live action
+        self.log.subscribe(self._budget_jobs)
 
     @property
     def workspace(self) -> Path:
@@ -79,6 +90,39 @@ class Supervisor:
 
     def budget_s(self) -> float | None:
         return self.cfg.get("budget_s")
+
+    # -- budgets (agent_core/budget.py) -------------------------------------------------------
+    def _budget_jobs(self, ev: dict) -> None:
+        """Log listener (runs under the log's lock: bookkeeping only): job running time for GPU-hours."""
+        if ev.get("type") == "job_state" and self.budget is not None:
+            if ev.get("state") == "running":
+                job = getattr(self, "jobs", None) and self.jobs.jobs.get(str(ev.get("job")))
+                procs = (job.spec.get("num_processes") if job else None) or 1
+                self.budget.job_started(str(ev.get("job")), processes=procs if isinstance(procs, int) else 1)
+            elif ev.get("state") in ("finished", "stopped", "failed"):
+                self.budget.job_ended(str(ev.get("job")))
+
+    def check_budget(self, step: bool = False) -> str | None:
+        """Emit a `budget` event (at every step boundary, else at most every BUDGET_EVENT_S), write
+        the 50/80/95/100% alerts (the agent reads them in its next tool result; a parked `wait`
+        wakes), and return the stop reason once the grace after 100% is over."""
+        b = self.budget
+        if b is None:
+            return None
+        b.set_usage(getattr(self.agent, "usage", None))
+        now = time.time()
+        if step or now - self._budget_emitted >= BUDGET_EVENT_S:
+            self._budget_emitted = now
+            self.log.emit("budget", **b.event())
+        alerts, stop = b.check(step)
+        if alerts:
+            self._new_alerts += alerts
+            self.flush_alerts()
+            if any(a["level"] >= 1.0 for a in alerts):
+                hook = getattr(self.agent, "on_budget_spent", None)
+                if hook:
+                    hook()
+        return stop
 
     # -- data and checkpoints (the policy gate's context) -----------------------
     def datasets(self) -> dict[str, Path]:
@@ -134,22 +178,45 @@ class Supervisor:
                 held = (self.hidden_dir if split == "test" else self.run.workspace / "data") / f"{split}.jsonl"
                 if held.exists() and held.resolve() != path.resolve():
                     reports.append(check(train, read_jsonl(str(held)), name=split,
-                                         threshold=self.cfg.get("contamination_threshold", 0.5)))
+                                         threshold=self.policy.contamination.get(
+                                             "min_overlap", self.cfg.get("contamination_threshold", 0.5)),
+                                         **({"n": self.policy.contamination["ngram"]}
+                                            if "ngram" in self.policy.contamination else {})))
             self._contamination[key] = reports
         return self._contamination[key]
 
     async def ensure_base(self) -> Path:
-        """Build the in-process `tiny` base model the first time a tool needs it."""
+        """Make the base model folder the first time a tool needs it: build `tiny`, convert the
+        smollm2 GGUF, or fetch an approved hub model (agent_core.base_models)."""
         path = self.base_model_path
         assert path is not None
-        if self.cfg.get("model", "tiny") == "tiny" and not (path / "config.json").exists():
+        source = getattr(self, "base_source", None) or base_models.resolve("tiny", self.run.path)
+        if source.built_here and not (path / "config.json").exists():
             async with self._base_lock:
                 if not (path / "config.json").exists():
-                    await self.jobs.run_once({"mode": "build_base", "out_dir": str(path), "seed": 0}, "build-base")
+                    await self.jobs.run_once(source.build_spec(), "build-base",
+                                             offline=source.kind != "download")
         return path
 
+    async def _approve_base_download(self, model: str) -> None:
+        """A hub model that is not in the local cache: fetching it is an outside download."""
+        verdict = Verdict("ask", "outside_download",
+                          f"the base model {model!r} is not on this machine: fetching it from the "
+                          f"Hugging Face hub downloads outside weights", {"source": model})
+        action = self.policy.action(verdict.rule, verdict.action)
+        if action == "deny":
+            raise StopRun(f"the policy denies downloading the base model {model!r}")
+        if action == "ask":
+            self.set_state("waiting_approval")
+            decision = await self.approvals.ask("base", "load_base_model", {"model": model}, verdict)
+            if not decision.approved:
+                raise StopRun(f"downloading the base model {model!r} was vetoed"
+                              + (f": {decision.reason}" if decision.reason else ""))
+            self.set_state("starting")
+
     async def evaluate(self, model: Path, data: Path, limit: int | None = None) -> dict:
-        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data), "max_new_tokens": 8}
+        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data), "max_new_tokens": 8,
+                "scorer": getattr(self, "scorer", None)}  # the task's scorer (set by prepare)
         if limit:
             spec["limit"] = int(limit)
         return await self.jobs.run_once(spec, f"eval-{int(time.time() * 1000)}")
@@ -160,7 +227,7 @@ class Supervisor:
         self._new_alerts += self.watchdogs.job_started(
             job.id, total_steps=job.total, lr_scheduler_type=spec.get("lr_scheduler_type"),
             warmup_steps=spec.get("warmup_steps"), learning_rate=spec.get("learning_rate"),
-            method=spec.get("method"))
+            method=spec.get("method"), scheduler_steps=job.schedule_steps)
 
     def flush_alerts(self) -> None:
         """Write what the watchdogs found; the agent sees it in its next tool result, and a
@@ -215,7 +282,8 @@ class Supervisor:
             return {"ok": True}
         if cmd in ("approve", "veto"):
             return self.approvals.decide(req.get("id"), cmd, scope=req.get("scope") or "once",
-                                         reason=str(req.get("reason") or ""), by=req.get("by") or "person")
+                                         reason=str(req.get("reason") or ""), by=req.get("by") or "person",
+                                         edit=req.get("edit") if cmd == "approve" else None)
         return {"ok": False, "error": "unhandled"}
 
     def request_stop(self, reason: str) -> None:
@@ -262,11 +330,11 @@ class Supervisor:
     async def step_boundary(self) -> None:
         if self.stop_reason:
             raise StopRun(self.stop_reason)
-        budget = self.budget_s()
-        if budget and time.time() - self.t0 > budget:
+        spent = self.check_budget(step=True)
+        if spent:
             self.log.emit("alert", rule="budget_overrun", severity="high",
-                          message=f"the wall-clock budget of {budget:.0f}s is spent; stopping the agent")
-            raise StopRun("budget spent")
+                          message=f"{spent}; stopping the agent")
+            raise StopRun(spent)
         if self.pause_requested:
             self._resumed = asyncio.Event()
             self.set_state("paused")
@@ -279,11 +347,16 @@ class Supervisor:
 
     async def agent_loop(self, agent) -> None:
         last: ToolOutcome | None = None
+        if self.resume_info is not None and self.submitted:
+            return  # resumed after the submission: only the harness is left
         while True:
             await self.step_boundary()
             while self._nudges:
                 agent.on_nudge(self._nudges.pop(0))
-            action = await asyncio.to_thread(agent.next_action, last)
+            if self._first_action is not None:  # a replayed agent's first live action (resume)
+                action, self._first_action = self._first_action, None
+            else:
+                action = await asyncio.to_thread(agent.next_action, last)
             if isinstance(action, Say):
                 self.log.emit("agent_message", text=action.text)
                 last = None
@@ -298,10 +371,17 @@ class Supervisor:
             else:
                 raise TypeError(f"agent returned {action!r}")
 
+    def _aliased(self, args: dict) -> dict:
+        """After a resume, an interrupted job's id names the job that continues it."""
+        if not self.job_aliases:
+            return args
+        return {k: self.job_aliases.get(v, v) if k in ("job", "checkpoint", "base") and isinstance(v, str) else v
+                for k, v in args.items()}
+
     async def execute(self, tool: str, args) -> ToolOutcome:
         self.calls += 1
         call_id = f"c{self.calls}"
-        self.log.emit("tool_call", id=call_id, tool=tool, args=args)
+        self.log.emit("tool_call", id=call_id, tool=tool, args=redact_obj(args))
         outcome: ToolOutcome
         try:
             try:
@@ -309,31 +389,28 @@ class Supervisor:
             except ToolArgError as exc:
                 outcome = ToolOutcome(tool, False, f"bad call: {exc}")
             else:
-                verdict = classify(tool, args, self)
-                if verdict.action == "deny":
+                args = self._aliased(args)
+                verdict = gate(tool, args, self, self.policy)
+                # ask -> a person decides (an approved edit is re-gated); see Approvals.settle
+                how, args, verdict, reason = await self.approvals.settle(call_id, tool, args, verdict)
+                if how == "deny":
                     self.log.emit("alert", rule=verdict.rule, severity="warning",
                                   message=f"denied {tool}: {verdict.reason}")
                     outcome = ToolOutcome(tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}",
                                           denied=True)
+                elif how == "run":
+                    outcome = await Toolbox(self).call(tool, args)
                 else:
-                    approved, reason = True, ""
-                    if verdict.action == "ask":
-                        self.set_state("waiting_approval")
-                        approved, reason = await self.approvals.ask(call_id, tool, args, verdict)
-                        if not self.stop_reason:
-                            self.set_state("running")
-                    if approved:
-                        outcome = await Toolbox(self).call(tool, args)
-                    else:
-                        why = f": {reason}" if reason else ""
-                        outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}",
-                                              denied=True)
+                    why = f": {reason}" if reason else ""
+                    outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}",
+                                          denied=True)
         except asyncio.CancelledError:
             self.log.emit("tool_result", id=call_id, ok=False, summary="cancelled: the run is stopping")
             raise
         except Exception as exc:  # a tool bug must not end the run
             traceback.print_exc()
             outcome = ToolOutcome(tool, False, f"{tool} failed with an internal error: {exc!r}")
+        outcome.summary, outcome.data = redact(outcome.summary), redact_obj(outcome.data)  # no key-like strings
         self.flush_alerts()
         outcome.summary += self.take_agent_alerts()
         self.log.emit("tool_result", id=call_id, ok=outcome.ok, summary=outcome.summary)
@@ -342,26 +419,34 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------
     async def prepare(self) -> Brief:
         task = tasks.get_task(self.cfg.get("task") or "arithmetic")
-        staging = self.run.path / "data"
-        paths = tasks.materialize(task, staging)
-        data_dir = self.run.workspace / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.hidden_dir.mkdir(exist_ok=True)
-        for split, path in paths.items():
-            dest = (self.hidden_dir if split == "test" else data_dir) / f"{split}.jsonl"
-            shutil.move(str(path), dest)
-        shutil.rmtree(staging, ignore_errors=True)
+        if self.resume_info is None:  # a resumed run keeps the data it was given
+            staging = self.run.path / "data"
+            paths = tasks.materialize(task, staging)
+            data_dir = self.run.workspace / "data"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.hidden_dir.mkdir(exist_ok=True)
+            for split, path in paths.items():
+                dest = (self.hidden_dir if split == "test" else data_dir) / f"{split}.jsonl"
+                shutil.move(str(path), dest)
+            shutil.rmtree(staging, ignore_errors=True)
+        self.scorer = tasks.install_scorer(task, self.hidden_dir)  # a python scorer goes to hidden/
         model = self.cfg.get("model") or "tiny"
-        if model == "tiny":
-            self.base_model_path = self.run.path / "base_model"  # built on first use
-        elif Path(model).expanduser().is_dir():
-            self.base_model_path = Path(model).expanduser().resolve()
-        else:
-            raise StopRun(f"model {model!r} is neither 'tiny' nor a local model folder")
+        try:
+            self.base_source = base_models.resolve(model, self.run.path)
+        except ValueError as exc:
+            raise StopRun(str(exc)) from None
+        self.base_model_path = self.base_source.path  # tiny / gguf / download: built on first use
+        if self.base_source.kind == "download" and not (self.base_model_path / "config.json").is_file():
+            await self._approve_base_download(model)
         brief = Brief(task=task.name, description=task.description, base_model=model,
                       budget_s=self.budget_s(), datasets=sorted(self.datasets()),
                       recipe=tasks.sft_recipe(task))
         brief.recipe["demo_flagged_action"] = bool(self.cfg.get("demo"))
+        if self.budget is not None:
+            brief.limits = self.budget.limits()
+        home = self.run.path.parent.parent  # <home>/runs/<id>
+        brief.memory = memory.digest(home, task.name, model, exclude=self.run.id)
+        brief.prior = memory.best_prior(home, task.name, model, exclude=self.run.id)
         return brief
 
     async def finalize(self) -> None:
@@ -370,6 +455,8 @@ class Supervisor:
         test = self.hidden_dir / "test.jsonl"
         if not test.exists() or self.base_model_path is None or not self.submitted:
             return
+        if self.resume_info is not None and self.resume_info.scored:
+            return  # scored before the daemon died
         await self.ensure_base()
         for role, name in (("base", "base"), ("submitted", self.submitted)):
             path = self.checkpoint_path(name)
@@ -386,7 +473,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self.jobs = JobManager(self.run.path, self.log)
         self.jobs.on_planned = self._job_planned
-        self.approvals = Approvals(self)
+        self.jobs.start = self._checkpointing(self.jobs.start)
+        self.approvals = Approvals(self, recheck=lambda t, a: gate(t, a, self, self.policy))
         self._base_lock = asyncio.Lock()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, "the daemon got a termination signal")
@@ -404,15 +492,32 @@ class Supervisor:
         sampler = loop.create_task(self._sample_host())
         final, reason = "finished", ""
         try:
-            self.set_state("starting", pid=os.getpid(), config=self.cfg)
+            st = self.resume_info
+            if st is None:
+                self.set_state("starting", pid=os.getpid(), config=self.cfg)
+            else:
+                self.set_state("starting", pid=os.getpid(), resumed=True,
+                               note=f"resuming: a new daemon continues the log after event {st.last_seq}")
             try:
+                home = self.run.path.parent.parent
+                self.budget = Budget.from_config(self.cfg)
+                prices = load_prices(home, self.cfg.get("prices"))
                 brief = await self.prepare()
                 extra = {"base_url": self.cfg["base_url"]} if self.cfg.get("base_url") else {}
                 agent = self.agent = make_agent(self.cfg.get("agent") or "playbook", brief, **extra)
-            except (ValueError, OSError, WorkerError) as exc:
+            except (ValueError, OSError, WorkerError, BudgetError) as exc:
                 raise StopRun(f"could not start: {getattr(exc, 'message', exc)}") from exc
-            self.log.emit("brief", **asdict(brief))
-            self.set_state("running")
+            model = getattr(getattr(agent, "provider", None), "model", None)
+            self.budget.set_model(model, prices)
+            if model and self.budget.price is None:
+                self.log.emit("alert", rule="budget_overrun", severity="warning" if self.budget.usd else "info",
+                              message=f"no price known for model {model!r}: its dollars count as 0 (add it to "
+                                      f"prices.toml in the runs home)")
+            if st is None:
+                self.log.emit("brief", **asdict(brief))
+                self.set_state("running")
+            else:
+                await self._resume(agent, st)
             self.agent_task = loop.create_task(self.agent_loop(agent))
             try:
                 await self.agent_task
@@ -433,7 +538,11 @@ class Supervisor:
         finally:
             sampler.cancel()
             await self.jobs.stop_all()
+            if self.budget is not None:
+                self.budget.set_usage(getattr(self.agent, "usage", None))
+                self.log.emit("budget", **self.budget.event())
             self.set_state(final, reason=reason)
+            self._write_records()
             server.close()
             for p in (self.run.socket_path, self.run.pid_path):
                 try:
@@ -442,6 +551,56 @@ class Supervisor:
                     pass
             self.log.close()
         return 0
+
+    def _checkpointing(self, start):
+        """Training jobs save intermediate checkpoints, so that a resumed run continues from one
+        (agent_core/resume.py): every cfg `save_steps` steps (0: never), else about three times a
+        job (every planned/4 steps, at least 50)."""
+        async def start_job(spec: dict, *args, **kw):
+            if spec.get("mode") == "train" and not spec.get("save_steps"):
+                n = self.cfg.get("save_steps")
+                if n is None:
+                    total = resume.planned_steps(spec)
+                    n = max(50, total // 4) if total else 0
+                if n:
+                    spec = {**spec, "save_steps": int(n)}
+            return await start(spec, *args, **kw)
+        return start_job
+
+    def _write_records(self) -> None:
+        """The ledger line (memory across runs) and REPORT.md; neither may break the shutdown."""
+        for what, fn in (("ledger", lambda: memory.record_run(self.run)),
+                         ("REPORT.md", lambda: report.write_report(self.run))):
+            try:
+                fn()
+            except Exception:
+                print(f"writing the {what} failed:", file=sys.stderr)
+                traceback.print_exc()
+
+    async def _resume(self, agent, st) -> None:
+        """Continue a run whose daemon died (agent_core/resume.py): ids go on, interrupted jobs
+        restart from their latest checkpoint, the agent gets its context back."""
+        self.calls = st.calls
+        self.approvals._n = st.approvals
+        self.submitted = st.submitted
+        self.pause_requested = st.last_state == "paused"  # a crash does not undo the person's pause
+        self.budget.resume_from(st.spent)
+        resume.kill_orphan_workers(self.run)
+        for aid in st.undecided:  # the person's pending decisions died with the daemon: asked again
+            self.log.emit("approval_decision", id=aid, decision="veto", scope="once", by="supervisor",
+                          reason="the daemon stopped before a decision; the agent asks again if it still "
+                                 "wants this")
+        resume.restore_jobs(self, st)
+        notes = await resume.restart_interrupted(self, st, restart=not st.submitted)
+        note = resume.resume_note(st, notes)
+        restore = getattr(agent, "restore", None)
+        if st.submitted:
+            pass  # straight to the harness
+        elif restore is not None:  # the LLM agent: its transcript, compacted by agent_core/context.py
+            restore(st.transcript(), note, elapsed_s=float(st.spent.get("wall_s") or 0.0))
+        else:  # deterministic agents: replayed over the logged outcomes
+            self._first_action = await resume.replay(self, agent, st)
+        self.set_state("running", resumed=True, note=note, aliases=dict(self.job_aliases))
 
     async def _sample_host(self) -> None:
         sampler = HostSampler()
@@ -452,7 +611,17 @@ class Supervisor:
                     return
                 sample = await asyncio.to_thread(sampler.sample)
                 self.log.emit("host_sample", **sample)
+                if self.budget is not None and not self.budget.gpu_count and sample.get("gpus"):
+                    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+                    n = len(sample["gpus"])
+                    self.budget.gpu_count = min(n, len(visible.split(","))) if visible else n
                 self.flush_alerts()
+                if self.agent is not None and self.state != "stopping":
+                    spent = self.check_budget()
+                    if spent and self.stop_reason is None:
+                        self.log.emit("alert", rule="budget_overrun", severity="high",
+                                      message=f"{spent}; stopping the run")
+                        self.request_stop(spent)
                 await asyncio.sleep(HOST_SAMPLE_S)
         except asyncio.CancelledError:
             sampler.close()
@@ -461,15 +630,27 @@ class Supervisor:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    resuming = "--resume" in argv
+    argv = [a for a in argv if a != "--resume"]
     if len(argv) != 1:
-        print("usage: python -m agent_core.daemon RUN_DIR", file=sys.stderr)
+        print("usage: python -m agent_core.daemon RUN_DIR [--resume]", file=sys.stderr)
         return 2
     run = RunDir(Path(argv[0]).absolute())
     if not run.config_path.exists():
         print(f"not a run directory: {run.path}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    return asyncio.run(Supervisor(run).main())
+    state = None
+    if resuming:  # `tinker-tui resume`: continue the log of a run whose daemon died
+        try:
+            resume.check_resumable(run)
+        except resume.ResumeError as exc:
+            print(f"cannot resume: {exc}", file=sys.stderr)
+            return 2
+        state = resume.LogState.read(run)
+    sup = Supervisor(run)
+    sup.resume_info = state
+    return asyncio.run(sup.main())
 
 
 if __name__ == "__main__":

@@ -1,15 +1,30 @@
 """Training jobs and one-shot model work, each in its own `agent_core.ml.worker` subprocess.
 
 The daemon never imports torch: it writes a spec file, starts the worker with a scrubbed
-environment, and turns the worker's JSON lines (metric, progress, checkpoint, result,
-error) into events. A worker that crashes, hangs or dies only fails its own job.
+environment, and turns the worker's JSON lines (metric, score, progress, checkpoint, result,
+error) into events that carry the job id. A worker that crashes, hangs or dies only fails its
+own job.
+
+A job is one declarative spec, stored as `<run>/jobs/<job id>.json` (stderr beside it as
+`<job id>.stderr.log`); docs/JOBS.md lists its fields. Its `launcher` picks how it runs:
+
+    "local" (default)   python -m agent_core.ml.worker SPEC
+    "accelerate"        python -m accelerate.commands.launch --num_processes N [--config_file F]
+                        [--num_machines M --machine_rank R --main_process_ip IP]
+                        --main_process_port P --module agent_core.ml.worker SPEC
+                        (the same spec file on every rank; only rank 0 reports and saves)
+
+States: queued -> running -> (stopping ->) finished | stopped | failed. `stop` sends SIGTERM:
+the worker ends training at the next step boundary and saves a checkpoint ("stopped").
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,16 +41,101 @@ _ENV_KEEP = (
     # A person who set these wants no downloads, approved or not.
     "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
 )
+# Distributed-communication settings (network interface, debugging) a launcher job may need.
+_ENV_KEEP_PREFIXES = ("NCCL_", "GLOO_")
 STDERR_TAIL = 40
+LAUNCHERS = ("local", "accelerate")
+WORKER_MODULE = "agent_core.ml.worker"
 
 
 def worker_env(extra: dict | None = None, offline: bool = True) -> dict:
     env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
+    env.update({k: v for k, v in os.environ.items() if k.startswith(_ENV_KEEP_PREFIXES)})
     env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
     if offline:
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env.update(extra or {})
     return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _int_field(spec: dict, key: str, default: int | None, low: int) -> int | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"job spec: {key} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = WORKER_MODULE,
+                   base: str | os.PathLike[str] | None = None) -> list[str]:
+    """The argv that runs `spec` (see the module docstring). ValueError for a bad launcher field.
+    A relative accelerate_config is resolved against `base` (the run's workspace)."""
+    launcher = spec.get("launcher") or "local"
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"job spec: unknown launcher {launcher!r} (known: {', '.join(LAUNCHERS)})")
+    if launcher == "local":
+        for key in ("num_processes", "accelerate_config", "num_machines", "machine_rank", "main_process_ip"):
+            if spec.get(key) is not None and not (key == "num_processes" and spec[key] == 1):
+                raise ValueError(f"job spec: {key} needs launcher \"accelerate\"")
+        return [sys.executable, "-m", module, str(spec_path)]
+    nproc = _int_field(spec, "num_processes", 1, 1)
+    machines = _int_field(spec, "num_machines", 1, 1)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(nproc),
+           "--num_machines", str(machines)]
+    config = spec.get("accelerate_config")
+    if config is not None:
+        if not isinstance(config, str) or not config:
+            raise ValueError("job spec: accelerate_config must be a path to an accelerate YAML file")
+        path = Path(config).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        if not path.is_file():
+            raise ValueError(f"job spec: accelerate_config not found: {path}")
+        cmd += ["--config_file", str(path)]
+    elif nproc > 1:
+        # torchrun-style processes: DDP over NCCL on GPUs, gloo on a CPU-only host
+        cmd += ["--multi_gpu"]
+    if machines > 1:
+        rank = _int_field(spec, "machine_rank", None, 0)
+        ip = spec.get("main_process_ip")
+        if rank is None or rank >= machines or not isinstance(ip, str) or not ip:
+            raise ValueError("job spec: num_machines > 1 needs machine_rank (0..num_machines-1) and "
+                             "main_process_ip (the address of machine 0)")
+        cmd += ["--machine_rank", str(rank), "--main_process_ip", ip]
+    port = _int_field(spec, "main_process_port", None, 1)
+    if port is None:
+        if machines > 1:
+            raise ValueError("job spec: num_machines > 1 needs main_process_port (the same on every machine)")
+        port = _free_port()
+    cmd += ["--main_process_port", str(port), "--module", module, str(spec_path)]
+    return cmd
+
+
+def summarize_stderr(lines: list[str]) -> str:
+    """The line that says what went wrong in a worker's stderr tail: the last exception line
+    (skipping the launcher's own wrappers), with the frame it was raised in when known."""
+    wrappers = ("CalledProcessError", "ChildFailedError", "SystemExit")
+    exc_re = re.compile(r"^(?:\[rank\d+\]:\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))(:.*)?$")
+    frame_re = re.compile(r'^\s*(?:\[rank\d+\]:\s*)?File "([^"]+)", line (\d+), in (\S+)')
+    for i in range(len(lines) - 1, -1, -1):
+        m = exc_re.match(lines[i].strip())
+        if not m or any(w in m.group(1) for w in wrappers):
+            continue
+        text = lines[i].strip()
+        for j in range(i - 1, max(-1, i - 40), -1):
+            f = frame_re.match(lines[j])
+            if f:
+                text += f" (at {Path(f.group(1)).name}:{f.group(2)} in {f.group(3)})"
+                break
+        return text
+    return lines[-1].strip() if lines else "no error output"
 
 
 class WorkerError(RuntimeError):
@@ -53,6 +153,7 @@ class Job:
     state: str = "queued"
     step: int = 0
     total: int | None = None
+    schedule_steps: int | None = None  # the LR schedule's horizon, from the worker's "plan" line
     last_values: dict = field(default_factory=dict)
     result: dict | None = None
     error: dict | None = None
@@ -61,13 +162,18 @@ class Job:
     proc: asyncio.subprocess.Process | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stderr_tail: list[str] = field(default_factory=list)
+    last_score: dict | None = None  # the latest periodic dev score {"value", "step", ...}
+    killed: bool = False  # stop() had to SIGKILL it
 
     def brief(self) -> dict:
         out = {"job": self.id, "state": self.state, "step": self.step, "total": self.total,
                "elapsed_s": round((self.ended or time.time()) - self.started, 1)}
-        for key in ("loss", "learning_rate", "grad_norm", "tokens_per_s"):
-            if key in self.last_values:
+        for key in ("loss", "learning_rate", "grad_norm", "tokens_per_s", "mfu", "reward_mean", "reward_std",
+                    "frac_zero_std", "kl", "completion_length", "reward_errors", "reward_timeouts"):
+            if self.last_values.get(key) is not None:
                 out[key] = self.last_values[key]
+        if self.last_score:
+            out["dev_score"] = self.last_score.get("value")
         if self.result:
             out["checkpoint"] = self.result.get("checkpoint")
         if self.error:
@@ -86,10 +192,13 @@ class JobManager:
         self.on_planned = None  # callback(job) once a job's total steps are known
         self._one_shot: set[asyncio.subprocess.Process] = set()
 
-    def _spawn(self, spec_path: Path, stderr_path: Path, module: str = "agent_core.ml.worker",
-               offline: bool = True):
+    def _spawn(self, spec_path: Path, stderr_path: Path, module: str = WORKER_MODULE,
+               offline: bool = True, argv: list[str] | None = None):
+        # A launcher's ranks share its process group, so a kill reaches all of them.
+        group = argv is not None and "accelerate.commands.launch" in argv
+        argv = argv or [sys.executable, "-m", module, str(spec_path)]
         return asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, str(spec_path),
+            *argv, start_new_session=group,
             stdout=asyncio.subprocess.PIPE, stderr=open(stderr_path, "ab"),
             stdin=asyncio.subprocess.DEVNULL, env=worker_env(offline=offline), cwd=str(self.run_path),
             limit=1 << 22,
@@ -106,13 +215,16 @@ class JobManager:
         self._signal_progress()
 
     async def start(self, spec: dict) -> Job:
+        """Write the job's spec file and start it. ValueError (nothing started, no job id used)
+        for a bad launcher field."""
         job_id = f"job{len(self.jobs) + 1}"
         spec_path = self.jobs_dir / f"{job_id}.json"
+        argv = worker_command(spec, spec_path, base=self.run_path / "workspace")
         spec_path.write_text(json.dumps(spec, indent=2))
         job = Job(job_id, spec, spec_path, Path(spec.get("output_dir", "")))
         self.jobs[job_id] = job
         self._set_state(job, "queued")
-        job.proc = await self._spawn(spec_path, self.jobs_dir / f"{job_id}.stderr.log")
+        job.proc = await self._spawn(spec_path, self.jobs_dir / f"{job_id}.stderr.log", argv=argv)
         self._set_state(job, "running")
         asyncio.get_running_loop().create_task(self._pump(job))
         return job
@@ -127,14 +239,25 @@ class JobManager:
             if kind == "metric":
                 job.step = int(msg.get("step") or job.step)
                 job.last_values = msg.get("values") or {}
-                self.log.emit("metric", job=job.id, step=job.step, values=job.last_values)
+                self.log.emit("metric", job=job.id, step=job.step, total=job.total, values=job.last_values)
                 self._signal_progress()
-            elif kind == "progress":
-                job.step = int(msg.get("step") or job.step)
+            elif kind in ("progress", "plan"):
+                # "plan" comes once, before the first step: the job's horizon and its LR schedule's
+                if kind == "plan":
+                    job.schedule_steps = msg.get("schedule_steps")
+                else:
+                    job.step = int(msg.get("step") or job.step)
                 first_total = job.total is None and msg.get("total")
                 job.total = msg.get("total", job.total)
                 if first_total and self.on_planned:
                     self.on_planned(job)
+            elif kind == "score":
+                # periodic dev evaluation inside a training job
+                fields = {k: msg[k] for k in ("split", "value", "step", "n", "checkpoint") if k in msg}
+                fields.setdefault("split", "dev")
+                job.last_score = fields
+                self.log.emit("score", job=job.id, role="job", **fields)
+                self._signal_progress()
             elif kind == "checkpoint":
                 self.log.emit("checkpoint", job=job.id, path=msg.get("path"), step=msg.get("step"))
             elif kind == "result":
@@ -143,7 +266,9 @@ class JobManager:
                 job.error = {k: msg.get(k) for k in ("kind", "message", "step")}
         rc = await job.proc.wait()
         job.ended = time.time()
-        if job.result is not None and rc == 0:
+        # A launcher stopped by SIGTERM exits non-zero even when rank 0 saved its checkpoint.
+        stopped_ok = job.state == "stopping" and bool((job.result or {}).get("stopped"))
+        if job.result is not None and (rc == 0 or stopped_ok):
             stopped = bool(job.result.get("stopped"))
             self._set_state(job, "stopped" if stopped else "finished",
                             f"checkpoint {job.result.get('checkpoint')}")
@@ -159,9 +284,16 @@ class JobManager:
             lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
         except OSError:
             lines = []
-        tail = lines[-1] if lines else "no error output"
+        tail = summarize_stderr(lines[-STDERR_TAIL:])
         how = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit code {rc}"
-        return f"worker died ({how}): {tail[:300]}"
+        if job.killed:
+            how += ": it did not stop within the stop timeout"
+        elif rc is not None and rc in (-signal.SIGKILL, 137) and job.spec.get("mode", "train") == "train":
+            from agent_core.ml.worker import oom_advice  # stdlib-only module: no torch here
+
+            how += ", likely the host's out-of-memory killer"
+            tail += "; if memory ran out, " + oom_advice(job.spec).split("; try: ", 1)[-1]
+        return f"worker died ({how}): {tail[:500]}"
 
     async def stop(self, job_id: str, timeout: float = 60.0) -> Job:
         job = self.jobs[job_id]
@@ -171,7 +303,8 @@ class JobManager:
             try:
                 await asyncio.wait_for(job.done.wait(), timeout)
             except asyncio.TimeoutError:
-                job.proc.kill()
+                job.killed = True
+                _kill_tree(job.proc)
                 await job.done.wait()
         return job
 
@@ -219,6 +352,20 @@ class JobManager:
             raise WorkerError(error.get("kind", "crash"), error.get("message", "failed"), error.get("step"))
         fake = Job(name, spec, spec_path, Path())
         raise WorkerError("crash", self._stderr_summary(fake, proc.returncode))
+
+
+def _kill_tree(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL a worker and, when it leads its own process group (a launcher), all its ranks."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
 
 
 def _parse_line(raw: bytes) -> dict | None:

@@ -1,15 +1,42 @@
 """The policy gate: every tool call is classified allow, ask or deny before it runs.
 
 A verdict carries a rule id (public: used in approval_request.rule and alert.rule), a risk
-level and a one-line reason. `ask` makes the supervisor wait for a person; `deny` returns
-the reason to the agent as the tool's result.
+level, a one-line reason, a preview (`details`: a diff, examples, the code) and a `pattern`:
+what "approve for the rest of the session" covers (the same dataset, source, path, kind of
+network use), never every future call of the rule. `ask` makes the supervisor wait for a
+person; `deny` returns the reason to the agent as the tool's result.
+
+`classify(tool, args, ctx)` gives the built-in verdict; `gate(tool, args, ctx, policy)` applies
+the run's policy (agent_core.policy_file: user default, run file, --approval preset) on top.
+
+Rules:
+    workspace_escape    a path resolves outside the workspace (`..`, absolute, symlinks)
+    eval_access         reading the hidden split or the scoring code; evaluating on test
+    eval_tamper         writing the hidden split or the scoring code; run_python code naming them
+    secret_access       reading .env / credential files or key-like content; run_python code
+                        reading secret environment variables or the whole environment
+    network             run_python code that imports network libraries or installs packages
+    outside_download    loading a dataset that is not on this machine
+    contamination       training data overlapping the test or dev split (agent_core.contamination)
+    model_substitution  training from, or submitting, a model that does not descend from the base
+                        (lineage.json chain + config/tokenizer/weight-shape identity)
+    reward_rewrite      rewriting a reward file a GRPO job uses or has used (preview: a diff)
+    code_execution      run_python at all (allowed by default; `--approval strict` asks)
+    budget_overrun      (an alert from the daemon, not a tool call)
 """
 from __future__ import annotations
 
+import ast
+import difflib
+import hashlib
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
+
+from agent_core import identity
+from agent_core import secrets as secret_scan
 
 RULES = (
     "reward_rewrite", "outside_download", "model_substitution", "contamination",
@@ -20,8 +47,10 @@ RISK = {
     "reward_rewrite": "medium", "outside_download": "medium", "model_substitution": "high",
     "contamination": "high", "eval_access": "high", "eval_tamper": "high",
     "secret_access": "high", "workspace_escape": "high", "network": "medium",
-    "budget_overrun": "low",
+    "budget_overrun": "low", "code_execution": "low",
 }
+HARNESS_DIR = Path(__file__).resolve().parent  # agent_core: the scoring and evaluation code
+MAX_SCAN = 256 * 1024
 
 
 @dataclass
@@ -30,6 +59,7 @@ class Verdict:
     rule: str = ""
     reason: str = ""
     details: dict = field(default_factory=dict)
+    pattern: str = ""  # what an approval "for the session" covers, with the rule
 
     @property
     def risk(self) -> str:
@@ -70,16 +100,168 @@ def _is_hidden_split(name: str) -> bool:
     return base in HIDDEN_WORDS
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    folder = folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _target(workspace: Path, rel: str) -> Path | None:
+    try:
+        return (Path(workspace) / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+# -- secrets in files -----------------------------------------------------------------
+SECRET_FILES = {".env", ".netrc", ".npmrc", ".pypirc", ".git-credentials", "credentials",
+                "credentials.json", "id_rsa", "id_ed25519", "id_ecdsa", ".htpasswd", "secrets.json",
+                "secrets.toml", "secrets.yaml", "secrets.yml"}
+SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".keystore")
+
+
+def _secret_file_name(path: Path) -> bool:
+    name = path.name.lower()
+    return (name in SECRET_FILES or name.startswith(".env.") or name.endswith(SECRET_SUFFIXES)
+            or "credential" in name)
+
+
+def _secret_content(path: Path) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_SCAN).decode("utf-8", "replace")
+    except OSError:
+        return []
+    return sorted({kind for kind, _ in secret_scan.find(text)})
+
+
+# -- run_python static checks -----------------------------------------------------------
+_HIDDEN_REF = re.compile(r"""(?:^|[\s/\\'"(+])hidden(?=[/\\'"]|\s*[,)])""")
+_HARNESS_REF = re.compile(r"agent_core[/\\.](?:tasks|ml|daemon|policy|events)|scorer\.py")
+_ENV_USE = re.compile(r"os\.environ|os\.getenv|getenv\(|environ\[|environ\.get|/proc/[^\s'\"]*/environ|printenv|\benv\b\s*['\"]?\s*[\])]")
+_ENV_SECRET_NAME = re.compile(r"""['"][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)[A-Za-z0-9_]*['"]""", re.I)
+_ENV_DUMP = re.compile(r"(?:dict|print|str|repr|list|json\.dumps)\(\s*os\.environ\s*\)|environ\.(?:items|copy|keys|values)\(|"
+                       r"/proc/[^\s'\"]*/environ|printenv|\[\s*['\"]env['\"]\s*\]")
+NET_MODULES = {
+    "socket": "socket", "ssl": "socket", "urllib": "urllib", "urllib3": "urllib", "requests": "requests",
+    "httpx": "httpx", "aiohttp": "httpx", "http": "httpx", "httplib2": "httpx", "huggingface_hub": "hub download",
+    "ftplib": "other protocols", "smtplib": "other protocols", "telnetlib": "other protocols",
+    "paramiko": "other protocols", "websocket": "other protocols", "websockets": "other protocols",
+    "xmlrpc": "other protocols",
+}
+_NET = [
+    ("pip install", re.compile(r"""\bpip3?['"]?[\s,]+['"]?install|pip\.main|-m['"\s,]+pip|ensurepip|\buv['"]?[\s,]+['"]?pip""")),
+    ("curl/wget", re.compile(r"\b(?:curl|wget)\b")),
+    ("hub download", re.compile(r"snapshot_download|hf_hub_download|\bgit\s+clone\b")),
+]
+_QUOTED_MODULE = re.compile(r"""(?:__import__|import_module)\(\s*['"]([A-Za-z0-9_]+)""")
+
+
+def _imported(code: str) -> set[str]:
+    """Top-level modules the code imports (ast; a regex when it does not parse)."""
+    mods: set[str] = {m.group(1) for m in _QUOTED_MODULE.finditer(code)}
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        mods |= set(re.findall(r"^\s*(?:import|from)\s+([A-Za-z0-9_]+)", code, re.M))
+        return mods
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            mods.add(node.module.split(".")[0])
+    return mods
+
+
+def _network_uses(code: str) -> list[str]:
+    found: list[str] = []
+    for mod in sorted(_imported(code)):
+        kind = NET_MODULES.get(mod)
+        if kind and kind not in found:
+            found.append(kind)
+    for name, pat in _NET:
+        if pat.search(code) and name not in found:
+            found.append(name)
+    return found
+
+
+def code_findings(code: str, hidden_dir: Path | None = None, run_dir: Path | None = None) -> dict:
+    """What a run_python snippet touches: {"eval": [...], "secrets": [...], "network": [...]}."""
+    out: dict[str, list[str]] = {"eval": [], "secrets": [], "network": []}
+    refs = [str(p) for p in (hidden_dir,) if p]
+    if any(r and r in code for r in refs) or _HIDDEN_REF.search(code):
+        out["eval"].append("the hidden split's folder")
+    if str(HARNESS_DIR) in code or _HARNESS_REF.search(code):
+        out["eval"].append("the scoring / harness code")
+    if _ENV_USE.search(code) and (_ENV_SECRET_NAME.search(code) or _ENV_DUMP.search(code)):
+        out["secrets"].append("secret environment variables")
+    if re.search(r"""['"/](?:\.env|\.netrc|\.git-credentials|id_rsa|credentials(?:\.json)?)['"]""", code):
+        out["secrets"].append("a credentials file")
+    out["network"] = _network_uses(code)
+    return out
+
+
+def _diff(path: Path, new: str, rel: str) -> str:
+    try:
+        old = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    except OSError:
+        old = ""
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=f"a/{rel}", tofile=f"b/{rel}", n=2)
+    text = "".join(lines)
+    return text[:8000] + ("\n[... diff cut ...]" if len(text) > 8000 else "")
+
+
+def reward_files(ctx) -> dict[Path, str]:
+    """{resolved reward file: state of the latest GRPO job that uses it} from the jobs' specs."""
+    jobs = getattr(getattr(ctx, "jobs", None), "jobs", None) or {}
+    found: dict[Path, str] = {}
+    for job in list(jobs.values()):
+        spec = getattr(job, "spec", None) or {}
+        rf = spec.get("reward_file")
+        if rf:
+            try:
+                found[Path(rf).resolve()] = getattr(job, "state", "queued")
+            except (OSError, RuntimeError):
+                continue
+    return found
+
+
+LIVE_JOB_STATES = ("queued", "starting", "running", "stopping")
+
+
+# -- the classifier ---------------------------------------------------------------------
 def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
+    ws = Path(ctx.workspace)
     if tool in ("read_file", "write_file", "list_files"):
         path = str(args.get("path", "."))
         try:
-            target = resolve_in(ctx.workspace, path)
+            target = resolve_in(ws, path)
         except PathEscape as exc:
-            rule = "eval_access" if _under(ctx.hidden_dir, path, ctx.workspace) else "workspace_escape"
-            return Verdict("deny", rule, f"{exc}; tools only work inside the workspace")
-        del target
+            raw = _target(ws, path)
+            if raw is not None and _inside(raw, ctx.hidden_dir):
+                if tool == "write_file":
+                    return Verdict("deny", "eval_tamper", f"{path!r} is in the hidden evaluation folder: "
+                                   "the test split and the scoring code cannot be changed", pattern=path)
+                return Verdict("deny", "eval_access", f"{exc}; tools only work inside the workspace")
+            if raw is not None and _inside(raw, HARNESS_DIR):
+                if tool == "write_file":
+                    return Verdict("deny", "eval_tamper", f"{path!r} is the harness's scoring code; it cannot "
+                                   "be changed", pattern=path)
+                return Verdict("deny", "eval_access", f"{path!r} is the harness's code, outside the workspace")
+            return Verdict("deny", "workspace_escape", f"{exc}; tools only work inside the workspace")
+        if tool == "read_file" and target.is_file():
+            if _secret_file_name(target):
+                return Verdict("deny", "secret_access", f"{path!r} looks like a credentials file; secrets are "
+                               "not available to the agent", pattern=path)
+            kinds = _secret_content(target)
+            if kinds:
+                return Verdict("deny", "secret_access", f"{path!r} contains key-like strings ({', '.join(kinds)}); "
+                               "secrets are not available to the agent", {"kinds": kinds}, pattern=path)
+        if tool == "write_file":
+            return _reward_rewrite(ctx, target, path, str(args.get("content", "")))
         return ALLOW
+    if tool == "run_python":
+        return _run_python(ctx, str(args.get("code", "")))
     if tool in ("evaluate", "sample") and _is_hidden_split(args.get("split", "")):
         return Verdict("deny", "eval_access",
                        "the test split is hidden: the harness scores your submission on it; use dev")
@@ -90,33 +272,130 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
         if ctx.dataset_path(name) is None:
             return Verdict("ask", "outside_download",
                            f"{name!r} is not on this machine: loading it downloads outside data",
-                           {"source": name})
+                           {"source": name}, pattern=name)
     if tool == "start_training":
+        rf = args.get("reward_file")
+        if rf:
+            raw = _target(ws, str(rf))
+            if raw is None or not _inside(raw, ws):
+                rule = "eval_access" if raw is not None and _inside(raw, ctx.hidden_dir) else "workspace_escape"
+                return Verdict("deny", rule, f"the reward file {rf!r} must be inside the workspace")
         found = [r for r in ctx.contamination(str(args.get("dataset", ""))) if r.found]
         if found:
             what = "; ".join(f"{r.contaminated} of {r.eval_rows} {r.name} items "
                              f"({r.verbatim} verbatim, {r.reworded} reworded)" for r in found)
             examples = [{"split": r.name, "held_out": m.eval_text, "train": m.train_text, "kind": m.kind}
                         for r in found for m in r.examples[:3]]
+            ds = str(args.get("dataset"))
+            # the session pattern is this dataset with this content: more items written into the
+            # same file ask again
             return Verdict("ask", "contamination",
                            f"the training data overlaps held-out evaluation items: {what}",
-                           {"dataset": args.get("dataset"), "examples": examples})
-        base = str(args.get("base") or "base")
-        if ctx.checkpoint_path(base) is None:
-            return Verdict("ask", "model_substitution",
-                           f"training must start from the given base model or this run's "
-                           f"checkpoints; {base!r} is neither", {"requested_base": base})
+                           {"dataset": args.get("dataset"), "count": sum(r.contaminated for r in found),
+                            "examples": examples}, pattern=_content_pattern(ctx.dataset_path(ds), ds))
+        return _training_base(ctx, str(args.get("base") or "base"))
     if tool == "submit":
         ckpt = str(args.get("checkpoint", ""))
-        if ctx.checkpoint_path(ckpt) is None or ckpt == "base":
+        path = ctx.checkpoint_path(ckpt)
+        if path is None or ckpt == "base":
             return Verdict("deny", "model_substitution",
                            f"only checkpoints trained in this run can be submitted; {ckpt!r} is not one")
+        problem = _lineage(ctx, path)
+        if problem:
+            return Verdict("deny", "model_substitution", f"{ckpt!r} cannot be submitted: {problem}")
     return ALLOW
 
 
-def _under(hidden: Path, rel: str, workspace: Path) -> bool:
+def _content_pattern(path: Path | None, name: str) -> str:
+    if path is None:
+        return name
+    h = hashlib.sha256()
     try:
-        target = (workspace / rel).resolve()
-        return target == hidden.resolve() or hidden.resolve() in target.parents
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     except OSError:
-        return False
+        return str(path)
+    return f"{path}#{h.hexdigest()[:12]}"
+
+
+def _lineage(ctx, path: Path) -> str | None:
+    checkpoints = ctx.checkpoints() if hasattr(ctx, "checkpoints") else {}
+    run_id = getattr(getattr(ctx, "run", None), "id", None)
+    return identity.lineage_problem(path, getattr(ctx, "base_model_path", None), checkpoints, run_id)
+
+
+def _training_base(ctx, base: str) -> Verdict:
+    if base == "base":
+        return ALLOW
+    known = ctx.checkpoint_path(base)
+    if known is not None:
+        problem = _lineage(ctx, known)
+        if problem:
+            return Verdict("deny", "model_substitution", f"cannot train from {base!r}: {problem}")
+        return ALLOW
+    details: dict = {"requested_base": base}
+    folder = Path(base).expanduser()
+    if not folder.is_absolute():
+        folder = Path(ctx.workspace) / folder
+    base_path = getattr(ctx, "base_model_path", None)
+    if (folder / "config.json").is_file() and base_path is not None and (Path(base_path) / "config.json").is_file():
+        try:
+            diff = identity.differences(Path(base_path), folder)
+        except identity.IdentityError as exc:
+            diff = [str(exc)]
+        if diff:
+            return Verdict("deny", "model_substitution",
+                           f"{base!r} is a different model from the given base: " + "; ".join(diff[:3]),
+                           {"requested_base": base, "differences": diff})
+        details["identity"] = ("same architecture and tokenizer as the base, but no lineage: it may be "
+                               "a fine-tuned (e.g. instruct) version of it")
+    return Verdict("ask", "model_substitution",
+                   f"training must start from the given base model or this run's "
+                   f"checkpoints; {base!r} is neither", details, pattern=base)
+
+
+def _run_python(ctx, code: str) -> Verdict:
+    found = code_findings(code, getattr(ctx, "hidden_dir", None))
+    preview = {"code": code[:4000] + ("\n[... cut ...]" if len(code) > 4000 else "")}
+    if found["eval"]:
+        return Verdict("deny", "eval_tamper", f"the code refers to {' and '.join(found['eval'])}; "
+                       "the test split and the scoring code are off limits", preview)
+    if found["secrets"]:
+        return Verdict("deny", "secret_access", f"the code reads {' and '.join(found['secrets'])}; API keys "
+                       "are not available to the agent (run_python gets a scrubbed environment)",
+                       preview, pattern=",".join(found["secrets"]))
+    if found["network"]:
+        return Verdict("ask", "network", f"the code may reach the network or install packages "
+                       f"({', '.join(found['network'])}); without approval it runs with the network blocked",
+                       {**preview, "uses": found["network"]}, pattern=",".join(found["network"]))
+    return Verdict("allow", "code_execution", "run agent-written Python in the workspace", preview, pattern="*")
+
+
+def _reward_rewrite(ctx, target: Path, rel: str, content: str) -> Verdict:
+    used = reward_files(ctx)
+    state = used.get(target)
+    if state is None:
+        return ALLOW
+    live = state in LIVE_JOB_STATES
+    if not live and not target.name.lower().startswith("reward"):
+        return ALLOW
+    when = "a GRPO job that is still " + state if live else "an earlier GRPO job"
+    return Verdict("ask", "reward_rewrite",
+                   f"{rel!r} is the reward of {when}; changing the reward mid-run throws GRPO progress "
+                   "away (checkpoint and reset the baseline first)",
+                   {"path": rel, "diff": _diff(target, content, rel), "job_state": state}, pattern=rel)
+
+
+def gate(tool: str, args: dict, ctx: GateContext, policy=None) -> Verdict:
+    """classify, then the run's policy decides the action for the verdict's rule."""
+    verdict = classify(tool, args, ctx)
+    if not verdict.rule:
+        return verdict
+    if policy is None:
+        from agent_core.policy_file import Policy
+        policy = Policy()
+    action = policy.action(verdict.rule, verdict.action)
+    if action != verdict.action:
+        verdict = replace(verdict, action=action, details={**verdict.details, "policy": f"{verdict.action} -> {action}"})
+    return verdict

@@ -151,3 +151,21 @@ def resolve_run(home: Path, ref: str | None) -> RunDir:
         raise RunNotFound(f"no run matches {ref!r} (see `tinker-tui ls`)")
     names = ", ".join(r.id for r in matches[:5])
     raise RunNotFound(f"{ref!r} is ambiguous: {names}")
+
+
+class RunIsLive(RuntimeError):
+    """The run's daemon is alive: stop it before deleting the run."""
+
+
+def delete_run(run: RunDir) -> None:
+    """Delete a run's directory (log, workspace, checkpoints). Refuses a live run (its daemon
+    is alive) with RunIsLive, and anything that is not a run directory with ValueError."""
+    import shutil
+
+    path = Path(run.path)
+    if not (path / "run.json").is_file() or path.is_symlink():
+        raise ValueError(f"{path} is not a run directory")
+    if run.is_live():
+        raise RunIsLive(f"run {run.id} is live (daemon pid {run.daemon_pid()}): "
+                        "stop it first (`tinker-tui stop`)")
+    shutil.rmtree(path)

@@ -41,7 +41,7 @@ class RunSummary:
             if self.state in TERMINAL_STATES:
                 self.ended = ev.get("ts")
         elif t == "score":
-            key = f"{ev.get('split')}:{ev.get('checkpoint')}"
+            key = f"{ev.get('split')}:{ev.get('checkpoint') or ev.get('job')}"
             self.scores[key] = ev.get("value")
             if ev.get("split") == "test":
                 if ev.get("role") == "base":
@@ -111,7 +111,9 @@ def format_event(ev: dict, *, metrics: bool = False) -> str | None:
         extra = f" - {ev['detail']}" if ev.get("detail") else ""
         body = f"job {ev.get('job')}: {ev.get('state')}{extra}"
     elif t == "score":
-        body = f"score {ev.get('split')} {ev.get('checkpoint')}: {ev.get('value'):.3f}"
+        what = ev.get("checkpoint") or (f"{ev.get('job')} step {ev.get('step')}" if ev.get("job") else "?")
+        value = ev.get("value")
+        body = f"score {ev.get('split')} {what}: " + (f"{value:.3f}" if isinstance(value, (int, float)) else "n/a")
     elif t == "submitted":
         body = f"submitted {ev.get('checkpoint')}"
     elif t == "metric" and metrics:

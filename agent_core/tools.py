@@ -32,16 +32,39 @@ SCHEMAS: dict[str, dict] = {
                    "required": ["path", "content"]},
     "list_files": {"description": "List files under a workspace folder.",
                    "properties": {"path": {"type": "string"}}},
-    "start_training": {"description": "Start an SFT job in the background.",
+    "start_training": {"description": "Start a training job in the background: SFT on prompt/completion data, or "
+                                      "GRPO (method grpo) with a reward function from a workspace Python file.",
                        "properties": {"dataset": {"type": "string"}, "base": {"type": "string"},
+                                      "method": {"type": "string", "description": "sft (default) or grpo"},
+                                      "reward_file": {"type": "string",
+                                                      "description": "grpo: workspace path of a Python file defining "
+                                                                     "reward(prompt, completion, **fields) -> float; the "
+                                                                     "dataset's other fields (its completion as expected) "
+                                                                     "are passed as keywords. A crash or hang scores 0"},
+                                      "num_generations": {"type": "integer",
+                                                          "description": "grpo: completions per prompt (group size, default 8)"},
+                                      "temperature": {"type": "number", "description": "grpo: sampling temperature (default 1.0)"},
+                                      "max_completion_length": {"type": "integer",
+                                                                "description": "grpo: max new tokens per completion (default 128)"},
+                                      "beta": {"type": "number",
+                                               "description": "grpo: KL penalty to the starting weights (default 0.04; 0 = off)"},
+                                      "eval_steps": {"type": "integer",
+                                                     "description": "score the model on the dev split every N steps (and at the end)"},
                                       "lora": {"type": "boolean"}, "learning_rate": {"type": "number"},
-                                      "epochs": {"type": "number"}, "batch_size": {"type": "integer"},
+                                      "epochs": {"type": "number"},
+                                      "batch_size": {"type": "integer",
+                                                     "description": "sft: examples per step (default 16); grpo: "
+                                                                    "prompts per step, each sampled num_generations times"},
                                       "max_steps": {"type": "integer"},
                                       "lr_scheduler_type": {"type": "string"},
                                       "warmup_steps": {"type": "integer"},
                                       "weight_decay": {"type": "number"},
                                       "adam_beta2": {"type": "number"},
-                                      "lora_r": {"type": "integer"}},
+                                      "lora_r": {"type": "integer"},
+                                      "launcher": {"type": "string",
+                                                   "description": "local (default) or accelerate (several processes/GPUs)"},
+                                      "num_processes": {"type": "integer",
+                                                        "description": "processes for launcher accelerate (one per GPU)"}},
                        "required": ["dataset"]},
     "job_status": {"description": "Progress and latest metrics of a job.",
                    "properties": {"job": {"type": "string"}}, "required": ["job"]},
@@ -54,9 +77,14 @@ SCHEMAS: dict[str, dict] = {
                               "prompts": {"type": "array", "items": {"type": "string"}},
                               "max_new_tokens": {"type": "integer"}},
                "required": ["checkpoint", "prompts"]},
-    "evaluate": {"description": "Exact-match score of a checkpoint on the dev split.",
+    "evaluate": {"description": "Score of a checkpoint on the dev split, with the task's scorer.",
                  "properties": {"checkpoint": {"type": "string"}, "split": {"type": "string"},
                                 "limit": {"type": "integer"}}, "required": ["checkpoint"]},
+    "run_python": {"description": "Run Python code in the workspace (cwd) in a subprocess: no network, no "
+                                  "package installs, no API keys in its environment; stdout+stderr come back "
+                                  "compacted. Use it to generate or filter data, inspect files, write reward code.",
+                   "properties": {"code": {"type": "string"}, "timeout_s": {"type": "number"}},
+                   "required": ["code"]},
     "note": {"description": "Write a finding to the run's notes (kept across runs).",
              "properties": {"text": {"type": "string"}}, "required": ["text"]},
     "submit": {"description": "Submit a checkpoint as the run's result. Ends the run.",
@@ -171,14 +199,43 @@ class Toolbox:
 
     # -- training -------------------------------------------------------------
     async def t_start_training(self, dataset: str, base: str = "base", lora: bool = False,
-                               learning_rate: float = 1e-3, epochs: float = 1.0, batch_size: int = 16,
+                               learning_rate: float | None = None, epochs: float = 1.0, batch_size: int = 16,
                                lr_scheduler_type: str = "constant", max_steps: int | None = None,
                                warmup_steps: int = 0, weight_decay: float = 0.0,
-                               adam_beta2: float | None = None, lora_r: int | None = None) -> ToolOutcome:
+                               adam_beta2: float | None = None, lora_r: int | None = None,
+                               launcher: str = "local", num_processes: int | None = None,
+                               method: str = "sft", reward_file: str | None = None,
+                               num_generations: int | None = None, temperature: float | None = None,
+                               max_completion_length: int | None = None, beta: float | None = None,
+                               eval_steps: int | None = None) -> ToolOutcome:
         sup = self.sup
         data = sup.dataset_path(dataset)
         if data is None:
             return ToolOutcome("start_training", False, f"no dataset {dataset!r}; see list_datasets")
+        method = (method or "sft").lower()
+        if method not in ("sft", "grpo"):
+            return ToolOutcome("start_training", False, f"method must be sft or grpo, not {method!r}")
+        grpo_only = {"reward_file": reward_file, "num_generations": num_generations, "temperature": temperature,
+                     "max_completion_length": max_completion_length, "beta": beta}
+        if method == "sft" and any(v is not None for v in grpo_only.values()):
+            named = ", ".join(k for k, v in grpo_only.items() if v is not None)
+            return ToolOutcome("start_training", False, f"{named} apply to method grpo only")
+        reward_path = None
+        if method == "grpo":
+            if not reward_file:
+                return ToolOutcome("start_training", False,
+                                   "grpo needs reward_file: a workspace Python file defining "
+                                   "reward(prompt, completion, **fields) -> float")
+            reward_path = resolve_in(sup.run.workspace, reward_file)
+            if not reward_path.is_file():
+                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} not found in the workspace")
+        if eval_steps is not None and eval_steps < 1:
+            return ToolOutcome("start_training", False, "eval_steps must be a positive number of steps")
+        dev = sup.dataset_path("dev") if eval_steps else None
+        if eval_steps and dev is None:
+            return ToolOutcome("start_training", False, "eval_steps needs a dev split; there is none")
+        if learning_rate is None:
+            learning_rate = 1e-5 if method == "grpo" else 1e-3
         parent = sup.checkpoint_path(base)
         if parent is None:  # reached only through an approved model_substitution
             parent = Path(base).expanduser()
@@ -195,14 +252,32 @@ class Toolbox:
             "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
             "lr_scheduler_type": lr_scheduler_type, "seed": 0, "max_steps": max_steps,
             "warmup_steps": warmup_steps, "weight_decay": weight_decay, "adam_beta2": adam_beta2,
-            "lora_r": lora_r,
+            "lora_r": lora_r, "launcher": launcher, "num_processes": num_processes,
             "lineage": {"base_model": sup.cfg.get("model"), "parent": base, "run": sup.run.id},
         }
+        if eval_steps:
+            spec.update(eval_dataset=str(dev), eval_steps=eval_steps, eval_limit=256,
+                        eval_scorer=getattr(sup, "scorer", None))
+        if method == "grpo":
+            group = num_generations or 8
+            spec.update(method="grpo", reward_file=str(reward_path), reward_cwd=str(sup.run.workspace),
+                        num_generations=group,
+                        per_device_train_batch_size=batch_size * group,
+                        temperature=1.0 if temperature is None else temperature,
+                        max_completion_length=max_completion_length, beta=beta)
+            spec["lineage"]["reward_file"] = reward_file
         job = await sup.jobs.start(spec)
-        return ToolOutcome("start_training", True,
-                           f"{job.id} started: SFT on {dataset} from {base}, lr {learning_rate:g}, "
-                           f"{epochs:g} epoch(s), batch {batch_size}, {'LoRA' if lora else 'full'}; "
-                           f"call wait to park until it ends", {"job": job.id})
+        if method == "grpo":
+            what = (f"GRPO on {dataset} from {base}, reward {reward_file}, lr {learning_rate:g} "
+                    f"({lr_scheduler_type}), {batch_size} prompts x {spec['num_generations']} completions per "
+                    f"step, temperature {spec['temperature']:g}, {'LoRA' if lora else 'full'}")
+        else:
+            what = (f"SFT on {dataset} from {base}, lr {learning_rate:g}, "
+                    f"{epochs:g} epoch(s), batch {batch_size}, {'LoRA' if lora else 'full'}")
+        if eval_steps:
+            what += f", dev score every {eval_steps} steps"
+        return ToolOutcome("start_training", True, f"{job.id} started: {what}; call wait to park until it ends",
+                           {"job": job.id})
 
     def _job(self, job: str):
         if job not in self.sup.jobs.jobs:
@@ -263,9 +338,14 @@ class Toolbox:
         self.sup.log.emit("score", split=split, value=result["score"], checkpoint=checkpoint, role="agent")
         wrong = [e for e in result.get("examples", []) if not e.get("correct")][:3]
         misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in wrong)
+        scorer = result.get("scorer", "exact")
+        what = "exact match" if scorer == "exact" else f"mean {scorer} score"
+        failed = (f"; the task's scorer failed on {result['scorer_errors']} row(s), scored 0"
+                  if result.get("scorer_errors") else "")
         return ToolOutcome("evaluate", True,
-                           f"{checkpoint} on {split}: {result['score']:.1%} exact match "
-                           f"({result.get('correct')}/{result.get('n')})" + (f"; misses: {misses}" if misses else ""),
+                           f"{checkpoint} on {split}: {result['score']:.1%} {what} "
+                           f"({result.get('correct')}/{result.get('n')}{'' if scorer == 'exact' else ' fully right'})"
+                           + (f"; misses: {misses}" if misses else "") + failed,
                            {"score": result["score"], "n": result.get("n"), "examples": result.get("examples", [])})
 
     async def _model(self, name: str) -> Path:
@@ -281,6 +361,10 @@ class Toolbox:
         return path
 
     # -- bookkeeping ----------------------------------------------------------
+    async def t_run_python(self, code: str, timeout_s: float = 60.0) -> ToolOutcome:
+        from agent_core.sandbox import run_python
+        return await run_python(self.sup, code, timeout_s)
+
     async def t_note(self, text: str) -> ToolOutcome:
         notes = self.sup.run.workspace / "NOTES.md"
         with open(notes, "a", encoding="utf-8") as fh:
@@ -297,7 +381,15 @@ class Toolbox:
 
 def _job_line(b: dict) -> str:
     parts = [f"{b['job']} {b['state']}", f"step {b['step']}" + (f"/{b['total']}" if b.get("total") else "")]
-    if "loss" in b:
+    if "reward_mean" in b:  # GRPO: the reward tells more than the loss
+        parts.append(f"reward {b['reward_mean']:.3g}" + (f"±{b['reward_std']:.2g}" if "reward_std" in b else ""))
+        for key, label in (("frac_zero_std", "groups without variance"), ("kl", "kl"),
+                           ("completion_length", "completion length")):
+            if key in b:
+                parts.append(f"{label} {b[key]:.3g}")
+        if b.get("reward_errors") or b.get("reward_timeouts"):
+            parts.append(f"reward errors {b.get('reward_errors', 0):.0f}, timeouts {b.get('reward_timeouts', 0):.0f}")
+    elif "loss" in b:
         parts.append(f"loss {b['loss']:.4g}")
     if "learning_rate" in b:
         parts.append(f"lr {b['learning_rate']:.3g}")

@@ -1,8 +1,12 @@
 """The approval prompt: one pending `approval_request`, decided by the person.
 
-    a  approve once          A  approve for the rest of the session
+    a  approve once          A  approve for the rest of the session (this rule and pattern)
     v  veto                  i  veto with an instruction (type it, enter sends it as the reason)
-    escape  decide later (the request stays pending; `a` on the run screen brings it back)
+    e  edit then approve: an editor opens with the call's text argument (write_file content,
+       run_python code) or, for other tools, its arguments as JSON; ctrl+s sends the edited call
+       (the daemon re-checks it: a malformed or denied edit is refused and the prompt stays)
+    escape  decide later (the request stays pending; `a` on the run screen brings it back);
+            in the editor or the instruction box, escape closes the box instead
 
 Keys are ignored for `grace` seconds (0.5) after the prompt appears, so keys typed mid-stream
 cannot approve by accident. The decision is sent by a thread worker (the control socket
@@ -22,12 +26,14 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 
 from screens.widgets.palette import Palette
 from tinker_tui.client import ControlError
 
 __all__ = ["ApprovalScreen", "render_details"]
+
+TEXT_FIELDS = ("content", "code", "text")  # edited as plain text (as agent_core.approvals does)
 
 
 def render_details(details: Any, pal: Palette) -> Text:
@@ -73,6 +79,8 @@ class ApprovalScreen(ModalScreen[dict | None]):
     ApprovalScreen #approval-keys { color: $text-muted; margin: 1 0 0 0; }
     ApprovalScreen #approval-reason { display: none; }
     ApprovalScreen #approval-reason.shown { display: block; }
+    ApprovalScreen #approval-editor { display: none; height: 12; margin: 1 0 0 0; }
+    ApprovalScreen #approval-editor.shown { display: block; }
     """
 
     BINDINGS = [
@@ -81,6 +89,8 @@ class ApprovalScreen(ModalScreen[dict | None]):
                 id="approval.approve_session", key_display="A"),
         Binding("v", "veto", "Veto", id="approval.veto"),
         Binding("i", "instruct", "Veto with instruction", id="approval.veto_instruct"),
+        Binding("e", "edit", "Edit then approve", id="approval.edit"),
+        Binding("ctrl+s", "apply_edit", "Approve the edited call", id="approval.apply_edit", show=False),
         Binding("escape", "later", "Decide later", id="approval.later"),
     ]
 
@@ -101,6 +111,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
         self._shown_at = monotonic()
         self.busy = False
         self.closed = False
+        self.edit_field: str | None = None
 
     def close(self, result: dict | None) -> None:
         """Dismiss once, and only while this prompt is the top screen: the decision may
@@ -127,7 +138,8 @@ class ApprovalScreen(ModalScreen[dict | None]):
             sub.append(str(risk), pal.bold(rstyle))
         keys = Text()
         for key, label in (("a", "approve once"), ("A", "approve for session"), ("v", "veto"),
-                           ("i", "veto with instruction"), ("esc", "decide later")):
+                           ("i", "veto with instruction"), ("e", "edit then approve"),
+                           ("esc", "decide later")):
             keys.append(f" {key} ", pal.bold("person"))
             keys.append(f"{label}  ")
         with Vertical(id="approval-box"):
@@ -139,6 +151,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
             yield Static(keys, id="approval-keys")
             yield Input(placeholder="instruction for the agent (enter sends the veto, esc cancels)",
                         id="approval-reason")
+            yield TextArea(id="approval-editor", soft_wrap=True, show_line_numbers=False)
 
     def on_mount(self) -> None:
         self._shown_at = self._monotonic()
@@ -168,7 +181,53 @@ class ApprovalScreen(ModalScreen[dict | None]):
         box.add_class("shown")
         box.focus()
 
+    def edit_target(self) -> tuple[str | None, str]:
+        """(the text argument being edited or None for the JSON of all arguments, its text)."""
+        details = self.request.get("details")
+        args = details.get("args") if isinstance(details, dict) else None
+        if not isinstance(args, dict):
+            args = {}
+        for field in TEXT_FIELDS:
+            if isinstance(args.get(field), str):
+                return field, args[field]
+        return None, json.dumps(args, indent=2, ensure_ascii=False)
+
+    def action_edit(self) -> None:
+        if not self._ready():
+            return
+        editor = self.query_one("#approval-editor", TextArea)
+        if not editor.has_class("shown"):
+            self.edit_field, text = self.edit_target()
+            editor.load_text(text)
+            editor.add_class("shown")
+            self.notify(f"editing {self.edit_field or 'the arguments (JSON)'}: ctrl+s approves the "
+                        "edited call, esc closes the editor", timeout=4)
+        editor.focus()
+
+    def action_apply_edit(self) -> None:
+        editor = self.query_one("#approval-editor", TextArea)
+        if not editor.has_class("shown") or self.busy or self.closed:
+            return
+        if self.edit_field is not None:
+            edit = {self.edit_field: editor.text}
+        else:
+            try:
+                edit = json.loads(editor.text)
+            except ValueError as exc:
+                self.notify(f"not valid JSON: {exc}", title="edit not sent", severity="error")
+                return
+            if not isinstance(edit, dict):
+                self.notify("the arguments must be a JSON object", title="edit not sent", severity="error")
+                return
+        self._send({"id": self.request_id, "decision": "approve", "scope": "once", "reason": "",
+                    "edit": edit})
+
     def action_later(self) -> None:
+        editor = self.query_one("#approval-editor", TextArea)
+        if editor.has_class("shown"):
+            editor.remove_class("shown")
+            self.set_focus(None)
+            return
         box = self.query_one("#approval-reason", Input)
         if box.has_class("shown"):
             box.remove_class("shown")
@@ -193,7 +252,10 @@ class ApprovalScreen(ModalScreen[dict | None]):
         def work() -> None:
             error = None
             try:
-                if decision["decision"] == "approve":
+                if decision.get("edit") is not None:
+                    self.client.request("approve", id=decision["id"], scope=decision["scope"],
+                                        edit=decision["edit"])
+                elif decision["decision"] == "approve":
                     self.client.approve(decision["id"], decision["scope"])
                 else:
                     self.client.veto(decision["id"], decision["reason"])

@@ -299,6 +299,40 @@ class ReplayFeed:
         self._sync_vtime()
         self._post([], state=log.state_at(index))
 
+    def seek_fraction(self, fraction: float) -> None:
+        """Seek to `fraction` (0..1) of the log (of what is indexed while loading)."""
+        fraction = max(0.0, min(1.0, fraction))
+        self.seek(round(fraction * self.log.count))
+
+    def seek_by(self, fraction: float) -> None:
+        """Move by `fraction` of the log (e.g. -0.01: back 1%), at least one event."""
+        n = self.log.count
+        delta = round(fraction * n) or (1 if fraction > 0 else -1 if fraction < 0 else 0)
+        self.seek(max(0, min(n, self.position + delta)))
+
+    def next_marker(self) -> int | None:
+        """Seek just past the next marker event (approval, alert, checkpoint, nudge, score)
+        after the position, so it is the last event shown; None (no move) if there is none."""
+        log = self.log
+        with log._lock:
+            k = bisect_right(log.markers, self.position - 1)
+            target = log.markers[k] if k < len(log.markers) else None
+        if target is None:
+            return None
+        self.seek(target + 1)
+        return target
+
+    def prev_marker(self) -> int | None:
+        """Seek back so the previous marker (before the one last shown) is the last event."""
+        log = self.log
+        with log._lock:
+            k = bisect_right(log.markers, self.position - 2) - 1
+            target = log.markers[k] if k >= 0 else None
+        if target is None:
+            return None
+        self.seek(target + 1)
+        return target
+
     def to_end(self) -> None:
         self.playing = False
         self.seek(sys.maxsize)

@@ -1,9 +1,15 @@
 """The home screen: every run under <home>/runs in a table.
 
     enter  attach (the run's daemon is alive) or replay (it is not)
+    a      attach (a live run only)
     r      replay the selected run
+    u      resume a stopped run (agent_core.launch.resume_run), then attach
+    D      delete the selected run, after a confirmation (a live run is refused)
     N      start a new run (calls `app.start_new_run()` when the app has one)
     q      quit
+
+While the person is here, a live run with an approval waiting (or a new alert) rings the
+bell and changes the window title (`app.set_attention`), unless its run screen is open.
 
 A thread worker scans the runs (keeping one incremental `LogReader` per run, so a refresh
 reads only what was appended) and posts `RunsLoaded`; the handler owns the table. Opening a
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -26,7 +32,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from agent_core.events import LogReader
-from agent_core.runs import RunDir, list_runs
+from agent_core.runs import RunDir, RunIsLive, delete_run, list_runs
 from screens.widgets.palette import Palette
 from screens.widgets.status import STATE_STYLE
 
@@ -56,6 +62,9 @@ class RunRow:
     score: str
     created: float | None
     live: bool
+    pending: int = 0          # approvals waiting (by the log)
+    alerts: int = 0           # alerts so far
+    last_alert: str = ""      # rule of the last alert
 
 
 class RunIndex:
@@ -66,15 +75,28 @@ class RunIndex:
         self._state: dict[Path, str] = {}
         self._score: dict[Path, str] = {}
         self._test_scored: set[Path] = set()
+        self._pending: dict[Path, set[str]] = {}
+        self._alerts: dict[Path, tuple[int, str]] = {}
 
     def scan(self, home: Path) -> list[RunRow]:
         rows = []
         for run in list_runs(home):
             reader = self._readers.setdefault(run.path, LogReader(run.events_path))
             while batch := reader.poll():
+                pending = self._pending.setdefault(run.path, set())
                 for ev in batch:
-                    if ev.get("type") == "run_state":
+                    kind = ev.get("type")
+                    if kind == "approval_request":
+                        pending.add(str(ev.get("id")))
+                    elif kind == "approval_decision":
+                        pending.discard(str(ev.get("id")))
+                    elif kind == "alert":
+                        n, _ = self._alerts.get(run.path, (0, ""))
+                        self._alerts[run.path] = (n + 1, str(ev.get("rule", "?")))
+                    if kind == "run_state":
                         self._state[run.path] = str(ev.get("state", "?"))
+                        if self._state[run.path] in ("finished", "failed", "crashed"):
+                            pending.clear()
                     elif ev.get("type") == "score":
                         value = ev.get("value")
                         shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
@@ -95,6 +117,9 @@ class RunIndex:
                 id=run.id, path=run.path, state=self._state.get(run.path, "new"),
                 task=str(cfg.get("task", "") or ""), model=str(cfg.get("model", "") or ""),
                 score=self._score.get(run.path, ""), created=created, live=run.is_live(),
+                pending=len(self._pending.get(run.path, ())),
+                alerts=self._alerts.get(run.path, (0, ""))[0],
+                last_alert=self._alerts.get(run.path, (0, ""))[1],
             ))
         rows.reverse()  # newest first
         return rows
@@ -116,13 +141,18 @@ class HomeScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "open", "Attach/Replay", id="home.open", show=True),
+        Binding("a", "attach", "Attach", id="home.attach"),
         Binding("r", "replay", "Replay", id="home.replay"),
+        Binding("u", "resume", "Resume", id="home.resume"),
+        Binding("D,delete", "delete", "Delete", id="home.delete", key_display="D"),
         Binding("N,shift+n", "new_run", "New run", id="home.new_run", key_display="N"),
         Binding("f5,ctrl+r", "refresh", "Refresh", id="home.refresh", show=False),
         Binding("q", "app.quit", "Quit", id="home.quit"),
     ]
 
     COLUMNS = (("id", 20), ("state", 21), ("task", 12), ("model", 18), ("score", 12), ("age", 6))
+    NARROW_COLUMNS = (("id", 20), ("state", 11), ("task", 9), ("model", 11), ("score", 10),
+                      ("age", 5))  # fits 80 columns
 
     class OpenRun(Message):
         """The person chose a run: mode is "attach" or "replay"."""
@@ -141,6 +171,7 @@ class HomeScreen(Screen):
         self.rows: list[RunRow] = []
         self._index = RunIndex()
         self._shown: list[tuple] = []
+        self._alerts_known: dict[Path, int] = {}   # alert count when first seen here
 
     def compose(self) -> ComposeResult:
         yield Static(f"tinker-tui · runs in {self.home}", id="home-title")
@@ -152,7 +183,8 @@ class HomeScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for col, width in self.COLUMNS:
+        columns = self.COLUMNS if self.app.size.width >= 100 else self.NARROW_COLUMNS
+        for col, width in columns:
             table.add_column(col, key=col, width=width)
         table.focus()
         self.action_refresh()
@@ -160,6 +192,8 @@ class HomeScreen(Screen):
             self.set_interval(self.refresh_every, self.action_refresh, name="home-refresh")
 
     def on_screen_resume(self) -> None:
+        if hasattr(self.app, "set_base_title"):
+            self.app.set_base_title("tinker-tui")  # not the run last looked at
         self.action_refresh()
 
     # -- loading --------------------------------------------------------------------------
@@ -178,6 +212,7 @@ class HomeScreen(Screen):
     def _on_loaded(self, message: RunsLoaded) -> None:
         message.stop()
         self.rows = message.rows
+        self._attention(message.rows)
         now = self.clock()
         pal = Palette.from_app(self.app)
         shown = []
@@ -204,6 +239,26 @@ class HomeScreen(Screen):
                 pass
         table.refresh()
 
+    def _attention(self, rows: list[RunRow]) -> None:
+        """Bell and window title for live runs that need the person, unless a run screen
+        attached to that run is open (it does this itself)."""
+        app = self.app
+        if not hasattr(app, "set_attention"):
+            return
+        watched = {str(getattr(getattr(scr, "run", None), "path", ""))
+                   for scr in app.screen_stack if getattr(scr, "client", None) is not None}
+        waiting = [r.id for r in rows if r.live and r.pending and str(r.path) not in watched]
+        if waiting:
+            app.set_attention("approval:home", "approval waiting (" + ", ".join(waiting) + ")")
+        else:
+            app.clear_attention("approval:home")
+        for r in rows:
+            known = self._alerts_known.setdefault(r.path, r.alerts)
+            if r.alerts > known:
+                self._alerts_known[r.path] = r.alerts
+                if r.live and str(r.path) not in watched:
+                    app.set_attention("alert:home", f"alert: {r.last_alert} ({r.id})")
+
     # -- actions --------------------------------------------------------------------------
     def selected_row(self) -> RunRow | None:
         table = self.query_one(DataTable)
@@ -218,16 +273,6 @@ class HomeScreen(Screen):
             return next((r for r in self.rows if r.id == key), None)
         return None
 
-    def _open(self, mode: str | None) -> None:
-        row = self.selected_row()
-        if row is None:
-            self.notify("no run selected")
-            return
-        run = RunDir(row.path)
-        if mode is None:
-            mode = "attach" if run.is_live() else "replay"
-        self.post_message(self.OpenRun(run, mode))
-
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -238,6 +283,83 @@ class HomeScreen(Screen):
 
     def action_replay(self) -> None:
         self._open("replay")
+
+    def action_attach(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.notify("no run selected")
+        elif not RunDir(row.path).is_live():
+            self.notify(f"run {row.id} is not running: r replays it, u resumes it")
+        else:
+            self._open("attach")
+
+    def _open(self, mode: str | None) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.notify("no run selected")
+            return
+        self.app.clear_attention("alert:home") if hasattr(self.app, "clear_attention") else None
+        run = RunDir(row.path)
+        if mode is None:
+            mode = "attach" if run.is_live() else "replay"
+        self.post_message(self.OpenRun(run, mode))
+
+    def action_resume(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.notify("no run selected")
+            return
+        run = RunDir(row.path)
+        if run.is_live():
+            self.notify(f"run {row.id} is already running: enter attaches")
+            return
+        self.notify(f"resuming {row.id}…")
+        self._resume(run)
+
+    @work(thread=True, exclusive=True, group="home-resume", exit_on_error=False)
+    def _resume(self, run: RunDir) -> None:
+        try:
+            from agent_core.launch import resume_run  # engineer C's; imported when used
+        except ImportError:
+            self.app.call_from_thread(self.notify, "resume is not available in this version "
+                                      "(agent_core.launch.resume_run is missing)",
+                                      severity="error")
+            return
+        try:
+            resumed = resume_run(run.path)
+        except Exception as exc:  # the launcher's message is for the person
+            self.app.call_from_thread(self.notify, f"could not resume {run.id}: {exc}",
+                                      title="resume failed", severity="error", timeout=10)
+            return
+        target = resumed if isinstance(resumed, RunDir) else run
+        self.post_message(self.OpenRun(target, "attach"))
+
+    def action_delete(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.notify("no run selected")
+            return
+        run = RunDir(row.path)
+        if run.is_live():
+            self.notify(f"run {row.id} is live: stop it first (s on its screen, or "
+                        "`tinker-tui stop`)", severity="error")
+            return
+        from screens.run_screen import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                delete_run(run)
+            except (RunIsLive, ValueError, OSError) as exc:
+                self.notify(f"not deleted: {exc}", severity="error")
+                return
+            self.notify(f"deleted {row.id}")
+            self.action_refresh()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete run {row.id}? Its log, workspace and checkpoints are removed for good."),
+            callback=answered)
 
     def action_new_run(self) -> None:
         start = getattr(self.app, "start_new_run", None)

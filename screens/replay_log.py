@@ -30,16 +30,19 @@ from typing import Callable, Iterable, Sequence
 
 from agent_core.events import LogReader
 from screens.state import RunView, parse_ts
-from screens.widgets.chart import LOSS_KEYS, metric_point
+from screens.widgets.chart import LOSS_KEYS, extra_points, metric_point
 
 __all__ = ["parse_lines", "FastLogReader", "ReplayLog", "ReplayState", "SNAPSHOT_EVERY",
            "HIDDEN_TYPES"]
 
 SNAPSHOT_EVERY = 1000
-HIDDEN_TYPES = frozenset({"metric", "host_sample"})  # = transcript.HIDDEN_TYPES
+HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})  # = transcript.HIDDEN_TYPES
 # Types whose events change RunView beyond count/time and the last host sample.
 _STATE_CHANGES = frozenset({"run_state", "approval_request", "approval_decision", "job_state",
-                            "score"})
+                            "score", "alert", "budget"})
+# Timeline markers: what `[` / `]` jump between.
+MARKER_TYPES = frozenset({"approval_request", "approval_decision", "alert", "checkpoint",
+                          "human_nudge", "score"})
 _NAN = float("nan")
 
 
@@ -149,6 +152,10 @@ class ReplayLog:
         self.m_job = array("l")             # their job (position in job_names)
         self.job_names: list[str] = []
         self.first_ts: float | None = None
+        self.markers = array("q")           # events of MARKER_TYPES (timeline, [ and ])
+        self.job_metrics: dict[str, array] = {}  # job -> its metric events (jobs pane)
+        self.extra: dict[tuple[str, str], _JobSeries] = {}  # (chart kind, job) -> points
+        self.dev_scores: list[tuple[int, str, object, float]] = []  # (i, job, step, value)
         self._view = RunView()
         self._prev_t: float | None = None
         self._acc = 0.0
@@ -256,7 +263,15 @@ class ReplayLog:
                 if kind == "host_sample":
                     self.hosts.append(i)  # RunView.last_host is read back at seek time
                     continue
-                self.shown.append(i)
+                if kind != "budget":
+                    self.shown.append(i)
+                if kind in MARKER_TYPES:
+                    self.markers.append(i)
+                    if kind == "score" and ev.get("split") == "dev":
+                        value = ev.get("value")
+                        if isinstance(value, (int, float)) and not isinstance(value, bool):
+                            self.dev_scores.append((i, str(ev.get("job") or "run"),
+                                                    ev.get("step"), float(value)))
                 if kind in _STATE_CHANGES:
                     self.changes.append(i)
                     view.last_ts = None if math.isnan(last) else last
@@ -268,6 +283,26 @@ class ReplayLog:
             self.count = n + len(events)
 
     def _add_metric(self, i: int, ev: dict) -> None:
+        job_name = ev.get("job", "?")
+        if type(job_name) is not str:
+            job_name = str(job_name)
+        jm = self.job_metrics.get(job_name)
+        if jm is None:
+            jm = self.job_metrics[job_name] = array("q")
+        jm.append(i)
+        values = ev.get("values")
+        if isinstance(values, dict):
+            for kind, value in extra_points(values):
+                xs = self.extra.get((kind, job_name))
+                if xs is None:
+                    xs = self.extra[(kind, job_name)] = _JobSeries(kind, 0)
+                step = ev.get("step")
+                if not isinstance(step, (int, float)):
+                    xs.missing.append(len(xs.idx))
+                    step = None
+                xs.idx.append(i)
+                xs.step.append(step)
+                xs.value.append(value)
         point = metric_point(ev)
         if point is None:
             return
@@ -403,3 +438,37 @@ class ReplayState:
         with log._lock:
             p = bisect_left(log.shown, self.index)
             return list(log.shown[max(0, p - max_entries):p])
+
+    def extra_chart(self, maxlen: int) -> dict[str, dict[str, Callable[[], list]]]:
+        """kind -> job -> function returning the last `maxlen` points of that chart kind
+        (reward, lr, kl, entropy) before index, as LossChart.extra holds them."""
+        log, i = self.log, self.index
+        out: dict[str, dict[str, Callable[[], list]]] = {}
+        with log._lock:
+            for (kind, job), xs in log.extra.items():
+                if not xs.idx or xs.idx[0] >= i:
+                    continue
+                p = bisect_left(xs.idx, i)
+                out.setdefault(kind, {})[job] = partial(self._points, xs, p, 0, maxlen)
+        return out
+
+    def dev_scores(self) -> list[tuple[str, object, float]]:
+        """(job, step, value) of the dev scores before index."""
+        log, i = self.log, self.index
+        with log._lock:
+            return [(job, step, value) for j, job, step, value in log.dev_scores if j < i]
+
+    def job_metrics(self, window: int = 50) -> dict[str, tuple[dict | None, dict]]:
+        """job -> (an earlier metric event, its last metric event) before index: what the
+        jobs pane shows (step, tokens/s, MFU) and its rate for the ETA."""
+        log, i = self.log, self.index
+        picks: dict[str, tuple[int | None, int]] = {}
+        with log._lock:
+            for job, idx in log.job_metrics.items():
+                p = bisect_left(idx, i)
+                if p:
+                    picks[job] = (idx[max(0, p - window)] if p > 1 else None, idx[p - 1])
+        out = {}
+        for job, (a, b) in picks.items():
+            out[job] = (log.event(a) if a is not None else None, log.event(b))
+        return out

@@ -1,7 +1,14 @@
 """The run screen: one screen for a live run (LiveFeed + RunClient) and for a replay
 (ReplayFeed, no client).
 
-Layout: status line / transcript | loss chart + host pane / nudge bar / footer.
+Layout: status line (run, task, model, agent, state, elapsed / budget, $ and tokens spent
+from the last `budget` event, "—" before one) / transcript | chart (`c` cycles loss, reward,
+learning rate, KL, entropy, dev score; jobs overlaid, `j` pins one) + jobs pane (step/total,
+tokens/s, MFU, ETA) + alerts pane + host pane / nudge bar / replay timeline (replay only:
+markers, click to seek; `,` `.` 1%, `<` `>` 10%, `[` `]` previous/next marker) / footer.
+`?` lists every binding (screens/help.py). While an approval waits or a new alert arrives on a
+live run, the app rings the bell and puts "⚠ ..." in the window title (`app.set_attention`),
+whatever screen is on top; `x` dismisses the alert, the decision clears the approval.
 
 State lives in `RunView` (pure, no widgets) and is changed only by this screen's message
 handlers: feeds post `EventsArrived` batches, control calls run in thread workers that post
@@ -36,13 +43,16 @@ from screens.approval import ApprovalScreen
 from screens.feeds import DaemonAlive, EventsArrived, LiveFeed, ReplayFeed, ReplayProgress
 from screens.state import RunView
 from screens.widgets import HostPane, LossChart, StatusInfo, StatusLine, Transcript
+from screens.widgets.chart import CHART_KINDS
+from screens.widgets.panes import AlertsPane, JobsPane
+from screens.widgets.timeline import Timeline
 from tinker_tui.client import ControlError
 
 __all__ = ["RunScreen", "RunView", "ConfirmScreen", "ControlDone", "RunCommands"]
 
 LIVE_ACTIONS = frozenset({"toggle_pause", "nudge", "stop", "detach", "review_approvals"})
 REPLAY_ACTIONS = frozenset({"replay_toggle", "replay_faster", "replay_slower", "replay_step",
-                            "replay_start", "replay_end"})
+                            "replay_start", "replay_end", "replay_seek", "replay_marker"})
 
 
 class ControlDone(Message):
@@ -119,6 +129,9 @@ class RunScreen(Screen):
     RunScreen #body { height: 1fr; }
     RunScreen #transcript { width: 1fr; }
     RunScreen #side { width: 40%; min-width: 30; max-width: 60; }
+    RunScreen #host { min-height: 4; }
+    RunScreen.compact #chart { height: 7; }
+    RunScreen.compact AlertsPane { max-height: 4; }
     RunScreen #nudge-bar { height: 2; display: none; border-top: solid $person; }
     RunScreen #nudge-bar.shown { display: block; }
     RunScreen #nudge-bar Label { width: auto; padding: 0 1; color: $person; text-style: bold; }
@@ -134,16 +147,32 @@ class RunScreen(Screen):
         Binding("d", "detach", "Detach", id="run.detach"),
         # replay (priority: the focused transcript would take left/right for scrolling)
         Binding("space", "replay_toggle", "Play/Pause", id="replay.toggle", priority=True),
-        Binding("plus,equals_sign", "replay_faster", "Faster", id="replay.faster",
-                key_display="+", priority=True),
+        Binding("plus,equals_sign", "replay_faster", "Speed", id="replay.faster",
+                key_display="+/-", priority=True),
         Binding("minus", "replay_slower", "Slower", id="replay.slower", key_display="-",
+                priority=True, show=False),
+        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True,
+                show=False),
+        Binding("right", "replay_step(1)", "Step", id="replay.step", key_display="←/→",
                 priority=True),
-        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True),
-        Binding("right", "replay_step(1)", "Step", id="replay.step", priority=True),
         Binding("home", "replay_start", "Start", id="replay.start", show=False, priority=True),
         Binding("end", "replay_end", "End", id="replay.end", show=False, priority=True),
+        Binding("comma", "replay_seek(-1)", "Back 1%", id="replay.back_1pct", key_display=",",
+                show=False),
+        Binding("full_stop", "replay_seek(1)", "Forward 1%", id="replay.forward_1pct",
+                key_display=".", show=False),
+        Binding("less_than_sign", "replay_seek(-10)", "Back 10%", id="replay.back_10pct",
+                key_display="<", show=False),
+        Binding("greater_than_sign", "replay_seek(10)", "Forward 10%",
+                id="replay.forward_10pct", key_display=">", show=False),
+        Binding("left_square_bracket", "replay_marker(-1)", "Previous marker",
+                id="replay.prev_marker", key_display="[", show=False),
+        Binding("right_square_bracket", "replay_marker(1)", "Next marker",
+                id="replay.next_marker", key_display="]", show=False),
         # both
+        Binding("c", "cycle_chart", "Chart", id="run.chart"),
         Binding("j", "cycle_job", "Job", id="run.cycle_job", show=False),
+        Binding("x", "ack_alerts", "Dismiss alert", id="run.ack_alerts", show=False),
         Binding("escape", "back", "Back", id="run.back"),
         Binding("q", "quit_ui", "Quit", id="run.quit"),
     ]
@@ -171,6 +200,9 @@ class RunScreen(Screen):
         self._status_key: tuple = ()
         self._present_timer = None
         self._host_shown: dict | None = None
+        self._alerts_seen = 0     # alerts the person has been told about (bell, title)
+        self._panes_at = -1e9     # last jobs/alerts panes redraw (monotonic)
+        self._panes_timer = None
 
     # -- layout ---------------------------------------------------------------------------
     @property
@@ -187,11 +219,15 @@ class RunScreen(Screen):
             yield Transcript(id="transcript")
             with Vertical(id="side"):
                 yield LossChart(id="chart")
+                yield JobsPane(id="jobs")
+                yield AlertsPane(id="alerts")
                 yield HostPane(id="host")
         with Horizontal(id="nudge-bar"):
             yield Label("nudge ▸")
             yield Input(placeholder="a hint for the agent; enter sends, esc cancels",
                         id="nudge-input")
+        if self.replay:
+            yield Timeline(self.feed, id="timeline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -201,8 +237,19 @@ class RunScreen(Screen):
             self.set_interval(1.0, self._refresh_status, name="elapsed")
         self.feed.start(self)
 
+    COMPACT_BELOW = 32  # rows: a smaller chart and alerts pane, so the host pane keeps room
+
+    def on_resize(self, event) -> None:
+        self.set_class(self.size.height < self.COMPACT_BELOW, "compact")
+
     def on_unmount(self) -> None:
         self.feed.stop()
+        for source in self._attention_sources():
+            self.app.clear_attention(source)
+
+    def _attention_sources(self) -> tuple[str, str]:
+        key = str(self.run.path) if self.run is not None else str(id(self))
+        return f"approval:{key}", f"alert:{key}"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in LIVE_ACTIONS:
@@ -244,6 +291,13 @@ class RunScreen(Screen):
             if transcript.t0 is None:
                 transcript.t0 = self.view.start_ts
             transcript.load(state.transcript(transcript.max_entries), state.log)
+            jobs = state.job_metrics()
+            chart.restore_extra(state.extra_chart(chart.maxlen), state.dev_scores(),
+                                {job: last for job, (_, last) in jobs.items()})
+            self.query_one(JobsPane).seed(jobs)
+        if state is None:
+            self.query_one(JobsPane).reset()
+        self._alerts_seen = self.view.alert_count
         self._host_shown = self.view.last_host
         self.query_one(HostPane).show_sample(self.view.last_host)
         if not message.events:
@@ -304,12 +358,40 @@ class RunScreen(Screen):
         if view.last_host is not self._host_shown:
             self._host_shown = view.last_host
             self.query_one(HostPane).show_sample(view.last_host)
+        self._present_panes()
+        if view.alert_count > self._alerts_seen and not self.replay:
+            self._alerts_seen = view.alert_count
+            last = view.alerts[-1] if view.alerts else {}
+            self.app.set_attention(self._attention_sources()[1],
+                                   f"alert: {last.get('rule', '?')}")
         self._refresh_status()
+
+    PANES_S = 0.5  # jobs / alerts panes redraw interval while events stream in
+
+    def _present_panes(self) -> None:
+        """The jobs and alerts panes, at most every PANES_S (with a trailing redraw)."""
+        now = time.monotonic()
+        wait = self._panes_at + self.PANES_S - now
+        if wait > 0:
+            if self._panes_timer is None:
+                self._panes_timer = self.set_timer(wait, self._panes_due, name="run-panes")
+            return
+        self._panes_at = now
+        view = self.view
+        chart = self.query_one(LossChart)
+        self.query_one(JobsPane).show(chart.last_metric, view.jobs, chart.first_metric)
+        self.query_one(AlertsPane).show(view.alerts, view.alert_count)
+
+    def _panes_due(self) -> None:
+        self._panes_timer = None
+        self._present_panes()
 
     @on(ReplayProgress)
     def _on_replay_progress(self, message: ReplayProgress) -> None:
         message.stop()
         self._refresh_status()
+        if self.replay:
+            self.query_one(Timeline).update_position()
 
     @on(DaemonAlive)
     def _on_daemon(self, message: DaemonAlive) -> None:
@@ -334,16 +416,27 @@ class RunScreen(Screen):
             pending=len(self.view.pending),
             daemon=None if self.replay else self.daemon_alive,
             replay=self.feed.status() if self.replay else None,
+            spend=self.view.budget,
         )
 
     def _refresh_status(self) -> None:
         self.query_one(StatusLine).show(self._status_info())
+        if self.replay:
+            self.query_one(Timeline).update_position()
         waiting = bool(self.view.pending) and self.client is not None
-        prefix = "⚠ approval waiting · " if waiting else ""
         mode = "replay · " if self.replay else ""
-        title = f"{prefix}{mode}{self.run_id} · {self.view.state}"
-        if self.app.title != title:
-            self.app.title = title
+        app = self.app
+        if hasattr(app, "set_base_title"):
+            app.set_base_title(f"{mode}{self.run_id} · {self.view.state} — tinker-tui")
+            source = self._attention_sources()[0]
+            if waiting:  # the bell rings per request when its prompt opens
+                app.set_attention(source, "approval waiting", bell=False)
+            else:
+                app.clear_attention(source)
+        else:
+            title = f"{'⚠ approval waiting · ' if waiting else ''}{mode}{self.run_id} · {self.view.state}"
+            if app.title != title:
+                app.title = title
 
     # -- approvals ------------------------------------------------------------------------
     def _check_approvals(self) -> None:
@@ -467,6 +560,32 @@ class RunScreen(Screen):
 
     def action_cycle_job(self) -> None:
         self.query_one(LossChart).cycle_job()
+
+    def action_cycle_chart(self) -> None:
+        kind = self.query_one(LossChart).cycle_kind()
+        self.notify(f"chart: {CHART_KINDS[kind][0]}", timeout=1.5)
+
+    def action_ack_alerts(self) -> None:
+        self._alerts_seen = self.view.alert_count
+        self.app.clear_attention(self._attention_sources()[1])
+
+    def action_replay_seek(self, percent: int) -> None:
+        self.feed.seek_by(percent / 100)
+        self._refresh_status()
+
+    def action_replay_marker(self, direction: int) -> None:
+        self.feed.pause()
+        found = self.feed.next_marker() if direction > 0 else self.feed.prev_marker()
+        if found is None:
+            self.notify("no further marker" if direction > 0 else "no earlier marker",
+                        timeout=2)
+        self._refresh_status()
+
+    @on(Timeline.Seek)
+    def _on_timeline_seek(self, message: Timeline.Seek) -> None:
+        message.stop()
+        self.feed.seek_fraction(message.fraction)
+        self._refresh_status()
 
     # -- replay controls ------------------------------------------------------------------
     def action_replay_toggle(self) -> None:

@@ -13,7 +13,8 @@ __all__ = ["RunView", "STATE_TYPES", "parse_ts"]
 
 # Types that change RunView beyond count/start/last time (host_sample only sets last_host).
 STATE_TYPES = frozenset({"run_state", "approval_request", "approval_decision", "job_state",
-                         "score", "host_sample"})
+                         "score", "host_sample", "alert", "budget"})
+MAX_ALERTS = 50  # alerts kept for the alerts pane (the newest)
 
 
 class RunView:
@@ -32,6 +33,9 @@ class RunView:
         self.jobs: dict[str, str] = {}
         self.last_score: dict | None = None
         self.last_host: dict | None = None
+        self.budget: dict | None = None      # the last `budget` event
+        self.alerts: tuple[dict, ...] = ()   # the last MAX_ALERTS alerts, oldest first
+        self.alert_count = 0
         self.count = 0
 
     def copy(self) -> "RunView":
@@ -77,6 +81,11 @@ class RunView:
             self.last_score = ev
         elif kind == "host_sample":
             self.last_host = ev
+        elif kind == "alert":
+            self.alerts = (self.alerts + (ev,))[-MAX_ALERTS:]
+            self.alert_count += 1
+        elif kind == "budget":
+            self.budget = ev
 
     def apply_batch(self, events: list[dict]) -> None:
         """The same as `apply` on each event in order, cheaper."""

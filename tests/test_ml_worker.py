@@ -157,10 +157,15 @@ def test_full_sft_emits_metrics_and_checkpoint(full_run, base):
 
 def test_lora_sft_saves_adapter_and_merged_model(work, base, data):
     out = work / "ck-lora"
-    spec = _train_spec(base, data, out, lora=True, lora_r=4, max_steps=4, learning_rate=1e-2, save_steps=2)
+    spec = _train_spec(base, data, out, lora=True, lora_r=4, max_steps=4, learning_rate=1e-2, save_steps=2,
+                       eval_dataset=str(data["dev"]), eval_steps=3, eval_limit=4)
     rc, events, err = run_worker(work, spec)
     assert rc == 0, err[-2000:]
     assert [m["step"] for m in events if m["event"] == "metric"] == [1, 2, 3, 4]
+    # periodic dev evaluation: every eval_steps and at the last step
+    scores = [e for e in events if e["event"] == "score"]
+    assert [(e["step"], e["split"]) for e in scores] == [(3, "dev"), (4, "dev")]
+    assert all(0.0 <= e["value"] <= 1.0 for e in scores) and result_of(events)["dev_score"] == scores[-1]["value"]
     res = result_of(events)
     assert res["steps"] == 4 and not res["stopped"]
     assert (out / "adapter" / "adapter_config.json").is_file()
@@ -339,28 +344,27 @@ def test_tasks_module_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
 
 
-# ---------------------------------------------------------------- the demo recipe
+def test_speed_defaults_follow_the_device_and_what_is_installed(monkeypatch):
+    """CPU: plain settings. GPU: FlashAttention 2 and packed padding-free batches when flash_attn
+    is installed, SDPA and no packing otherwise (packing without varlen attention would mix
+    sequences), Liger when installed; the spec overrides each."""
+    import importlib.util
 
-def test_demo_recipe_learns_the_task(tmp_path):
-    """The offline demo: DEMO_TASK with sft_recipe() takes the tiny model from ~0 to high exact match."""
-    task = tasks.DEMO_TASK
-    paths = tasks.materialize(task, tmp_path / "data")
-    t0 = time.monotonic()
-    rc, events, err = run_worker(tmp_path, {"mode": "build_base", "out_dir": str(tmp_path / "base"), "seed": 0})
-    assert rc == 0, err[-2000:]
-    rc, events, err = run_worker(tmp_path, {"mode": "evaluate", "model": str(tmp_path / "base"),
-                                            "dataset": str(paths["test"])})
-    assert rc == 0, err[-2000:]
-    before = result_of(events)["score"]
-    spec = {"mode": "train", "base_model": str(tmp_path / "base"), "dataset": str(paths["train"]),
-            "output_dir": str(tmp_path / "ck"), **tasks.sft_recipe(task)}
-    rc, events, err = run_worker(tmp_path, spec, timeout=400)
-    assert rc == 0, err[-2000:]
-    rc, events, err = run_worker(tmp_path, {"mode": "evaluate", "model": str(tmp_path / "ck"),
-                                            "dataset": str(paths["test"])})
-    assert rc == 0, err[-2000:]
-    after = result_of(events)["score"]
-    seconds = time.monotonic() - t0
-    print(f"demo recipe: test exact match {before:.3f} -> {after:.3f} in {seconds:.0f}s")
-    assert before < 0.05
-    assert after >= 0.9, after
+    from agent_core.ml.train_common import speed_defaults
+
+    installed: set[str] = set()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name in installed else
+                        (None if name in ("flash_attn", "liger_kernel") else real(name, *a)))
+    assert speed_defaults({}, on_gpu=False) == {"attn_implementation": None, "packing": False,
+                                                "use_liger_kernel": False}
+    assert speed_defaults({}, on_gpu=True) == {"attn_implementation": "sdpa", "packing": False,
+                                               "use_liger_kernel": False}
+    installed |= {"flash_attn", "liger_kernel"}
+    assert speed_defaults({}, on_gpu=True) == {"attn_implementation": "flash_attention_2", "packing": True,
+                                               "use_liger_kernel": True}
+    assert speed_defaults({}, on_gpu=False)["packing"] is False
+    assert speed_defaults({"packing": False, "use_liger_kernel": False, "attn_implementation": "eager"},
+                          on_gpu=True) == {"attn_implementation": "eager", "packing": False,
+                                           "use_liger_kernel": False}

@@ -1,6 +1,7 @@
 """A terminal test under tmux that walks the newcomer's path as a person would:
-start the demo in the UI, answer its flagged action, pause, nudge, resume, detach, check the
-run goes on without the UI, attach again and see the history, then stop it."""
+start the demo in the UI, approve its flagged action, pause, nudge, resume, detach, check the
+run goes on without the UI, attach again and see the history, stop it, and replay the finished
+run in the UI (jump to its end, see it finished)."""
 from __future__ import annotations
 
 import os
@@ -66,13 +67,12 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     # The playbook asks for an outside dataset early: the approval prompt appears.
     tmux.wait_screen("outside_download", timeout=90)
     time.sleep(0.8)  # past the input grace period
-    tmux.keys("i")
-    time.sleep(0.3)
-    tmux.type("use the local training split only")
-    tmux.keys("Enter")
+    tmux.keys("a")  # approve once (the offline demo then finds no extra data, and goes on)
     [run] = wait_for(lambda: list_runs(home), 10, what="the run")
-    wait_for(lambda: any(e["type"] == "approval_decision" for e in events_of(run.path)), 30,
-             what="the veto in the log")
+    decision = wait_for(lambda: next((e for e in events_of(run.path)
+                                      if e["type"] == "approval_decision"), None), 30,
+                        what="the approval in the log")
+    assert decision["decision"] == "approve"
 
     # Pause from the UI: the agent stops at its next step boundary.
     tmux.keys("p")
@@ -100,7 +100,7 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     tmux.keys("Enter")
     tmux.wait_screen("read a few completions", timeout=60)
     screen = tmux.screen()
-    assert "use the local training split only" in screen or "veto" in screen
+    assert "approved once" in screen or "outside_download" in screen
     tmux.keys("d")
     tmux.wait_screen("UI-43", timeout=20)
 
@@ -108,3 +108,15 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     wait_for(lambda: last_state(run.path) == "finished", 120, what="finished after stop")
     kinds = [e["type"] for e in events_of(run.path)]
     assert "human_nudge" in kinds and "approval_decision" in kinds
+
+    # Replay the finished run in the UI: the timeline, then its end.
+    tmux.type(f"clear; {py} -m tinker_tui replay {run.id}; echo UI-$((40+4))")
+    tmux.keys("Enter")
+    tmux.wait_screen("Play/Pause", timeout=60)
+    tmux.keys("End")
+    tmux.wait_screen("FINISHED", timeout=20)
+    screen = tmux.screen()
+    n = len(events_of(run.path))
+    assert f"{n}/{n}" in screen, screen  # the timeline says: at the last event
+    tmux.keys("q")
+    tmux.wait_screen("UI-44", timeout=20)

@@ -131,17 +131,3 @@ def test_no_color_is_honoured(monkeypatch, tmp_path):
     assert any(type(f).__name__ in ("Monochrome", "NoColor") for f in app._filters)
     monkeypatch.delenv("NO_COLOR")
     assert not TinkerApp(home=tmp_path).no_color
-
-
-def test_snapshot_home_80x24(tmp_path, snap_compare):
-    make_run(tmp_path, "20250601-120000-aaaa", sample_events(), config={"created": BASE_EPOCH})
-    make_run(tmp_path, "20250601-110000-cccc", LIVE, config={"created": BASE_EPOCH - 1800})
-    app = home_app(tmp_path)
-
-    async def loaded(pilot):
-        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
-        # the runs home is a fresh tmp dir each time: keep it out of the picture
-        app.screen.query_one("#home-title").update("tinker-tui · runs in $HOME")
-        await pilot.pause(0.2)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)

@@ -35,7 +35,9 @@ async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeyp
         assert isinstance(app.screen, NewRunScreen), "bad input keeps the form open"
         form.query_one("#new-budget", Input).value = "10m"
         await pilot.click("#start")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout=30)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout=30), (
+            app.screen, [str(n.message) for n in app._notifications],
+            str(form.query_one("#error", Static).render()) if form.is_attached else "")
         [run] = list_runs(home)
         assert app.screen.run.id == run.id and app.screen.client is not None
         assert run.config()["budget_s"] == 600

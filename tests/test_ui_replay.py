@@ -138,25 +138,3 @@ async def test_autoplay_replays_whole_log(tmp_path):
         await pilot.press("q")
         await pilot.pause(0.1)
     assert app.return_code == 0
-
-
-def test_snapshot_replay_120x40(tmp_path, snap_compare):
-    app = replay_app(tmp_path)
-
-    async def to_end(pilot):
-        await pilot.press("end")
-        await wait_for(pilot, lambda: app.screen.view.state == "finished")
-        await pilot.pause(0.4)
-
-    assert snap_compare(app, terminal_size=(120, 40), run_before=to_end)
-
-
-def test_snapshot_replay_80x24_midway(tmp_path, snap_compare):
-    app = replay_app(tmp_path)
-
-    async def midway(pilot):
-        app.screen.feed.seek(30)
-        await wait_for(pilot, lambda: app.screen.view.count == 30)
-        await pilot.pause(0.4)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=midway)

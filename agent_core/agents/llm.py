@@ -43,13 +43,16 @@ PROVIDER_KW = frozenset({"api_key", "base_url", "http_client", "timeout", "max_t
                          "max_retries", "backoff", "max_backoff", "sleep"})
 
 
-def _fmt_budget(budget_s: float | None) -> str:
+def _fmt_budget(budget_s: float | None, limits: dict | None = None) -> str:
+    from agent_core.budget import describe_limits
+    other = describe_limits({k: v for k, v in (limits or {}).items() if k != "wall_s"})
     if not budget_s:
-        return "no fixed wall-clock limit (still, do not waste compute)"
-    minutes = budget_s / 60
-    if minutes >= 90:
-        return f"{minutes / 60:.1f} hours of wall-clock time"
-    return f"{minutes:.0f} minutes of wall-clock time"
+        wall = "no fixed wall-clock limit (still, do not waste compute)"
+    else:
+        minutes = budget_s / 60
+        wall = (f"{minutes / 60:.1f} hours of wall-clock time" if minutes >= 90
+                else f"{minutes:.0f} minutes of wall-clock time")
+    return wall + (f"; also at most {other}" if other else "")
 
 
 def build_system_prompt(brief: Brief, schemas: dict[str, dict]) -> str:
@@ -59,8 +62,11 @@ def build_system_prompt(brief: Brief, schemas: dict[str, dict]) -> str:
 checkpoint. A person supervises the run live: they see every message and tool call, some calls \
 wait for their approval, and they can veto a call, pause the run or send you a message.
 
-Budget: {_fmt_budget(brief.budget_s)}. When it is spent the run is stopped, and a run that \
-submitted nothing is scored as the untouched base model. Leave time to evaluate and submit.
+Budget: {_fmt_budget(brief.budget_s, brief.limits)}. Messages marked [tinker-tui clock] tell you the \
+time used and left. Budget alerts (rule budget_overrun) come with your tool results at 50%, 80% and \
+95% of the budget; at 100% you must submit your best checkpoint at once: after a short grace the run \
+is stopped, and a run that submitted nothing is scored as the untouched base model. Leave time to \
+evaluate and submit.
 
 Tools (their argument schemas come with the API):
 {tools}
@@ -72,19 +78,23 @@ some rows. Measure the base model on dev (evaluate with checkpoint "base") so yo
 Do not poll job_status in a loop; one wait costs far less than many status checks.
 3. After every experiment, evaluate on dev AND read a few completions with sample. A score alone \
 hides broken formats, degenerate outputs and reward hacking; the completions show them.
-4. Change one thing at a time between experiments (learning rate, epochs, data, ...) so you know \
+4. Pick sensible batch sizes: large enough for a stable gradient (for SFT typically 8-64 sequences \
+per step, with gradient accumulation if memory is short), never the whole dataset in one step; for \
+RL, several completions per prompt (groups of 4-16) so the reward has variance to learn from. Scale \
+the learning rate with care when you change the batch size.
+5. Change one thing at a time between experiments (learning rate, epochs, data, ...) so you know \
 what helped. Record each finding with note (what you changed, the dev score, what you saw).
-5. Notice when something is fundamentally broken instead of spending more compute on it: a loss \
+6. Notice when something is fundamentally broken instead of spending more compute on it: a loss \
 that stays flat or turns NaN, a learning rate that has decayed to zero, two rounds with no \
 progress. Stop, say what you think is wrong, and change course.
-6. Learning-rate schedule: keep it constant unless you know the exact number of steps; a decaying \
+7. Learning-rate schedule: keep it constant unless you know the exact number of steps; a decaying \
 schedule with the wrong horizon drops to zero and training silently stops. For reinforcement \
 learning, always use a constant learning rate and sample at temperature 1.0 (lower temperatures \
 have collapsed models within a few steps).
-7. If you write a reward or scoring function, test it first on a few examples whose right answer \
+8. If you write a reward or scoring function, test it first on a few examples whose right answer \
 you know, both correct and wrong ones. Do not change it in the middle of a run; if you must, \
 measure a new baseline.
-8. Finish by calling submit with your best checkpoint by dev score. Submitting ends the run. If \
+9. Finish by calling submit with your best checkpoint by dev score. Submitting ends the run. If \
 nothing beat the base model, say so plainly.
 
 Rules you must never break:
@@ -112,11 +122,20 @@ def build_kickoff(brief: Brief) -> str:
              f"Base model: {brief.base_model} (refer to it as checkpoint \"base\" in tool calls).",
              f"Datasets you may use: {', '.join(brief.datasets) or 'see list_datasets'}. "
              f"The test split is hidden.",
-             f"Budget: {_fmt_budget(brief.budget_s)}."]
+             f"Budget: {_fmt_budget(brief.budget_s, brief.limits)}."]
     hints = {k: v for k, v in (brief.recipe or {}).items() if k != "demo_flagged_action"}
     if hints:
         lines.append("Suggested starting hyperparameters for this task: "
                      + ", ".join(f"{k}={v}" for k, v in hints.items()) + ".")
+    if brief.memory:
+        lines += ["", "What earlier runs on this machine found (from the runs ledger; the harness test scores "
+                  "are for the record, decide with dev):", brief.memory]
+    if brief.prior:
+        p = brief.prior
+        lines.append(f"Best earlier config by dev score: run {p.get('run')} {p.get('job')}: "
+                     + ", ".join(f"{k}={p[k]}" for k in ("method", "learning_rate", "epochs", "max_steps",
+                                                         "batch_size", "lora", "lr_scheduler_type", "dev")
+                                 if p.get(k) is not None) + ".")
     lines += ["", "Start by looking at the data."]
     return "\n".join(lines)
 
@@ -245,6 +264,52 @@ class LLMAgent(Agent):
         cancel = getattr(self.provider, "cancel", None)
         if cancel:
             cancel()
+
+    def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
+        """A resumed run (agent_core/resume.py): rebuild the conversation from the event log's
+        transcript (the model's messages, each tool call with its result, the person's messages),
+        then add `note` on what the resume did. Each result is compacted and its findings recorded
+        as if it had just arrived; fit() brings the whole under the context budget before the
+        next request. elapsed_s: the run's time before the resume (the clock lines go on from it).
+        Call before the first next_action."""
+        self._t0 -= max(0.0, float(elapsed_s or 0.0))
+        said: list[str] = []
+
+        def flush_text() -> None:
+            if said:
+                self._add(AssistantTurn(self._safe("\n".join(said))))
+                said.clear()
+
+        for e in entries:
+            kind = e.get("kind")
+            if kind == "say":
+                said.append(str(e.get("text", "")))
+            elif kind == "call":
+                self.turns += 1
+                args = e.get("args") if isinstance(e.get("args"), dict) else {}
+                call = ToolCall(str(e.get("id")), str(e.get("tool")), dict(args))
+                self._add(AssistantTurn(self._safe("\n".join(said)), [call]))
+                said.clear()
+                res = e.get("result")
+                if res is None:
+                    lost = ToolResult(call.id, call.name, "Not completed: the run's supervisor stopped during "
+                                      "this call. Check the state before calling it again.", True)
+                    self._add(ToolResults([lost]))
+                    continue
+                summary = str(res.get("summary", ""))
+                out = ToolOutcome(call.name, bool(res.get("ok")), summary,
+                                  denied=summary.startswith(("denied by policy", "vetoed by the person")))
+                shown, raw = self._result_of(call, out)
+                self._add(ToolResults([shown]), ToolResults([raw]))
+            elif kind == "nudge":
+                flush_text()
+                text = str(e.get("text", ""))
+                self.nudges.append(text)
+                self._acked = len(self.nudges)
+                self.context.record_nudge(text, self.turns)
+                self._add(UserText(f"{SUPERVISOR_PREFIX} {text}"))
+        flush_text()
+        self._add(UserText(note))
 
     # -- helpers --------------------------------------------------------------------------------
     def _clock_line(self) -> str:

@@ -24,6 +24,9 @@ class PlaybookAgent(Agent):
         self._acked = 0
         self.submit_now = False
 
+    def on_budget_spent(self) -> None:
+        self.submit_now = True
+
     def next_action(self, last: ToolOutcome | None) -> Action:
         if self._acked < len(self.nudges):
             text = self.nudges[self._acked]
@@ -43,10 +46,20 @@ class PlaybookAgent(Agent):
 
     def _recipe(self) -> Generator[Action, ToolOutcome | None, None]:
         b, r = self.brief, dict(self.brief.recipe)
+        prior = b.prior or {}
+        if prior.get("method", "sft") == "sft" and prior.get("learning_rate"):
+            # the best earlier config on this task and base model (by dev score) replaces the recipe's
+            r.update({k: prior[v] for k, v in (("learning_rate", "learning_rate"), ("num_train_epochs", "epochs"),
+                                               ("batch_size", "batch_size"), ("lora", "lora"),
+                                               ("lr_scheduler_type", "lr_scheduler_type")) if prior.get(v) is not None})
         lr = float(r.get("learning_rate", 1e-3))
         batch = int(r.get("batch_size", r.get("per_device_train_batch_size", 16)))
         yield Say(f"Task {b.task}: {b.description.strip()} Plan: look at the data, measure the base "
                   f"model on dev, fine-tune with SFT, evaluate, read some completions, submit the best.")
+        if prior.get("learning_rate"):
+            yield Say(f"An earlier run ({prior.get('run')}, {prior.get('job')}) reached {prior.get('dev', 0):.1%} on dev "
+                      f"with lr {r['learning_rate']:g}, {r.get('num_train_epochs')} epoch(s), batch {batch}: "
+                      f"I start from that config.")
         yield Call("list_datasets", {})
         out = yield Call("load_dataset", {"name": "train", "limit": 3})
         if not out or not out.ok:

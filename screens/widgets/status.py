@@ -31,6 +31,26 @@ class StatusInfo:
     pending: int = 0
     daemon: bool | None = None          # None: not known / replay
     replay: dict | None = None          # ReplayFeed.status() when replaying
+    spend: dict | None = None           # the last `budget` event (None: none yet)
+
+
+def _spent(spend: dict | None, key: str) -> tuple[float | None, float | None]:
+    if not isinstance(spend, dict):
+        return None, None
+    spent, limits = spend.get("spent"), spend.get("limits")
+    value = spent.get(key) if isinstance(spent, dict) else None
+    limit = limits.get(key) if isinstance(limits, dict) else None
+    num = lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return num(value), num(limit)
+
+
+def fmt_tokens(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}"
 
 
 def render_status(info: StatusInfo, pal: Palette) -> Text:
@@ -45,14 +65,30 @@ def render_status(info: StatusInfo, pal: Palette) -> Text:
     out.append("\n")
     out.append(" elapsed ", pal["muted"])
     out.append(fmt_duration(info.elapsed))
-    if info.budget:
+    _, wall_limit = _spent(info.spend, "wall_s")
+    budget = wall_limit if wall_limit else info.budget
+    frac_ev = info.spend.get("frac") if isinstance(info.spend, dict) else None
+    if budget or isinstance(frac_ev, (int, float)):
         out.append(" / ", pal["muted"])
-        out.append(fmt_duration(info.budget))
-        frac = min(1.0, (info.elapsed or 0) / info.budget)
+        out.append(fmt_duration(budget) if budget else "∞")
+        if isinstance(frac_ev, (int, float)) and not isinstance(frac_ev, bool):
+            frac = max(0.0, min(1.0, float(frac_ev)))  # the daemon's own figure
+        else:
+            frac = min(1.0, (info.elapsed or 0) / budget)
         used = round(frac * 10)
         bstyle = "risk-high" if frac >= 0.9 else "risk-medium" if frac >= 0.75 else "ok"
         out.append(" " + "█" * used + "░" * (10 - used), pal[bstyle])
         out.append(f" {frac * 100:3.0f}%", pal["muted"])
+    usd, usd_limit = _spent(info.spend, "usd")
+    tokens, tok_limit = _spent(info.spend, "tokens")
+    out.append("  $", pal["muted"])
+    out.append(f"{usd:.2f}" if usd is not None else "—")
+    if usd_limit is not None:
+        out.append(f"/{usd_limit:.2f}", pal["muted"])
+    out.append("  tok ", pal["muted"])
+    out.append(fmt_tokens(tokens))
+    if tok_limit is not None:
+        out.append(f"/{fmt_tokens(tok_limit)}", pal["muted"])
     if info.pending:
         plural = "s" if info.pending > 1 else ""
         out.append(f"   ⚠ {info.pending} approval{plural} waiting", pal.bold("risk-medium"))

