@@ -98,6 +98,7 @@ def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = 
             path = Path(base) / path
         if not path.is_file():
             raise ValueError(f"job spec: accelerate_config not found: {path}")
+        _refuse_sharded_saves(path)
         cmd += ["--config_file", str(path)]
     elif nproc > 1:
         # torchrun-style processes: DDP over NCCL on GPUs, gloo on a CPU-only host
@@ -116,6 +117,36 @@ def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = 
         port = _free_port()
     cmd += ["--main_process_port", str(port), "--module", module, str(spec_path)]
     return cmd
+
+
+def _refuse_sharded_saves(config: Path) -> None:
+    """FSDP and DeepSpeed ZeRO-3 shard the weights: a checkpoint needs a gather on every rank,
+    which the worker does not do yet (rank 0 saves what it holds). Refuse before anything runs
+    rather than write a broken checkpoint."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"job spec: accelerate_config {config} is not readable YAML: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"job spec: accelerate_config {config} must be a YAML mapping")
+    kind = str(cfg.get("distributed_type") or "").upper()
+    stage = None
+    ds = cfg.get("deepspeed_config") if isinstance(cfg.get("deepspeed_config"), dict) else {}
+    if ds.get("zero_stage") is not None:
+        stage = ds.get("zero_stage")
+    elif ds.get("deepspeed_config_file"):
+        try:
+            stage = json.loads(Path(ds["deepspeed_config_file"]).expanduser().read_text()).get(
+                "zero_optimization", {}).get("stage")
+        except (OSError, ValueError, AttributeError):
+            stage = None
+    if kind == "FSDP" or (kind == "DEEPSPEED" and str(stage) == "3"):
+        what = "FSDP" if kind == "FSDP" else "DeepSpeed ZeRO-3"
+        raise ValueError(f"job spec: {what} is not supported yet: its sharded weights need a gather on "
+                         f"every rank to save a checkpoint, which the worker does not do; use DDP "
+                         f"(no accelerate_config) or DeepSpeed ZeRO-2 (zero_stage: 2)")
 
 
 def summarize_stderr(lines: list[str]) -> str:

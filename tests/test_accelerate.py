@@ -94,18 +94,23 @@ def test_accelerate_command_line(tmp_path):
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "8" and "--multi_gpu" in cmd
     assert cmd[-3:] == ["--module", "agent_core.ml.worker", str(spec_path)]
-    # an accelerate YAML (FSDP / DeepSpeed) relative to the workspace, and multi-node fields
+    # an accelerate YAML (DeepSpeed ZeRO-2) relative to the workspace, and multi-node fields
     (tmp_path / "ws").mkdir()
-    (tmp_path / "ws" / "fsdp.yaml").write_text("distributed_type: FSDP\n")
-    cmd = worker_command({"launcher": "accelerate", "num_processes": 16, "accelerate_config": "fsdp.yaml",
+    (tmp_path / "ws" / "zero2.yaml").write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 2\n")
+    cmd = worker_command({"launcher": "accelerate", "num_processes": 16, "accelerate_config": "zero2.yaml",
                           "num_machines": 2, "machine_rank": 1, "main_process_ip": "10.0.0.1",
                           "main_process_port": 29501}, spec_path, base=tmp_path / "ws")
     joined = " ".join(cmd)
-    assert f"--config_file {tmp_path / 'ws' / 'fsdp.yaml'}" in joined and "--multi_gpu" not in cmd
+    assert f"--config_file {tmp_path / 'ws' / 'zero2.yaml'}" in joined and "--multi_gpu" not in cmd
     assert "--num_machines 2" in joined and "--machine_rank 1 --main_process_ip 10.0.0.1" in joined
     assert "--main_process_port 29501" in joined
     assert worker_command({}, spec_path) == [sys.executable, "-m", "agent_core.ml.worker", str(spec_path)]
+    # sharded weights (FSDP, ZeRO-3) would save a broken checkpoint: refused before anything runs
+    (tmp_path / "fsdp.yaml").write_text("distributed_type: FSDP\n")
+    (tmp_path / "zero3.yaml").write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\n")
     for bad, msg in [({"launcher": "slurm"}, "unknown launcher"),
+                     ({"launcher": "accelerate", "accelerate_config": "fsdp.yaml"}, "FSDP is not supported yet"),
+                     ({"launcher": "accelerate", "accelerate_config": "zero3.yaml"}, "ZeRO-3 is not supported"),
                      ({"launcher": "accelerate", "num_processes": 0}, "num_processes must be"),
                      ({"launcher": "accelerate", "accelerate_config": "nope.yaml"}, "accelerate_config not found"),
                      ({"launcher": "accelerate", "num_machines": 2}, "needs machine_rank"),

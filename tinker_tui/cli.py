@@ -347,8 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_opts(sub.add_parser("run", help="start a supervised run"), False)
     run_opts(sub.add_parser("demo", help="the offline demo run"), True)
-    for verb in ("attach", "replay", "show", "pause", "resume", "stop", "report"):
-        sp = sub.add_parser(verb)
+    verbs = {"attach": "the live run screen (a finished run opens as a replay)",
+             "replay": "replay a run in the UI", "show": "transcript and summary as text",
+             "pause": "pause the agent at its next step boundary", "stop": "stop the run",
+             "resume": "resume a paused run, or restart one whose daemon died (crash, reboot)",
+             "report": "(re)write the run's REPORT.md"}
+    for verb, text in verbs.items():
+        sp = sub.add_parser(verb, help=text)
         sp.add_argument("run", nargs="?", help="run id or prefix (default: the latest)")
         if verb == "show":
             sp.add_argument("--json", action="store_true")
