@@ -52,6 +52,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from agent_core import jsonl
+
 TINY_BASE = "tiny-char-llama"  # built offline by agent_core.ml.tiny.build_tiny_model
 DEFAULT_LEVEL = 2
 MAX_LEVEL = 5
@@ -351,23 +353,11 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     """A prompt/completion jsonl file's rows; ValueError names the file and line of a bad one."""
     p = Path(path)
     rows: list[dict[str, str]] = []
-    try:
-        with open(p, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise ValueError(f"{p}:{lineno}: expected a JSON object")
-                for key in ("prompt", "completion"):
-                    if not isinstance(obj.get(key), str) or not obj[key]:
-                        raise ValueError(f"{p}:{lineno}: field {key!r} must be a non-empty string")
-                rows.append({"prompt": obj["prompt"], "completion": obj["completion"]})
-    except UnicodeDecodeError:
-        raise ValueError(f"{p}: not UTF-8 text") from None
+    for lineno, obj in jsonl.objects(p):
+        for key in ("prompt", "completion"):
+            if not isinstance(obj.get(key), str) or not obj[key]:
+                raise ValueError(f"{p}:{lineno}: field {key!r} must be a non-empty string")
+        rows.append({"prompt": obj["prompt"], "completion": obj["completion"]})
     if not rows:
         raise ValueError(f"{p}: no rows")
     return rows

@@ -318,13 +318,8 @@ class HomeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="home-resume", exit_on_error=False)
     def _resume(self, run: RunDir) -> None:
-        try:
-            from agent_core.launch import resume_run  # engineer C's; imported when used
-        except ImportError:
-            self.app.call_from_thread(self.notify, "resume is not available in this version "
-                                      "(agent_core.launch.resume_run is missing)",
-                                      severity="error")
-            return
+        from agent_core.launch import resume_run  # starts a daemon: imported when used
+
         try:
             resumed = resume_run(run.path)
         except Exception as exc:  # the launcher's message is for the person

@@ -22,9 +22,9 @@ from tinker_tui.keymap import all_bindings, binding_ids
 LIVE = [{"type": "run_state", "state": "starting", "at": 0},
         {"type": "run_state", "state": "running", "at": 1}]
 
-# The approval prompt's keys belong to engineer D's screen and are walked by
+# The approval prompt's keys are walked by
 # tests/test_ui_run_screen.py (approve once / session, veto, veto with instruction, later)
-# and D's tests/test_ui_approval*.py; here we only check they carry ids.
+# and tests/test_ui_approval.py (edit then approve too); here we only check they carry ids.
 APPROVAL_IDS = {b.id for owner, b in all_bindings() if owner == "ApprovalScreen"}
 
 

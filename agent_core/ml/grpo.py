@@ -24,39 +24,28 @@ def read_prompts(w, path: str) -> list[dict[str, Any]]:
     list of chat messages) and any other fields, which reach the reward as keyword arguments.
     A "completion" field (the reference answer of a prompt/completion file) is passed as
     `expected`."""
+    from agent_core import jsonl
+
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise w._bad(f"dataset not found: {p}")
     rows: list[dict[str, Any]] = []
     try:
-        with open(p, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise w._bad(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise w._bad(f"{p}:{lineno}: expected a JSON object")
-                prompt = obj.get("prompt")
-                if not (isinstance(prompt, str) and prompt) and not _is_chat(prompt):
-                    raise w._bad(f"{p}:{lineno}: field 'prompt' must be a non-empty string "
-                                 f"(or a list of {{role, content}} messages)")
-                if "completion" in obj:
-                    if "expected" in obj:
-                        raise w._bad(f"{p}:{lineno}: has both 'completion' and 'expected' (the "
-                                     f"reference completion is passed to the reward as 'expected')")
-                    obj["expected"] = obj.pop("completion")
-                bad = [k for k in obj if k != "prompt" and (k in RESERVED_FIELDS or not k.isidentifier())]
-                if bad:
-                    raise w._bad(f"{p}:{lineno}: field name(s) {bad} cannot be passed to a reward "
-                                 f"function (reserved or not an identifier)")
-                rows.append(obj)
-    except UnicodeDecodeError:
-        raise w._bad(f"{p}: not UTF-8 text") from None
-    except OSError as exc:
-        raise w._bad(f"cannot open dataset {p}: {exc.strerror}") from None
+        for lineno, obj in jsonl.objects(p):
+            prompt = obj.get("prompt")
+            if not (isinstance(prompt, str) and prompt) and not _is_chat(prompt):
+                raise w._bad(f"{p}:{lineno}: field 'prompt' must be a non-empty string "
+                             f"(or a list of {{role, content}} messages)")
+            if "completion" in obj:
+                if "expected" in obj:
+                    raise w._bad(f"{p}:{lineno}: has both 'completion' and 'expected' (the "
+                                 f"reference completion is passed to the reward as 'expected')")
+                obj["expected"] = obj.pop("completion")
+            bad = [k for k in obj if k != "prompt" and (k in RESERVED_FIELDS or not k.isidentifier())]
+            if bad:
+                raise w._bad(f"{p}:{lineno}: field name(s) {bad} cannot be passed to a reward "
+                             f"function (reserved or not an identifier)")
+            rows.append(obj)
+    except ValueError as exc:
+        raise w._bad(str(exc)) from None
     if not rows:
         raise w._bad(f"dataset {p} is empty")
     return rows
@@ -174,37 +163,14 @@ def _train(spec, w, tc, o, box, rows, field_keys, names, g) -> dict:
         extra_args.update(use_vllm=True, vllm_mode="colocate")
     try:
         args = GRPOConfig(
-            output_dir=str(o.scratch),
-            learning_rate=o.lr,
-            num_train_epochs=o.epochs,
-            max_steps=o.max_steps,
-            per_device_train_batch_size=o.batch,
-            gradient_accumulation_steps=o.accum,
-            lr_scheduler_type=o.scheduler,
-            warmup_steps=o.warmup,
-            weight_decay=o.weight_decay,
-            adam_beta2=o.adam_beta2,
-            max_grad_norm=o.max_grad_norm,
+            **tc.trainer_args(o, on_gpu, on_gpu and torch.cuda.is_bf16_supported()),
             num_generations=g["num_generations"],
             temperature=g["temperature"],
             top_p=g["top_p"],
             max_completion_length=g["max_completion_length"],
             beta=g["beta"],
-            logging_steps=o.logging_steps,
-            logging_first_step=True,
-            logging_nan_inf_filter=False,
             log_completions=False,
-            save_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            use_cpu=not on_gpu,
-            bf16=bool(on_gpu and torch.cuda.is_bf16_supported()),
-            fp16=False,
             gradient_checkpointing=g["grad_ckpt"],
-            dataloader_num_workers=0,
-            dataloader_pin_memory=on_gpu,
-            seed=o.seed,
-            data_seed=o.seed,
             **extra_args,
         )
     except ValueError as exc:

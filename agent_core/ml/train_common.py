@@ -213,3 +213,20 @@ def speed_defaults(spec: dict, on_gpu: bool) -> dict[str, Any]:
     if liger is None:
         liger = bool(on_gpu and has("liger_kernel"))
     return {"attn_implementation": attn, "packing": bool(packing), "use_liger_kernel": bool(liger)}
+
+
+def trainer_args(o: SimpleNamespace, on_gpu: bool, bf16_ok: bool) -> dict[str, Any]:
+    """The TrainingArguments that SFT and GRPO share: the job's hyperparameters, the horizon
+    (epochs or max_steps, so any schedule spans the real job), a metric line at every log
+    step with NaN kept visible, no trainer-side saves or reporting (the worker saves and
+    reports), and the device settings (CPU: use_cpu, no bf16)."""
+    return dict(
+        output_dir=str(o.scratch), learning_rate=o.lr, num_train_epochs=o.epochs, max_steps=o.max_steps,
+        per_device_train_batch_size=o.batch, gradient_accumulation_steps=o.accum,
+        lr_scheduler_type=o.scheduler, warmup_steps=o.warmup, weight_decay=o.weight_decay,
+        adam_beta2=o.adam_beta2, max_grad_norm=o.max_grad_norm,
+        logging_steps=o.logging_steps, logging_first_step=True, logging_nan_inf_filter=False,
+        save_strategy="no", report_to=[], disable_tqdm=True,
+        use_cpu=not on_gpu, bf16=bool(on_gpu and bf16_ok), fp16=False,
+        dataloader_num_workers=0, dataloader_pin_memory=on_gpu, seed=o.seed, data_seed=o.seed,
+    )

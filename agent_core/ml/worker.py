@@ -289,35 +289,22 @@ def _model_dir(path: str, what: str) -> Path:
 
 def read_dataset(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Read and validate a prompt/completion jsonl; JobError(bad_input) names file and line."""
+    from agent_core import jsonl
+
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise _bad(f"dataset not found: {p}")
     rows: list[dict[str, str]] = []
     try:
-        fh = open(p, encoding="utf-8")
-    except OSError as exc:
-        raise _bad(f"cannot open dataset {p}: {exc.strerror}") from None
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _bad(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise _bad(f"{p}:{lineno}: expected a JSON object")
-                for key in ("prompt", "completion"):
-                    if key not in obj:
-                        raise _bad(f"{p}:{lineno}: missing field {key!r}")
-                    if not isinstance(obj[key], str):
-                        raise _bad(f"{p}:{lineno}: field {key!r} must be a string")
-                if not obj["prompt"] or not obj["completion"]:
-                    raise _bad(f"{p}:{lineno}: empty prompt or completion")
-                rows.append({"prompt": obj["prompt"], "completion": obj["completion"]})
-        except UnicodeDecodeError:
-            raise _bad(f"{p}: not UTF-8 text") from None
+        for lineno, obj in jsonl.objects(p):
+            for key in ("prompt", "completion"):
+                if key not in obj:
+                    raise _bad(f"{p}:{lineno}: missing field {key!r}")
+                if not isinstance(obj[key], str):
+                    raise _bad(f"{p}:{lineno}: field {key!r} must be a string")
+            if not obj["prompt"] or not obj["completion"]:
+                raise _bad(f"{p}:{lineno}: empty prompt or completion")
+            rows.append({"prompt": obj["prompt"], "completion": obj["completion"]})
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
     if not rows:
         raise _bad(f"dataset {p} is empty")
     return rows
@@ -516,35 +503,12 @@ def run_train(spec: dict) -> dict:
     model.config.use_cache = False
 
     args = SFTConfig(
-        output_dir=str(o.scratch),
-        learning_rate=o.lr,
-        num_train_epochs=o.epochs,
-        max_steps=o.max_steps,
-        per_device_train_batch_size=o.batch,
-        gradient_accumulation_steps=o.accum,
-        lr_scheduler_type=o.scheduler,
-        warmup_steps=o.warmup,
-        weight_decay=o.weight_decay,
-        adam_beta2=o.adam_beta2,
-        max_grad_norm=o.max_grad_norm,
+        **tc.trainer_args(o, on_gpu, on_gpu and torch.cuda.is_bf16_supported()),
         max_length=max_length,
         completion_only_loss=True,
         packing=speed["packing"],  # packed "bfd" batches are padding-free
         use_liger_kernel=speed["use_liger_kernel"],
-        logging_steps=o.logging_steps,
-        logging_first_step=True,
-        logging_nan_inf_filter=False,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=not on_gpu,
-        bf16=bool(on_gpu and torch.cuda.is_bf16_supported()),
-        fp16=False,
         gradient_checkpointing=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=on_gpu,
-        seed=o.seed,
-        data_seed=o.seed,
     )
 
     t0 = time.monotonic()
