@@ -108,7 +108,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
         self.client = client
         self.grace = grace
         self._monotonic = monotonic
-        self._shown_at = monotonic()
+        self._shown_at: float | None = None  # set when mounted: no key counts before it shows
         self.busy = False
         self.closed = False
         self.edit_field: str | None = None
@@ -159,7 +159,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
     # -- guards ---------------------------------------------------------------------------
     @property
     def armed(self) -> bool:
-        return self._monotonic() - self._shown_at >= self.grace
+        return self._shown_at is not None and self._monotonic() - self._shown_at >= self.grace
 
     def _ready(self) -> bool:
         return self.armed and not self.busy and not self.closed

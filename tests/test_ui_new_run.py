@@ -34,6 +34,8 @@ async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeyp
         assert "bad budget" in str(form.query_one("#error", Static).render())
         assert isinstance(app.screen, NewRunScreen), "bad input keeps the form open"
         form.query_one("#new-budget", Input).value = "10m"
+        # a Button ignores clicks during its 0.2 s press effect (which ends late on a busy machine)
+        assert await wait_for(pilot, lambda: not form.query_one("#start").has_class("-active"))
         await pilot.click("#start")
         assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout=30), (
             app.screen, [str(n.message) for n in app._notifications],
