@@ -215,7 +215,8 @@ class Supervisor:
             self.set_state("starting")
 
     async def evaluate(self, model: Path, data: Path, limit: int | None = None) -> dict:
-        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data), "max_new_tokens": 8,
+        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data),
+                "max_new_tokens": tasks.answer_budget(data),  # long answers are not cut short
                 "scorer": getattr(self, "scorer", None)}  # the task's scorer (set by prepare)
         if limit:
             spec["limit"] = int(limit)

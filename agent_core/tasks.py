@@ -363,6 +363,20 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     return rows
 
 
+def answer_budget(path: str | Path, floor: int = 8, cap: int = 512) -> int:
+    """max_new_tokens that cannot cut an expected answer short: the longest completion in
+    characters (a token is at least one character) plus a little room for the end of
+    sequence, between `floor` and `cap`."""
+    longest = 0
+    try:
+        for _lineno, obj in jsonl.objects(path):
+            if isinstance(obj.get("completion"), str):
+                longest = max(longest, len(obj["completion"]))
+    except ValueError:
+        return floor  # the evaluation itself reports the bad file
+    return max(floor, min(cap, longest + 4))
+
+
 def _validate(task: Task) -> None:
     if task.scorer not in SCORERS:
         raise ValueError(f"unknown scorer {task.scorer!r} (known: {SCORERS})")

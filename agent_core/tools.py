@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_core import tasks
 from agent_core.agents.base import ToolOutcome
 from agent_core.jobs import WorkerError
 from agent_core.policy import resolve_in
@@ -257,6 +258,7 @@ class Toolbox:
         }
         if eval_steps:
             spec.update(eval_dataset=str(dev), eval_steps=eval_steps, eval_limit=256,
+                        eval_max_new_tokens=tasks.answer_budget(dev),
                         eval_scorer=getattr(sup, "scorer", None))
         if method == "grpo":
             group = num_generations or 8

@@ -207,3 +207,20 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
     assert not any(p.name.endswith(".py") for p in run.workspace.rglob("*"))
     assert result["scorer"] == "python" and result["n"] == 4 and 0.0 <= result["score"] <= 1.0
     assert all("score" in e for e in result["examples"])
+
+
+def test_evaluation_leaves_room_for_the_longest_answer(tmp_path):
+    """Greedy evaluation must not cut an expected answer short: max_new_tokens follows the
+    longest completion of the file (a token is at least one character)."""
+    from agent_core.tasks import answer_budget
+
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"prompt": "1+1=", "completion": "2"}\n')
+    long = tmp_path / "long.jsonl"
+    long.write_text('{"prompt": "a", "completion": "b"}\n' + json.dumps({"prompt": "spell", "completion": "x" * 40}) + "\n")
+    assert answer_budget(short) == 8
+    assert answer_budget(long) == 44
+    assert answer_budget(tmp_path / "missing.jsonl") == 8
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps({"prompt": "p", "completion": "y" * 5000}) + "\n")
+    assert answer_budget(huge) == 512
