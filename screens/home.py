@@ -304,15 +304,24 @@ class HomeScreen(Screen):
             mode = "attach" if run.is_live() else "replay"
         self.post_message(self.OpenRun(run, mode))
 
-    def action_resume(self) -> None:
+    def _selected_run(self, live_message: str, severity: str = "information"):
+        """(row, RunDir) of the selected run that is not live; None after telling the person
+        why not (nothing selected, or `live_message` for a live run)."""
         row = self.selected_row()
         if row is None:
             self.notify("no run selected")
-            return
+            return None
         run = RunDir(row.path)
         if run.is_live():
-            self.notify(f"run {row.id} is already running: enter attaches")
+            self.notify(live_message.format(id=row.id), severity=severity)
+            return None
+        return row, run
+
+    def action_resume(self) -> None:
+        picked = self._selected_run("run {id} is already running: enter attaches")
+        if picked is None:
             return
+        row, run = picked
         self.notify(f"resuming {row.id}…")
         self._resume(run)
 
@@ -330,15 +339,11 @@ class HomeScreen(Screen):
         self.post_message(self.OpenRun(target, "attach"))
 
     def action_delete(self) -> None:
-        row = self.selected_row()
-        if row is None:
-            self.notify("no run selected")
+        picked = self._selected_run("run {id} is live: stop it first (s on its screen, or "
+                                    "`tinker-tui stop`)", severity="error")
+        if picked is None:
             return
-        run = RunDir(row.path)
-        if run.is_live():
-            self.notify(f"run {row.id} is live: stop it first (s on its screen, or "
-                        "`tinker-tui stop`)", severity="error")
-            return
+        row, run = picked
         from screens.run_screen import ConfirmScreen
 
         def answered(yes: bool | None) -> None:

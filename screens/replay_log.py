@@ -118,6 +118,15 @@ class _JobSeries:
         self.reset_key = [key]
         self.missing = array("q")
 
+    def add(self, i: int, step, value: float) -> None:
+        """Event i's point; a step that is not a number is kept as None and marked missing."""
+        if not isinstance(step, (int, float)):
+            self.missing.append(len(self.idx))
+            step = None
+        self.idx.append(i)
+        self.step.append(step)
+        self.value.append(value)
+
 
 class ReplayLog:
     """Index of a finished log. Build it with `add_events` (in order) then `finish()`; or
@@ -296,13 +305,7 @@ class ReplayLog:
                 xs = self.extra.get((kind, job_name))
                 if xs is None:
                     xs = self.extra[(kind, job_name)] = _JobSeries(kind, 0)
-                step = ev.get("step")
-                if not isinstance(step, (int, float)):
-                    xs.missing.append(len(xs.idx))
-                    step = None
-                xs.idx.append(i)
-                xs.step.append(step)
-                xs.value.append(value)
+                xs.add(i, ev.get("step"), value)
         point = metric_point(ev)
         if point is None:
             return
@@ -317,12 +320,7 @@ class ReplayLog:
             js.reset_key.append(key)
         if key != js.key:
             return
-        if not isinstance(step, (int, float)):
-            js.missing.append(len(js.idx))
-            step = None
-        js.idx.append(i)
-        js.step.append(step)
-        js.value.append(value)
+        js.add(i, step, value)
         self.m_idx.append(i)
         self.m_job.append(js.pos)
 
