@@ -9,7 +9,13 @@ TORCH_CPU  ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: install demo test bench clean smollm2
+.PHONY: install demo test bench clean smollm2 sandbox
+
+# The sandbox for the agent's code (bubblewrap): installed with apt where there is apt.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  ( [ "$$(id -u)" = 0 ] && S= || S=sudo; $$S apt-get update -qq && $$S apt-get install -y -qq bubblewrap ) ; } || \
+	  echo "warning: bubblewrap (bwrap) is not installed: runs refuse to start without it (see docs/SECURITY.md)"
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -23,7 +29,7 @@ else
 endif
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sandbox
 
 demo: install
 	$(VENV)/bin/tinker-tui demo

@@ -1,18 +1,35 @@
-"""Train/eval contamination: n-gram overlap between a training set and evaluation sets.
+"""Train/eval contamination: overlap between a training set and evaluation sets.
 
 Pure Python (hash sets; no numpy, no torch). The eval side is indexed (it is the small side) and
 the training rows are streamed past it once, so memory stays at the eval set's size; 100k train
-rows x 10k eval rows takes seconds on one core.
+rows x 10k eval rows of ~60 words take about 7 s on one core, 40k GSM8K-like and arithmetic train
+rows x 4k eval items about 2 s.
 
-Text normalisation (what makes "lightly reworded" items still match): Unicode NFKC, lower case,
-sentence punctuation dropped (. , ! ? ; : quotes), thousands separators removed, hyphens between
-letters split, whitespace ignored. Symbols that carry meaning in maths and code (+ - * / = < >
-( ) ...) are kept as tokens, so "12 + 7 =" equals "12+7=" but differs from "12-7=".
+What is read (agent_core.contamination_text). A training row is read whole: every string in it at
+any depth (all fields, nested chat messages and content parts, tool-call arguments, numbers, keys
+that are not plain identifiers), one per line; each string alone is a contiguous part of that
+text, so text hidden in an extra field matches as it would on its own. An eval row is read by its
+layout (row_parts): its full text, and its question / prompt alone when it has one.
 
-Matching, per eval item (its full text, and its question / prompt alone when it has one):
-    * items shorter than n tokens: the normalised text must equal a training row's normalised
-      full text or question (short items are templates: "12+7=" vs "12+8=" are different items);
-    * longer items: word n-grams. An item matches a training row when at least `threshold` of
+Normalisation, both sides (what makes lightly reworded or disguised items still match):
+invisible characters removed (format characters, category Cf: zero-width space / joiners, word
+joiner, BOM, soft hyphen, bidi marks, tags; control characters but tab and line breaks; variation
+selectors and the other default-ignorable code points); Unicode NFKC (full-width forms,
+ligatures, compatibility digits); case folded (str.casefold: "Straße" = "STRASSE"); thousands
+separators dropped; a dash between letters splits the word, any other dash is a minus; sentence
+punctuation dropped (. , ! ? ; : quotes, and other Unicode punctuation); whitespace collapsed.
+Symbols that carry meaning in maths and code (+ - * / = < > ( ) ... and other Unicode symbols) are
+tokens of their own, so "12 + 7 =" equals "12+7=" but differs from "12-7=". Numbers are whole
+tokens, decimal point included ("3.5"), cut off from letters ("Q12+7=" -> q 12 + 7 =).
+
+Matching, per eval text (an item's full text, and its question alone):
+    * texts shorter than n tokens (but at least MIN_EXACT_TOKENS): their token sequence must occur
+      as a contiguous run of a training row's tokens. That finds the item with a prefix or suffix
+      ("Q: 12+7="), several items packed into one row (few-shot: each one counts), and the row
+      that is the item ("exact"). Tokens are compared whole, so templates stay apart: "12+7=" does
+      not match "12+8=15", "112+7=" or "1.12+7=". A short text that more than 32 (and 1%) eval rows
+      share is a template, not an item ("Which option is correct?"), and is left out;
+    * longer texts: word n-grams. An item matches a training row when at least `threshold` of
       its n-grams occur in that one row, and the item's numbers occur in the row as the same
       run (same order, nothing between).
       Items under 6n tokens use n-grams of max(3, n // 2) words, so that a word or two changed
@@ -21,125 +38,32 @@ Matching, per eval item (its full text, and its question / prompt alone when it 
     apart while rewording (synonyms, renamed functions, punctuation) still matches. n-grams
     shared by many eval items (more than 32 and 1% of them: an instruction preamble, a template)
     are boilerplate and are left out of both sides of the fraction; an item that is nothing but
-    boilerplate is compared whole.
+    boilerplate is looked for whole, as a token run.
+Short texts are found without an eval x train search: each is indexed under its two rarest
+tokens (see _Runs); a training row is intersected with the first ones once, and only the texts
+its tokens point to are compared in place.
 
 A match is "verbatim" when the eval text (whitespace collapsed) occurs as is inside the training
-row, else "reworded".
+row, else "reworded". content_digest(path) is the sha256 of a file's bytes, to cache a verdict by.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import re
-import string
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
+
+from agent_core.contamination_text import (  # noqa: F401  (re-exported: the module's public API)
+    ANSWER_KEYS, QUESTION_KEYS, TEXT_KEYS, collapse, normalize, row_parts, row_strings, rows_text,
+    tokens, train_text)
 
 DEFAULT_N = 8
 DEFAULT_THRESHOLD = 0.5
 LONG_FACTOR = 6          # items of at least LONG_FACTOR * n tokens use n-grams of n
 MIN_EXACT_TOKENS = 2     # shorter texts are never matched (a lone "yes" is not contamination)
 EXAMPLES = 5
-MAX_POSTING = 32         # an n-gram in more eval items than this (and than 1% of them) is
-BOILERPLATE_FRAC = 0.01  # boilerplate: ignored
-
-QUESTION_KEYS = ("prompt", "question", "problem", "query", "instruction", "input", "context")
-ANSWER_KEYS = ("completion", "answer", "solution", "response", "output", "target",
-               "canonical_solution", "chosen")
-TEXT_KEYS = ("text", "content", "document", "body")
-_SENTENCE_PUNCT = ".,!?;:\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb\u2026\u00bf\u00a1\u2014\u2013\u3002\uff0c"
-_SYMBOLS = "".join(c for c in string.punctuation if c not in _SENTENCE_PUNCT and c != "_") + \
-    "\u00d7\u00f7\u00b1\u2264\u2265\u2260\u2192\u2190\u221a\u03c0"
-_TABLE = {**{ord(c): " " for c in _SENTENCE_PUNCT}, **{ord(c): f" {c} " for c in _SYMBOLS},
-          ord("\u2212"): " - "}
-_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_HYPHEN_RE = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
-_WS_RE = re.compile(r"\s+")
-
-
-# ---------------------------------------------------------------------------- rows -> text
-def _message_text(messages: Any) -> tuple[str, str]:
-    """(all contents, first user content) of a chat: OpenAI messages or ShareGPT turns."""
-    parts: list[str] = []
-    question = ""
-    if not isinstance(messages, list):
-        return "", ""
-    for m in messages:
-        if isinstance(m, dict):
-            content = m.get("content", m.get("value", m.get("text", "")))
-            role = str(m.get("role", m.get("from", ""))).lower()
-        else:
-            content, role = m, ""
-        if isinstance(content, list):  # content parts [{"type": "text", "text": ...}]
-            content = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
-        content = "" if content is None else str(content)
-        if content:
-            parts.append(content)
-            if not question and role in ("user", "human"):
-                question = content
-    return "\n".join(parts), question
-
-
-def row_parts(row: Any) -> tuple[str, str]:
-    """(full text, question) of a dataset row. The question is the prompt-like field (empty
-    when the row has none distinct from its full text)."""
-    if row is None:
-        return "", ""
-    if isinstance(row, str):
-        return row, ""
-    if not isinstance(row, dict):
-        return str(row), ""
-    for key in ("messages", "conversations", "conversation", "chat"):
-        if isinstance(row.get(key), list):
-            text, q = _message_text(row[key])
-            extra = [str(row[k]) for k in ANSWER_KEYS if isinstance(row.get(k), str)]
-            return "\n".join([text, *extra]).strip(), q
-    question_parts = [_as_text(row[k]) for k in QUESTION_KEYS if row.get(k) not in (None, "")]
-    answer_parts = [_as_text(row[k]) for k in ANSWER_KEYS if row.get(k) not in (None, "")]
-    text_parts = [_as_text(row[k]) for k in TEXT_KEYS if row.get(k) not in (None, "")]
-    if question_parts or answer_parts:
-        question = "\n".join(question_parts)
-        full = "\n".join(question_parts + answer_parts + text_parts)
-        return full, question if answer_parts or text_parts else ""
-    if text_parts:
-        return "\n".join(text_parts), ""
-    # unknown layout: every string value
-    return "\n".join(str(v) for v in row.values() if isinstance(v, str)), ""
-
-
-def _as_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, list):
-        if v and all(isinstance(m, dict) for m in v):
-            return _message_text(v)[0]
-        return "\n".join(str(x) for x in v)
-    if isinstance(v, dict):
-        return json.dumps(v, ensure_ascii=False, sort_keys=True)
-    return str(v)
-
-
-def rows_text(row: Any) -> str:
-    """A dataset row as one text: prompt/completion, question/answer, chat messages
-    (OpenAI or ShareGPT), or text."""
-    return row_parts(row)[0]
-
-
-# ---------------------------------------------------------------------------- normalisation
-def tokens(text: str) -> list[str]:
-    """Normalised tokens: words, numbers and meaningful symbols (see the module docstring)."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    text = text.lower()
-    if "," in text:
-        text = _THOUSANDS_RE.sub("", text)
-    if "-" in text:
-        text = _HYPHEN_RE.sub(" ", text)
-    return text.translate(_TABLE).split()
-
-
-def normalize(text: str) -> str:
-    return " ".join(tokens(text))
+MAX_POSTING = 32         # an n-gram (or a short item's text) in more eval items than this (and
+BOILERPLATE_FRAC = 0.01  # than 1% of them) is boilerplate: ignored
 
 
 def _number_key(numbers) -> str:
@@ -152,8 +76,17 @@ def _grams(toks: list[str], n: int) -> set[tuple[str, ...]]:
     return set(zip(*(toks[i:] for i in range(n))))
 
 
-def _collapse(text: str) -> str:
-    return _WS_RE.sub(" ", text).strip()
+_collapse = collapse
+
+
+def content_digest(path: str, chunk: int = 1 << 20) -> str:
+    """sha256 (hex) of a file's bytes, read in chunks: the key to cache a verdict by, since a
+    file's modification time can be put back after its content changed. Raises OSError."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------- report
@@ -163,7 +96,8 @@ class Match:
     train_index: int
     score: float             # fraction of the eval item's n-grams found in the train row (1.0 exact)
     kind: str                # verbatim | reworded
-    method: str              # exact (short item) | ngram
+    method: str              # exact (the training row is the item) | contained (a token run
+                             # of the row) | ngram
     eval_text: str
     train_text: str
 
@@ -224,17 +158,90 @@ def _short(text: str, width: int = 160) -> str:
 class _Probe:
     row: int
     text: str
+    rank: int                        # 0: the eval item's full text, 1: its question
+    key: str                         # its tokens, space-separated
     n_grams: int = 0                 # its n-grams that are not boilerplate (the denominator)
     numbers: str = ""                # its numbers in order, as " 12 7 19 " ("" when none)
-    key: str = ""
+
+
+class _Runs:
+    """Short eval texts, found where their token sequence occurs as a contiguous run of a
+    training row's tokens. Each text is indexed under its two tokens that the fewest eval texts
+    share (the longer on a tie): the rarer one (the anchor), then the other one at its distance
+    from the anchor ("12+7=": "12", then "7" two tokens on). A training row is intersected with the
+    anchors once (a C-level set operation: most rows stop there); at each of its tokens that is
+    an anchor, the token at each indexed distance picks the texts to compare in place. No eval x
+    train string search, and a dense template set ("a+b=" over small numbers) stays cheap."""
+
+    def __init__(self) -> None:
+        self.texts: dict[tuple[str, ...], list[tuple[int, int, str]]] = {}  # -> (eval row, rank, text)
+        self.keys: list[list[str]] = []
+        self.entries: list[list[tuple[int, int, str]]] = []
+        # anchor -> distance -> second token -> [(key id, anchor's offset in the key)]
+        self.anchors: dict[str, dict[int, dict[str, list[tuple[int, int]]]]] = {}
+        self.anchor_set: frozenset[str] = frozenset()
+
+    def add(self, toks: list[str], row: int, rank: int, text: str) -> None:
+        self.texts.setdefault(tuple(toks), []).append((row, rank, text))
+
+    def build(self, limit: int) -> None:
+        """Index the texts; one that more than `limit` eval rows share is a template (a generic
+        instruction, a question whose specifics live elsewhere) and is left out."""
+        df: dict[str, int] = {}
+        for key, entries in self.texts.items():
+            if len({e[0] for e in entries}) > limit:
+                continue
+            self.keys.append(list(key))
+            self.entries.append(entries)
+            for t in set(key):
+                df[t] = df.get(t, 0) + 1
+        for kid, key in enumerate(self.keys):
+            order = sorted(range(len(key)), key=lambda j: (df[key[j]], -len(key[j]), j))
+            a, b = order[0], order[-1] if len(order) == 1 else order[1]
+            (self.anchors.setdefault(key[a], {}).setdefault(b - a, {})
+             .setdefault(key[b], []).append((kid, a)))
+        self.anchor_set = frozenset(self.anchors)
+        self.texts = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.anchors)
+
+    def find(self, toks: list[str]) -> dict[int, tuple[int, str, bool]]:
+        """{eval row: (rank, eval text, whole)} for the texts inside `toks` (whole: the run is
+        all of them); an eval row found by both its full text and its question keeps the full text."""
+        present = self.anchor_set.intersection(toks)
+        if not present:
+            return {}
+        found: dict[int, tuple[int, str, bool]] = {}
+        size = len(toks)
+        for i, t in enumerate(toks):
+            if t not in present:
+                continue
+            for distance, seconds in self.anchors[t].items():
+                j = i + distance
+                if j < 0 or j >= size or toks[j] not in seconds:
+                    continue
+                for kid, offset in seconds[toks[j]]:
+                    start = i - offset
+                    key = self.keys[kid]
+                    end = start + len(key)
+                    if start < 0 or end > size or toks[start:end] != key:
+                        continue
+                    whole = start == 0 and end == size
+                    for row, rank, text in self.entries[kid]:
+                        cur = found.get(row)
+                        if cur is None or (rank, not whole) < (cur[0], not cur[2]):
+                            found[row] = (rank, text, whole)
+        return found
 
 
 def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_N,
           threshold: float = DEFAULT_THRESHOLD, examples: int = EXAMPLES, name: str = "") -> Report:
     """Which eval rows overlap the training rows. Rows are dicts (prompt/completion, question/
-    answer, messages, text, ...) or strings. `n`: n-gram size in words (items under n tokens are
-    compared whole); `threshold`: the fraction of an item's n-grams that one training row must
-    contain for the item to count as contaminated."""
+    answer, messages, text, ...) or strings; a training row is read whole (every string in it,
+    see train_text), an eval row by its layout (row_parts). `n`: n-gram size in words (items under
+    n tokens are matched as token runs); `threshold`: the fraction of an item's n-grams that one
+    training row must contain for the item to count as contaminated."""
     if n < 1:
         raise ValueError("n must be at least 1")
     if not 0 < threshold <= 1:
@@ -243,33 +250,32 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
     report = Report(n=n, threshold=threshold, name=name)
 
     # -- index the eval side
-    eval_texts: list[str] = []
-    exact: dict[str, list[tuple[int, str]]] = {}  # normalised short text -> (eval row, its text)
+    runs = _Runs()                                # short texts, matched as token runs
     gram_index: dict[tuple, list[int]] = {}       # n-gram -> probe ids
     probes: list[_Probe] = []
     sizes: set[int] = set()
     for ei, row in enumerate(eval_rows):
         report.eval_rows += 1
         full, question = row_parts(row)
-        eval_texts.append(full)
         if not full.strip():
             report.empty_eval += 1
             continue
-        seen: set[str] = set()
-        for text in (full, question):
+        seen: set[tuple[str, ...]] = set()
+        for rank, text in enumerate((full, question)):
             toks = tokens(text) if text else []
-            key = " ".join(toks)
+            key = tuple(toks)
             if len(toks) < MIN_EXACT_TOKENS or key in seen:
                 continue
             seen.add(key)
             if len(toks) < n:
-                exact.setdefault(key, []).append((ei, text))
+                runs.add(toks, ei, rank, text)
                 continue
             size = n if len(toks) >= LONG_FACTOR * n else small_n
             grams = _grams(toks, size)
             pid = len(probes)
             nums = [t for t in toks if t[0].isdigit()]
-            probes.append(_Probe(ei, text, len(grams), _number_key(nums) if nums else "", key))
+            probes.append(_Probe(ei, text, rank, " ".join(toks), len(grams),
+                                 _number_key(nums) if nums else ""))
             sizes.add(size)
             for g in grams:
                 gram_index.setdefault(g, []).append(pid)
@@ -283,8 +289,10 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
         for pid in gram_index.pop(g):
             probes[pid].n_grams -= 1
     for p in probes:
-        if p.n_grams <= 0:  # nothing but boilerplate: compare the whole text
-            exact.setdefault(p.key, []).append((p.row, p.text))
+        if p.n_grams <= 0:  # nothing but boilerplate: look for the whole text
+            runs.add(p.key.split(), p.row, p.rank, p.text)
+        p.key = ""
+    runs.build(max(MAX_POSTING, int(BOILERPLATE_FRAC * report.eval_rows)))
     if not gram_index:
         sizes.clear()
 
@@ -294,21 +302,17 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
     gram_keys = frozenset(gram_index)
     for ti, row in enumerate(train_rows):
         report.train_rows += 1
-        full, question = row_parts(row)
+        full = train_text(row)
         if not full.strip():
             report.empty_train += 1
             continue
         toks = tokens(full)
         hit = False
-        if exact:
-            keys = [" ".join(toks)]
-            if question:
-                keys.append(normalize(question))
-            for key in keys:  # the full text first: it names the better example
-                for ei, etext in exact.get(key, ()):
-                    hit = True
-                    if best.get(ei, (0.0,))[0] < 1.0:
-                        best[ei] = (1.0, ti, "exact", etext)
+        if runs:
+            for ei, (_, etext, whole) in runs.find(toks).items():
+                hit = True
+                if best.get(ei, (0.0,))[0] < 1.0:
+                    best[ei] = (1.0, ti, "exact" if whole else "contained", etext)
         if gram_index:
             counts: dict[int, int] = {}
             for size in sizes:

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from agent_core import base_models, memory, report, resume, tasks
+from agent_core import base_models, fence, hidden, memory, report, resume, tasks
 from agent_core.agents import Brief, Call, Done, Say, ToolOutcome, make_agent
 from agent_core.approvals import Approvals
 from agent_core.budget import Budget, BudgetError, load_prices
@@ -31,6 +31,7 @@ from agent_core.secrets import redact, redact_obj
 from agent_core.runs import RunDir
 from agent_core.tools import ToolArgError, Toolbox, check_args
 from agent_core.watchdogs import Watchdogs
+from agent_core.workspace import Workspace
 
 HOST_SAMPLE_S = 2.0
 BUDGET_EVENT_S = 5.0  # a `budget` event at every step boundary, and at most this often otherwise
@@ -48,6 +49,9 @@ class Supervisor:
         self.cfg = run.config()
         self.log = EventLog(run.events_path)
         self.hidden_dir = run.path / "hidden"
+        self.workspace_files = Workspace(run.workspace, run.path / "frozen")  # agent paths, safely
+        self.hidden_hashes: dict[str, str] = {}  # sha256 of the hidden split and scorer, checked before scoring
+        self.scorer: dict | None = None  # the task's scorer spec (set by prepare)
         self.base_model_path: Path | None = None
         self.state: str | None = None
         self.submitted: str | None = None
@@ -126,28 +130,17 @@ class Supervisor:
 
     # -- data and checkpoints (the policy gate's context) -----------------------
     def datasets(self) -> dict[str, Path]:
-        found = {}
-        data = self.run.workspace / "data"
-        if data.is_dir():
-            for p in sorted(data.glob("*.jsonl")):
-                found[p.stem] = p
-        return found
+        """{name: workspace path} of the datasets (regular files in data/; never followed symlinks)."""
+        return {name: self.run.workspace / rel for name, rel in self.workspace_files.datasets().items()}
 
     def dataset_path(self, name: str) -> Path | None:
-        name = str(name).strip()
-        known = self.datasets()
-        task = self.cfg.get("task", "")
-        for key in (name, name.removeprefix(f"{task}/"), Path(name).stem if name.endswith(".jsonl") else None):
-            if key and key in known:
-                return known[key]
-        if name.endswith(".jsonl"):
-            try:
-                p = (self.run.workspace / name).resolve()
-            except OSError:
-                return None
-            if p.is_file() and self.run.workspace.resolve() in p.parents:
-                return p
-        return None
+        rel = self.workspace_files.dataset_rel(name, self.cfg.get("task", ""))
+        return None if rel is None else self.run.workspace / rel
+
+    def frozen_dataset(self, name: str) -> tuple[Path, str] | None:
+        """(read-only copy, sha256) of a dataset, made now: what jobs, evaluations and checks read."""
+        rel = self.workspace_files.dataset_rel(name, self.cfg.get("task", ""))
+        return None if rel is None else self.workspace_files.freeze(rel)
 
     def checkpoints(self) -> dict[str, Path]:
         out = {}
@@ -165,25 +158,26 @@ class Supervisor:
         return ckpts.get(name)
 
     def contamination(self, dataset: str) -> list:
-        """Reports of the dataset's overlap with the held-out splits (test, dev); cached."""
+        """Reports of the dataset's overlap with the held-out splits (test, dev), checked on the
+        frozen copy a job would train on; cached by content."""
         from agent_core.contamination import check, read_jsonl
-        path = self.dataset_path(dataset)
-        if path is None:
+        frozen = self.frozen_dataset(dataset)
+        if frozen is None:
             return []
-        key = (str(path), path.stat().st_mtime_ns)
-        if key not in self._contamination:
+        path, sha = frozen
+        if sha not in self._contamination:
             train = list(read_jsonl(str(path)))
             reports = []
-            for split in ("test", "dev"):
-                held = (self.hidden_dir if split == "test" else self.run.workspace / "data") / f"{split}.jsonl"
-                if held.exists() and held.resolve() != path.resolve():
+            dev = self.frozen_dataset("dev")
+            for split, held in (("test", self.hidden_dir / "test.jsonl"), ("dev", dev[0] if dev else None)):
+                if held is not None and held.exists() and held != path:
                     reports.append(check(train, read_jsonl(str(held)), name=split,
                                          threshold=self.policy.contamination.get(
                                              "min_overlap", self.cfg.get("contamination_threshold", 0.5)),
                                          **({"n": self.policy.contamination["ngram"]}
                                             if "ngram" in self.policy.contamination else {})))
-            self._contamination[key] = reports
-        return self._contamination[key]
+            self._contamination[sha] = reports
+        return self._contamination[sha]
 
     async def ensure_base(self) -> Path:
         """Make the base model folder the first time a tool needs it: build `tiny`, convert the
@@ -215,9 +209,14 @@ class Supervisor:
             self.set_state("starting")
 
     async def evaluate(self, model: Path, data: Path, limit: int | None = None) -> dict:
+        """Score `model` on `data` (a frozen copy or the hidden split) with the task's scorer, after
+        checking that the hidden split and scorer are the ones installed at the start."""
+        problem = hidden.verify(self.hidden_dir, self.hidden_hashes)
+        if problem:
+            raise WorkerError("bad_input", f"refusing to score: {problem}")
         spec = {"mode": "evaluate", "model": str(model), "dataset": str(data),
                 "max_new_tokens": tasks.answer_budget(data),  # long answers are not cut short
-                "scorer": getattr(self, "scorer", None)}  # the task's scorer (set by prepare)
+                "scorer": self.scorer}
         if limit:
             spec["limit"] = int(limit)
         return await self.jobs.run_once(spec, f"eval-{int(time.time() * 1000)}")
@@ -283,7 +282,9 @@ class Supervisor:
             return {"ok": True}
         if cmd in ("approve", "veto"):
             return self.approvals.decide(req.get("id"), cmd, scope=req.get("scope") or "once",
-                                         reason=str(req.get("reason") or ""), by=req.get("by") or "person",
+                                         # the server decides who decided: whatever reaches the
+                                         # control socket is the person (no sandbox can reach it)
+                                         reason=str(req.get("reason") or ""), by="person",
                                          edit=req.get("edit") if cmd == "approve" else None)
         return {"ok": False, "error": "unhandled"}
 
@@ -400,7 +401,7 @@ class Supervisor:
                     outcome = ToolOutcome(tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}",
                                           denied=True)
                 elif how == "run":
-                    outcome = await Toolbox(self).call(tool, args)
+                    outcome = await Toolbox(self, network_approved=verdict.rule == "network").call(tool, args)
                 else:
                     why = f": {reason}" if reason else ""
                     outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}",
@@ -420,9 +421,18 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------
     async def prepare(self) -> Brief:
         task = tasks.get_task(self.cfg.get("task") or "arithmetic")
-        if self.resume_info is None:  # a resumed run keeps the data it was given
+        if self.cfg.get("unsafe_no_sandbox"):
+            self.log.emit("alert", rule="sandbox", severity="high",
+                          message="this run was started with --unsafe-no-sandbox: the agent's code (run_python, "
+                                  "reward functions) runs WITHOUT the bubblewrap fence, with the user's powers")
+        else:
+            ok, why = fence.available()
+            if not ok:
+                raise StopRun(f"could not start: {why}")
+        if self.resume_info is None:  # a resumed run keeps the data it was given, never re-installs
             staging = self.run.path / "data"
-            paths = tasks.materialize(task, staging)
+            # a generated task's hidden split comes from a secret seed no sandbox can see
+            paths = tasks.materialize(task, staging, secret=hidden.new_secret(self.hidden_dir))
             data_dir = self.run.workspace / "data"
             data_dir.mkdir(parents=True, exist_ok=True)
             self.hidden_dir.mkdir(exist_ok=True)
@@ -430,7 +440,15 @@ class Supervisor:
                 dest = (self.hidden_dir if split == "test" else data_dir) / f"{split}.jsonl"
                 shutil.move(str(path), dest)
             shutil.rmtree(staging, ignore_errors=True)
-        self.scorer = tasks.install_scorer(task, self.hidden_dir)  # a python scorer goes to hidden/
+            self.scorer = tasks.install_scorer(task, self.hidden_dir)  # a python scorer goes to hidden/
+            self.hidden_hashes = hidden.digests(self.hidden_dir)
+            self.log.emit("hidden_installed", **self.hidden_hashes)
+        else:
+            self.scorer = task.scorer_spec(self.hidden_dir)
+            self.hidden_hashes = hidden.logged_digests(self.run.events_path)
+            problem = hidden.verify(self.hidden_dir, self.hidden_hashes)
+            if problem:
+                raise StopRun(f"cannot resume: {problem}")
         model = self.cfg.get("model") or "tiny"
         try:
             self.base_source = base_models.resolve(model, self.run.path)

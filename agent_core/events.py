@@ -16,8 +16,11 @@ Public types and their fields (names are a contract; add new types freely):
     job_state          job, state
     score              split, value, checkpoint
 
-The writer flushes every event and fsyncs approval decisions and state changes. Readers
-tolerate a torn (unterminated) last line and skip corrupt lines, counting them.
+The writer redacts every field of every event (agent_core.secrets: key-like strings and the
+daemon's own secret values, also when encoded) before it is written or shown to a listener, so
+nothing downstream (REPORT.md, the ledger, the UI) ever sees a key. It flushes every event and
+fsyncs approval decisions and state changes. Readers tolerate a torn (unterminated) last line and
+skip corrupt lines, counting them.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+
+from agent_core.secrets import Redactor
 
 RUN_STATES = (
     "starting", "running", "paused", "waiting_approval",
@@ -55,10 +60,15 @@ def utc_now() -> str:
 
 class EventLog:
     """Single writer of a run's event log. Thread-safe; reopens an existing log and goes on
-    from its last sequence number (used when a run is resumed)."""
+    from its last sequence number (used when a run is resumed).
 
-    def __init__(self, path: str | os.PathLike[str]):
+    `redactor` knows the secret values to hide; by default it is built once, here, from the
+    environment (the daemon's own keys). `refresh_secrets()` rebuilds it after the environment
+    changed."""
+
+    def __init__(self, path: str | os.PathLike[str], redactor: Redactor | None = None):
         self.path = Path(path)
+        self.redactor = redactor if redactor is not None else Redactor.from_env()
         self._lock = threading.Lock()
         self._seq = last_seq(self.path)
         self._repair_torn_tail()
@@ -81,11 +91,19 @@ class EventLog:
         """fn(event) is called (under the writer lock) after each event is written."""
         self._listeners.append(fn)
 
+    def refresh_secrets(self, env: dict | None = None) -> None:
+        """Re-read the secret values from `env` (os.environ when None)."""
+        self.redactor = Redactor.from_env(env)
+
+    def _json_default(self, obj: Any) -> str:  # what json cannot write is written as its (redacted) str
+        return self.redactor.redact(str(obj))
+
     def emit(self, type_: str, **fields: Any) -> dict:
+        fields = self.redactor.redact_obj(fields)
         with self._lock:
             self._seq += 1
             event = {"seq": self._seq, "ts": utc_now(), "type": type_, **fields}
-            line = json.dumps(event, ensure_ascii=False, default=str)
+            line = json.dumps(event, ensure_ascii=False, default=self._json_default)
             self._fh.write(line + "\n")
             self._fh.flush()
             if type_ in SYNCED_TYPES:

@@ -37,7 +37,7 @@ def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "pl
                  approval: str | None = None, policy_file: str | None = None, home: Path | None = None,
                  demo: bool = False, base_url: str | None = None, gpu_hours: str | float | None = None,
                  max_tokens: str | int | None = None, max_usd: str | float | None = None,
-                 budget_grace: str | None = None) -> dict:
+                 budget_grace: str | None = None, unsafe_no_sandbox: bool = False) -> dict:
     """Validate what a person asked for and return run.json's content; ValueError if bad.
     Budgets (agent_core/budget.py): budget = wall clock ('30m'), gpu_hours ('1.5'), max_tokens
     ('2M'), max_usd ('20'), budget_grace (the time after 100% before the hard stop, '5m')."""
@@ -80,6 +80,13 @@ def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "pl
         cfg["policy_file"] = str(Path(policy_file).expanduser().resolve())
     if demo:
         cfg["demo"] = True
+    if unsafe_no_sandbox:  # shown in the run header, the log and the report
+        cfg["unsafe_no_sandbox"] = True
+    else:
+        from agent_core import fence
+        ok, why = fence.available()
+        if not ok:
+            raise ValueError(f"cannot start a run: {why}")
     return cfg
 
 
@@ -126,6 +133,11 @@ def resume_run(run_dir: str | os.PathLike[str] | RunDir) -> RunDir:
     except ResumeError as exc:
         raise LaunchError(str(exc)) from exc
     cfg = run.config()
+    if not cfg.get("unsafe_no_sandbox"):
+        from agent_core import fence
+        ok, why = fence.available()
+        if not ok:
+            raise LaunchError(f"cannot resume: {why}")
     agent = str(cfg.get("agent") or "playbook")
     if agent.partition(":")[0] in ("anthropic", "openai"):
         from agent_core.agents.llm import preflight

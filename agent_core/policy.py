@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from agent_core import identity
+from agent_core import identity, safe_fs
 from agent_core import secrets as secret_scan
 
 RULES = (
@@ -51,6 +51,7 @@ RISK = {
 }
 HARNESS_DIR = Path(__file__).resolve().parent  # agent_core: the scoring and evaluation code
 MAX_SCAN = 256 * 1024
+MAX_PREVIEW = 1 << 20  # what an approval preview shows whole; beyond it, it says what it left out
 
 
 @dataclass
@@ -87,7 +88,7 @@ def resolve_in(root: Path, rel: str) -> Path:
     root = Path(root).resolve()
     target = (root / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
     if target != root and root not in target.parents:
-        raise PathEscape(f"{rel!r} resolves outside the workspace ({target})")
+        raise PathEscape(f"{rel!r} resolves outside the workspace")
     return target
 
 
@@ -194,10 +195,34 @@ def code_findings(code: str, hidden_dir: Path | None = None, run_dir: Path | Non
         out["eval"].append("the scoring / harness code")
     if _ENV_USE.search(code) and (_ENV_SECRET_NAME.search(code) or _ENV_DUMP.search(code)):
         out["secrets"].append("secret environment variables")
-    if re.search(r"""['"/](?:\.env|\.netrc|\.git-credentials|id_rsa|credentials(?:\.json)?)['"]""", code):
+    if _CREDENTIALS.search(code):
         out["secrets"].append("a credentials file")
     out["network"] = _network_uses(code)
     return out
+
+
+_CREDENTIALS = re.compile(r"""['"/](?:\.env|\.netrc|\.git-credentials|id_rsa|credentials(?:\.json)?)['"]""")
+
+
+def code_spans(code: str, found: dict, hidden_dir: Path | None = None) -> list[list]:
+    """[[start, end, label], ...]: where in `code` each finding of code_findings() is, sorted, so
+    the approval prompt can highlight it (wherever it sits in the code)."""
+    pats: list[tuple[str, re.Pattern]] = []
+    if found.get("eval"):
+        refs = [re.escape(str(p)) for p in (hidden_dir, HARNESS_DIR) if p]
+        pats += [("eval", _HIDDEN_REF), ("eval", _HARNESS_REF)] + [("eval", re.compile(r)) for r in refs]
+    if found.get("secrets"):
+        pats += [("secrets", _ENV_USE), ("secrets", _ENV_SECRET_NAME), ("secrets", _ENV_DUMP),
+                 ("secrets", _CREDENTIALS)]
+    for use in found.get("network") or []:
+        mods = [m for m, kind in NET_MODULES.items() if kind == use]
+        if mods:
+            alt = "|".join(re.escape(m) for m in mods)
+            pats.append((f"network: {use}",
+                         re.compile(rf"(?:\bimport\s+|\bfrom\s+|__import__\(\s*['\"]|import_module\(\s*['\"])(?:{alt})\b")))
+        pats += [(f"network: {use}", pat) for name, pat in _NET if name == use]
+    spans = {(m.start(), m.end(), label) for label, pat in pats for m in pat.finditer(code) if m.end() > m.start()}
+    return [list(s) for s in sorted(spans)]
 
 
 def _diff(path: Path, new: str, rel: str) -> str:
@@ -208,19 +233,22 @@ def _diff(path: Path, new: str, rel: str) -> str:
     lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                  fromfile=f"a/{rel}", tofile=f"b/{rel}", n=2)
     text = "".join(lines)
-    return text[:8000] + ("\n[... diff cut ...]" if len(text) > 8000 else "")
+    if len(text) > MAX_PREVIEW:  # never cut silently: the prompt says how much is not shown
+        return text[:MAX_PREVIEW] + f"\n[... {len(text) - MAX_PREVIEW} more characters of the diff not shown ...]"
+    return text
 
 
 def reward_files(ctx) -> dict[Path, str]:
     """{resolved reward file: state of the latest GRPO job that uses it} from the jobs' specs."""
     jobs = getattr(getattr(ctx, "jobs", None), "jobs", None) or {}
     found: dict[Path, str] = {}
+    workspace = Path(getattr(ctx, "workspace", "."))
     for job in list(jobs.values()):
         spec = getattr(job, "spec", None) or {}
-        rf = spec.get("reward_file")
+        rf = spec.get("reward_source")  # the workspace file the job's frozen reward was copied from
         if rf:
             try:
-                found[Path(rf).resolve()] = getattr(job, "state", "queued")
+                found[(workspace / rf).resolve()] = getattr(job, "state", "queued")
             except (OSError, RuntimeError):
                 continue
     return found
@@ -292,7 +320,11 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
             return Verdict("ask", "contamination",
                            f"the training data overlaps held-out evaluation items: {what}",
                            {"dataset": args.get("dataset"), "count": sum(r.contaminated for r in found),
-                            "examples": examples}, pattern=_content_pattern(ctx.dataset_path(ds), ds))
+                            "examples": examples}, pattern=_content_pattern(ctx, ds))
+        if rf and str(args.get("method") or "").lower() == "grpo":
+            changed = _reward_bundle_change(ctx)
+            if changed is not None:
+                return changed
         return _training_base(ctx, str(args.get("base") or "base"))
     if tool == "submit":
         ckpt = str(args.get("checkpoint", ""))
@@ -306,17 +338,47 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
     return ALLOW
 
 
-def _content_pattern(path: Path | None, name: str) -> str:
+def _content_pattern(ctx, name: str) -> str:
+    """The dataset with this content: what approving a contamination "for the session" covers."""
+    if hasattr(ctx, "frozen_dataset"):
+        frozen = ctx.frozen_dataset(name)
+        return f"{name}#{frozen[1][:12]}" if frozen else name
+    path = ctx.dataset_path(name)
     if path is None:
         return name
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return str(path)
-    return f"{path}#{h.hexdigest()[:12]}"
+        return f"{name}#{safe_fs.digest(Path(ctx.workspace), os.path.relpath(path, ctx.workspace))[:12]}"
+    except (OSError, ValueError):
+        return name
+
+
+def _reward_bundle_change(ctx) -> Verdict | None:
+    """A GRPO job whose reward bundle (the reward file and the workspace files it may read) differs
+    from the previous GRPO job's: changing the reward throws GRPO progress away, so a person asks."""
+    jobs = getattr(getattr(ctx, "jobs", None), "jobs", None) or {}
+    prev = [j.spec for j in list(jobs.values()) if (getattr(j, "spec", None) or {}).get("reward_sha256")]
+    if not prev or not hasattr(ctx, "workspace_files"):
+        return None
+    last = prev[-1]
+    now = ctx.workspace_files.bundle_manifest()
+    if now["sha256"] == last["reward_sha256"]:
+        return None
+    old_files: dict = last.get("reward_manifest") or {}
+    changed = sorted(r for r in set(old_files) | set(now["files"]) if old_files.get(r) != now["files"].get(r))
+    bundle = Path(str(last.get("reward_cwd") or ""))
+    diffs = []
+    for rel in changed[:10]:
+        try:
+            new = safe_fs.read_bytes(ctx.workspace, rel).decode("utf-8", "replace") if rel in now["files"] else ""
+        except (OSError, ValueError):
+            new = ""
+        diffs.append(_diff(bundle / rel, new, rel))
+    return Verdict("ask", "reward_rewrite",
+                   f"the reward bundle differs from the previous GRPO job's ({', '.join(changed[:5])}"
+                   f"{' ...' if len(changed) > 5 else ''}); changing the reward throws GRPO progress away "
+                   "(checkpoint and reset the baseline first)",
+                   {"changed": changed, "diff": "".join(diffs), "previous_sha256": last["reward_sha256"],
+                    "sha256": now["sha256"]}, pattern=now["sha256"])
 
 
 def _lineage(ctx, path: Path) -> str | None:
@@ -357,7 +419,8 @@ def _training_base(ctx, base: str) -> Verdict:
 
 def _run_python(ctx, code: str) -> Verdict:
     found = code_findings(code, getattr(ctx, "hidden_dir", None))
-    preview = {"code": code[:4000] + ("\n[... cut ...]" if len(code) > 4000 else "")}
+    # the whole code, never a cut: the flagged part may sit anywhere; spans say where
+    preview = {"code": code, "spans": code_spans(code, found, getattr(ctx, "hidden_dir", None))}
     if found["eval"]:
         return Verdict("deny", "eval_tamper", f"the code refers to {' and '.join(found['eval'])}; "
                        "the test split and the scoring code are off limits", preview)
@@ -388,8 +451,14 @@ def _reward_rewrite(ctx, target: Path, rel: str, content: str) -> Verdict:
 
 
 def gate(tool: str, args: dict, ctx: GateContext, policy=None) -> Verdict:
-    """classify, then the run's policy decides the action for the verdict's rule."""
-    verdict = classify(tool, args, ctx)
+    """classify, then the run's policy decides the action for the verdict's rule. With the code
+    heuristics off ([code] heuristics = false) run_python is never scanned: only the fence stands."""
+    if tool == "run_python" and policy is not None and not policy.code_heuristics:
+        verdict = Verdict("allow", "code_execution", "run agent-written Python in the workspace "
+                          "(text heuristics off: the sandbox is the boundary)",
+                          {"code": str(args.get("code", ""))}, pattern="*")
+    else:
+        verdict = classify(tool, args, ctx)
     if not verdict.rule:
         return verdict
     if policy is None:

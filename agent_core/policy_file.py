@@ -15,6 +15,11 @@ user default, and both win over the preset.
     ngram = 8                         # word n-gram size for longer items
     min_overlap = 0.5                 # fraction of an item's n-grams that makes it a match
 
+    [code]
+    heuristics = false                # no text scan of run_python code (the early warnings:
+                                      # network, hidden-folder, secret-reading patterns); the
+                                      # sandbox (agent_core/fence.py) is the boundary either way
+
 Presets (`--approval`):
     strict    every flagged rule asks, and the actions allowed by default (ALLOW_BY_DEFAULT:
               run_python) ask too
@@ -45,7 +50,7 @@ ALL_RULES = GATED_RULES + ALLOW_BY_DEFAULT
 LOCKED = ("eval_access", "eval_tamper", "workspace_escape")
 NEVER_ALLOW = LOCKED + ("secret_access",)
 CONTAMINATION_KEYS = {"ngram": int, "min_overlap": float}
-TOP_KEYS = ("approval", "rules", "contamination")
+TOP_KEYS = ("approval", "rules", "contamination", "code")
 
 
 class PolicyError(ValueError):
@@ -58,6 +63,7 @@ class Policy:
     rules: dict[str, str] = field(default_factory=dict)
     contamination: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    code_heuristics: bool = True  # scan run_python code for early warnings ([code] heuristics)
 
     def action(self, rule: str, default: str) -> str:
         """The action for `rule`, whose built-in action is `default`."""
@@ -77,14 +83,16 @@ class Policy:
 
     def to_json(self) -> dict:
         return {"preset": self.preset, "rules": dict(self.rules),
-                "contamination": dict(self.contamination), "sources": list(self.sources)}
+                "contamination": dict(self.contamination), "sources": list(self.sources),
+                "code_heuristics": self.code_heuristics}
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Policy":
         data = data or {}
         return cls(preset=data.get("preset") or "flagged", rules=dict(data.get("rules") or {}),
                    contamination=dict(data.get("contamination") or {}),
-                   sources=list(data.get("sources") or []))
+                   sources=list(data.get("sources") or []),
+                   code_heuristics=bool(data.get("code_heuristics", True)))
 
 
 def parse(text: str, where: str = "policy") -> dict:
@@ -128,6 +136,13 @@ def parse(text: str, where: str = "policy") -> dict:
         if key == "min_overlap" and not 0 < value <= 1:
             raise PolicyError(f"{where}: contamination.min_overlap must be in (0, 1]")
         out["contamination"][key] = want(value)
+    code = data.get("code", {})
+    if not isinstance(code, dict) or set(code) - {"heuristics"}:
+        raise PolicyError(f"{where}: [code] takes one key, heuristics = true | false")
+    if "heuristics" in code:
+        if not isinstance(code["heuristics"], bool):
+            raise PolicyError(f"{where}: code.heuristics must be true or false")
+        out["code_heuristics"] = code["heuristics"]
     return out
 
 
@@ -165,6 +180,8 @@ def build(home: str | Path | None, run_file: str | Path | None = None,
             policy.preset = layer["approval"]
         policy.rules.update(layer["rules"])
         policy.contamination.update(layer["contamination"])
+        if "code_heuristics" in layer:
+            policy.code_heuristics = layer["code_heuristics"]
     if preset:
         policy.preset = check_preset(preset)
     return policy

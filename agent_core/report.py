@@ -69,6 +69,9 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
                + (f" — {_md(brief.get('description', ''), 300)}" if brief.get("description") else ""))
     out.append(f"- **Base model:** {brief.get('base_model') or cfg.get('model')}")
     out.append(f"- **Agent:** {cfg.get('agent')}")
+    out.append("- **Sandbox:** " + ("**NONE** — started with --unsafe-no-sandbox: the agent's code ran with the "
+                                    "user's powers" if cfg.get("unsafe_no_sandbox") else
+                                    "bubblewrap (the agent's code saw only its workspace, no network)"))
     out.append(f"- **Outcome:** {final.get('state', 'unknown')}" + (f" ({final['reason']})" if final.get("reason") else ""))
     resumes = [e for e in states if e.get("resumed") and e.get("state") == "running"]
     if resumes:

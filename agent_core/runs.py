@@ -168,4 +168,10 @@ def delete_run(run: RunDir) -> None:
     if run.is_live():
         raise RunIsLive(f"run {run.id} is live (daemon pid {run.daemon_pid()}): "
                         "stop it first (`tinker-tui stop`)")
-    shutil.rmtree(path)
+    def writable_again(fn, p, _exc):  # frozen reward bundles are read-only (0444 files, 0555 folders)
+        os.chmod(os.path.dirname(p), 0o700)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, 0o700)
+        fn(p)
+
+    shutil.rmtree(path, onerror=writable_again)

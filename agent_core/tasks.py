@@ -34,8 +34,8 @@ the expected text, stripped), `python` (a file defining that function; it is cop
 run's hidden/ folder with the test split, so the agent can neither read nor change it).
 
 `materialize(task, data_dir)` writes train.jsonl, dev.jsonl and test.jsonl with rows
-{"prompt": "12+7=", "completion": "19"}. Arithmetic splits are deterministic from the seed and
-disjoint by prompt (the test split is drawn first, then dev, then train, without replacement);
+{"prompt": "12+7=", "completion": "19"}. Arithmetic splits are disjoint by prompt (test from a
+run's secret seed first, then dev and train from the task's seed, without replacement);
 a file task's splits are its files, validated and rewritten (a file task may have no train).
 `install_scorer(task, hidden_dir)` copies a python scorer next to the hidden test split and
 returns the scorer spec the evaluate worker takes; `make_scorer(spec)` builds the function.
@@ -419,18 +419,25 @@ def get_task(name_or_path: str | Path) -> Task:
     return arithmetic_task(lvl)
 
 
-def generate_splits(task: Task) -> dict[str, list[dict[str, str]]]:
-    """The task's splits as lists of {"prompt", "completion"} rows (deterministic, disjoint)."""
+def generate_splits(task: Task, secret: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """The task's splits as lists of {"prompt", "completion"} rows (disjoint).
+
+    A generated task's test split is drawn first with `secret` (a run's secret seed, kept in the
+    run's hidden/ folder), so nobody can rebuild a run's hidden split from the public generator;
+    dev and train follow the task's public seed, skipping the test's prompts. Without a secret
+    the test split follows the public seed too (offline checks, tests)."""
     if task.data:
         return {split: read_rows(path) for split, path in task.data.items()}
     if task.name not in BUILTIN_TASKS:
         raise ValueError(f"unknown task {task.name!r}")
     _validate(task)
     gen = _ARITH[task.level][0]
-    rng = random.Random(f"{task.name}:{task.level}:{task.seed}")
+    public = random.Random(f"{task.name}:{task.level}:{task.seed}")
+    hidden = random.Random(f"{task.name}:{task.level}:{task.seed}:{secret}") if secret else public
     seen: set[str] = set()
     splits: dict[str, list[dict[str, str]]] = {}
-    for split, n in (("test", task.n_test), ("dev", task.n_dev), ("train", task.n_train)):
+    for split, n, rng in (("test", task.n_test, hidden), ("dev", task.n_dev, public),
+                          ("train", task.n_train, public)):
         rows: list[dict[str, str]] = []
         while len(rows) < n:
             prompt, completion = gen(rng)
@@ -442,12 +449,12 @@ def generate_splits(task: Task) -> dict[str, list[dict[str, str]]]:
     return {"train": splits["train"], "dev": splits["dev"], "test": splits["test"]}
 
 
-def materialize(task: Task, data_dir: str | Path) -> dict[str, Path]:
+def materialize(task: Task, data_dir: str | Path, secret: str | None = None) -> dict[str, Path]:
     """Write train.jsonl, dev.jsonl, test.jsonl into data_dir; return {split: path}."""
     out = Path(data_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for split, rows in generate_splits(task).items():
+    for split, rows in generate_splits(task, secret).items():
         path = out / f"{split}.jsonl"
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_core import tasks
+from agent_core import safe_fs, tasks
 from agent_core.agents.base import ToolOutcome
 from agent_core.jobs import WorkerError
-from agent_core.policy import resolve_in
 
 if TYPE_CHECKING:
     from agent_core.daemon import Supervisor
@@ -121,8 +121,10 @@ def check_args(tool: str, args: Any) -> dict:
 
 
 class Toolbox:
-    def __init__(self, sup: "Supervisor"):
+    def __init__(self, sup: "Supervisor", network_approved: bool = False):
         self.sup = sup
+        # the gate flagged this call's network use and a person (or the policy) allowed it
+        self.network_approved = network_approved
 
     async def call(self, tool: str, args: dict) -> ToolOutcome:
         fn = getattr(self, f"t_{tool}")
@@ -138,20 +140,20 @@ class Toolbox:
     async def t_list_datasets(self) -> ToolOutcome:
         sup = self.sup
         rows = []
-        for name, path in sup.datasets().items():
-            n = sum(1 for _ in open(path, encoding="utf-8"))
-            rows.append({"name": name, "rows": n, "path": str(path.relative_to(sup.run.workspace))})
+        for name, rel in sup.workspace_files.datasets().items():
+            n = safe_fs.read_bytes(sup.run.workspace, rel).count(b"\n")
+            rows.append({"name": name, "rows": n, "path": rel})
         lines = [f"{r['name']}: {r['rows']} rows ({r['path']})" for r in rows]
         lines.append("test: hidden (the harness scores your submitted checkpoint on it)")
         return ToolOutcome("list_datasets", True, "; ".join(lines), {"datasets": rows})
 
     async def t_load_dataset(self, name: str, limit: int = 3) -> ToolOutcome:
-        path = self.sup.dataset_path(name)
-        if path is None:
+        frozen = self.sup.frozen_dataset(name)
+        if frozen is None:
             return await self._download(name)
         rows, bad = [], 0
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with open(frozen[0], encoding="utf-8", errors="replace") as fh:
+            for line in fh:
                 try:
                     rows.append(json.loads(line))
                 except ValueError:
@@ -166,36 +168,40 @@ class Toolbox:
                            {"rows": len(rows), "fields": fields, "head": head, "malformed": bad})
 
     async def _download(self, name: str) -> ToolOutcome:
-        # Reached only after a person approved the outside_download.
+        # Reached only after a person approved the outside_download. The worker writes into the
+        # daemon's own folder; the result is then written into the workspace without following
+        # whatever the agent may have put at that name.
         source = name.removeprefix("hf:")
-        dest = self.sup.run.workspace / "data" / (source.replace("/", "__") + ".jsonl")
-        spec = {"source": source, "out": str(dest)}
+        filename = source.replace("/", "__") + ".jsonl"
+        staged = self.sup.run.path / "downloads" / filename
+        staged.parent.mkdir(mode=0o700, exist_ok=True)
+        spec = {"source": source, "out": str(staged)}
         try:
             result = await self.sup.jobs.run_once(spec, f"download-{int(time.time())}", timeout=300,
                                                   module="agent_core.ml.download", offline=False)
+            safe_fs.write_text(self.sup.run.workspace, f"data/{filename}",
+                               staged.read_text(encoding="utf-8", errors="replace"))
         except WorkerError as exc:
             return ToolOutcome("load_dataset", False,
                                f"could not download {source!r}: {exc.message}. Use the local datasets.")
-        return ToolOutcome("load_dataset", True, f"downloaded {source} to {dest.name}: {result.get('rows')} rows",
-                           result)
+        finally:
+            staged.unlink(missing_ok=True)
+        return ToolOutcome("load_dataset", True, f"downloaded {source} to {filename}: {result.get('rows')} rows",
+                           {**result, "out": f"data/{filename}"})
 
-    # -- files ----------------------------------------------------------------
+    # -- files: resolved beneath the workspace, no symlink followed (agent_core/safe_fs.py) -------
     async def t_read_file(self, path: str) -> ToolOutcome:
-        target = resolve_in(self.sup.run.workspace, path)
-        text = target.read_text(encoding="utf-8", errors="replace")
+        text = safe_fs.read_bytes(self.sup.run.workspace, path).decode("utf-8", "replace")
         cut = len(text) > MAX_READ
         shown = text[:MAX_READ] + (f"\n[... {len(text) - MAX_READ} more characters]" if cut else "")
         return ToolOutcome("read_file", True, f"{path}: {len(text)} characters", {"content": shown})
 
     async def t_write_file(self, path: str, content: str) -> ToolOutcome:
-        target = resolve_in(self.sup.run.workspace, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+        safe_fs.write_text(self.sup.run.workspace, path, content)
         return ToolOutcome("write_file", True, f"wrote {len(content)} characters to {path}")
 
     async def t_list_files(self, path: str = ".") -> ToolOutcome:
-        root = resolve_in(self.sup.run.workspace, path)
-        files = sorted(str(p.relative_to(self.sup.run.workspace)) for p in root.rglob("*") if p.is_file())
+        files = sorted(safe_fs.walk_files(self.sup.run.workspace, path))
         return ToolOutcome("list_files", True, f"{len(files)} files: " + ", ".join(files[:50]), {"files": files})
 
     # -- training -------------------------------------------------------------
@@ -210,9 +216,10 @@ class Toolbox:
                                max_completion_length: int | None = None, beta: float | None = None,
                                eval_steps: int | None = None) -> ToolOutcome:
         sup = self.sup
-        data = sup.dataset_path(dataset)
-        if data is None:
+        frozen = sup.frozen_dataset(dataset)  # the job reads this copy, never the live file
+        if frozen is None:
             return ToolOutcome("start_training", False, f"no dataset {dataset!r}; see list_datasets")
+        data, data_sha = frozen
         method = (method or "sft").lower()
         if method not in ("sft", "grpo"):
             return ToolOutcome("start_training", False, f"method must be sft or grpo, not {method!r}")
@@ -221,18 +228,19 @@ class Toolbox:
         if method == "sft" and any(v is not None for v in grpo_only.values()):
             named = ", ".join(k for k, v in grpo_only.items() if v is not None)
             return ToolOutcome("start_training", False, f"{named} apply to method grpo only")
-        reward_path = None
+        reward_rel = None
         if method == "grpo":
             if not reward_file:
                 return ToolOutcome("start_training", False,
                                    "grpo needs reward_file: a workspace Python file defining "
                                    "reward(prompt, completion, **fields) -> float")
-            reward_path = resolve_in(sup.run.workspace, reward_file)
-            if not reward_path.is_file():
-                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} not found in the workspace")
+            reward_rel = os.path.normpath(reward_file)
+            if not safe_fs.is_regular(sup.run.workspace, reward_rel) or reward_rel.startswith("data/"):
+                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} not found in the workspace "
+                                   "(a regular file outside data/; symlinks are not followed)")
         if eval_steps is not None and eval_steps < 1:
             return ToolOutcome("start_training", False, "eval_steps must be a positive number of steps")
-        dev = sup.dataset_path("dev") if eval_steps else None
+        dev = (sup.frozen_dataset("dev") or (None,))[0] if eval_steps else None
         if eval_steps and dev is None:
             return ToolOutcome("start_training", False, "eval_steps needs a dev split; there is none")
         if learning_rate is None:
@@ -249,6 +257,7 @@ class Toolbox:
         spec = {
             "mode": "train", "method": "sft", "base_model": str(sup.base_model_path),
             "init_from": None if base == "base" else str(parent), "dataset": str(data),
+            "dataset_source": dataset, "dataset_sha256": data_sha,
             "output_dir": str(out), "lora": lora, "learning_rate": learning_rate,
             "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
             "lr_scheduler_type": lr_scheduler_type, "seed": 0, "max_steps": max_steps,
@@ -259,15 +268,25 @@ class Toolbox:
         if eval_steps:
             spec.update(eval_dataset=str(dev), eval_steps=eval_steps, eval_limit=256,
                         eval_max_new_tokens=tasks.answer_budget(dev),
-                        eval_scorer=getattr(sup, "scorer", None))
+                        eval_scorer=sup.scorer)
         if method == "grpo":
+            # the reward and the workspace files it may read, frozen read-only for this job: a later
+            # edit of any of them changes nothing here; a new job with a new bundle asks first
+            bundle = sup.run.jobs / f"{out.name}.reward"
+            manifest = sup.workspace_files.freeze_bundle(bundle)
+            if reward_rel not in manifest["files"]:
+                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} could not be frozen: "
+                                   + "; ".join(f"{r}: {why}" for r, why in manifest["skipped"] if r == reward_rel))
             group = num_generations or 8
-            spec.update(method="grpo", reward_file=str(reward_path), reward_cwd=str(sup.run.workspace),
+            spec.update(method="grpo", reward_file=str(bundle / reward_rel), reward_cwd=str(bundle),
+                        reward_source=reward_rel, reward_sha256=manifest["sha256"],
+                        reward_manifest=manifest["files"],
+                        sandbox="none" if sup.cfg.get("unsafe_no_sandbox") else "bwrap",
                         num_generations=group,
                         per_device_train_batch_size=batch_size * group,
                         temperature=1.0 if temperature is None else temperature,
                         max_completion_length=max_completion_length, beta=beta)
-            spec["lineage"]["reward_file"] = reward_file
+            spec["lineage"].update(reward_file=reward_rel, reward_sha256=manifest["sha256"])
         job = await sup.jobs.start(spec)
         if method == "grpo":
             what = (f"GRPO on {dataset} from {base}, reward {reward_file}, lr {learning_rate:g} "
@@ -333,10 +352,10 @@ class Toolbox:
 
     async def t_evaluate(self, checkpoint: str, split: str = "dev", limit: int | None = None) -> ToolOutcome:
         path = await self._model(checkpoint)
-        data = self.sup.dataset_path(split)
-        if data is None:
+        frozen = self.sup.frozen_dataset(split)
+        if frozen is None:
             return ToolOutcome("evaluate", False, f"no split {split!r}; use dev")
-        result = await self.sup.evaluate(path, data, limit)
+        result = await self.sup.evaluate(path, frozen[0], limit)
         self.sup.log.emit("score", split=split, value=result["score"], checkpoint=checkpoint, role="agent")
         wrong = [e for e in result.get("examples", []) if not e.get("correct")][:3]
         misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in wrong)
@@ -365,12 +384,13 @@ class Toolbox:
     # -- bookkeeping ----------------------------------------------------------
     async def t_run_python(self, code: str, timeout_s: float = 60.0) -> ToolOutcome:
         from agent_core.sandbox import run_python
-        return await run_python(self.sup, code, timeout_s)
+        return await run_python(self.sup, code, timeout_s, network=self.network_approved)
 
     async def t_note(self, text: str) -> ToolOutcome:
-        notes = self.sup.run.workspace / "NOTES.md"
-        with open(notes, "a", encoding="utf-8") as fh:
-            fh.write(f"- {text.strip()}\n")
+        from agent_core.secrets import redact
+        old = safe_fs.read_text(self.sup.run.workspace, "NOTES.md") \
+            if safe_fs.is_regular(self.sup.run.workspace, "NOTES.md") else ""
+        safe_fs.write_text(self.sup.run.workspace, "NOTES.md", old + f"- {redact(text.strip())}\n")
         self.sup.log.emit("note", text=text)
         return ToolOutcome("note", True, "noted")
 

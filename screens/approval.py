@@ -19,6 +19,7 @@ import json
 import time
 from typing import Any, Callable
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -36,30 +37,94 @@ __all__ = ["ApprovalScreen", "render_details"]
 TEXT_FIELDS = ("content", "code", "text")  # edited as plain text (as agent_core.approvals does)
 
 
+MAX_SHOWN = 1 << 20  # characters of one field shown; beyond it the prompt says what it left out
+
+
+def _field_text(value: str, spans: list, pal: Palette) -> Text:
+    """A multi-line field, indented, with the flagged spans in the risk colour, reversed."""
+    shown = value[:MAX_SHOWN]
+    body = Text(shown)
+    flag = pal.bold("risk-high") + Style(reverse=True)
+    for span in spans:
+        try:
+            start, end = int(span[0]), int(span[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        body.stylize(flag, max(0, start), min(len(shown), end))
+    out = Text("\n")
+    for i, line in enumerate(body.split("\n", allow_blank=True)):
+        if i:
+            out.append("\n")
+        out.append("  ")
+        out.append_text(line)
+    if len(value) > MAX_SHOWN:
+        out.append(f"\n  [... {len(value) - MAX_SHOWN} more characters not shown ...]", pal.bold("risk-high"))
+    return out
+
+
+def flagged_line(details: Any, pal: Palette) -> int | None:
+    """The line (0-based, of render_details' text) holding the first flagged span, if any."""
+    if not isinstance(details, dict) or not details.get("spans") or not isinstance(details.get("code"), str):
+        return None
+    before = {}
+    for key, value in details.items():
+        if key == "code":
+            break
+        if key != "spans":
+            before[key] = value
+    code_line = render_details(before, pal).plain.count("\n") + 1 if before else 0  # the "code:" line
+    first = min(int(s[0]) for s in details["spans"])
+    return code_line + 1 + details["code"].count("\n", 0, first)
+
+
+def render_value(value: Any) -> str:
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def render_details(details: Any, pal: Palette) -> Text:
+    """Every field of a request's details, whole (long fields scroll in the prompt); the code's
+    flagged spans (details["spans"]: [[start, end, label], ...]) highlighted."""
     out = Text()
     if details in (None, {}, [], ""):
         out.append("(no details)", pal["muted"])
         return out
     if not isinstance(details, dict):
         details = {"details": details}
+    spans = details.get("spans") if isinstance(details.get("spans"), list) else []
     first = True
     for key, value in details.items():
+        if key == "spans":
+            continue
         if not first:
             out.append("\n")
         first = False
         out.append(f"{key}: ", pal.bold("tool"))
         if isinstance(value, str):
-            if "\n" in value:
-                out.append("\n" + "\n".join("  " + ln for ln in value.splitlines()))
+            if "\n" in value or (key == "code" and spans):
+                out.append_text(_field_text(value, spans if key == "code" else [], pal))
             else:
-                out.append(value)
+                out.append(value[:MAX_SHOWN])
+                if len(value) > MAX_SHOWN:
+                    out.append(f" [... {len(value) - MAX_SHOWN} more characters not shown ...]", pal.bold("risk-high"))
         else:
-            try:
-                text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-            except (TypeError, ValueError):
-                text = repr(value)
+            text = render_value(value)
             out.append(text if "\n" not in text else "\n" + "\n".join("  " + ln for ln in text.splitlines()))
+    return out
+
+
+def flag_note(details: Any, pal: Palette) -> Text | None:
+    """'3 flagged spans (highlighted): network: socket at line 4001, ...' or None."""
+    if not isinstance(details, dict) or not details.get("spans") or not isinstance(details.get("code"), str):
+        return None
+    code, spans = details["code"], details["spans"]
+    out = Text()
+    out.append(f"{len(spans)} flagged span{'s' if len(spans) != 1 else ''} (highlighted): ", pal.bold("risk-high"))
+    out.append(", ".join(f"{s[2] if len(s) > 2 else 'flagged'} at line {code.count(chr(10), 0, int(s[0])) + 1}"
+                         for s in spans[:4]) + (" ..." if len(spans) > 4 else ""))
+    out.append(f"   {code.count(chr(10)) + 1} lines in all; ↑↓ pgup pgdn scroll", pal["muted"])
     return out
 
 
@@ -76,6 +141,8 @@ class ApprovalScreen(ModalScreen[dict | None]):
         padding: 0 1;
         height: auto; max-height: 16; border: round $primary 40%; margin: 1 0 0 0;
     }
+    ApprovalScreen #approval-details:focus { border: round $primary; }
+    ApprovalScreen #approval-flags { margin: 1 0 0 0; }
     ApprovalScreen #approval-keys { color: $text-muted; margin: 1 0 0 0; }
     ApprovalScreen #approval-reason { display: none; }
     ApprovalScreen #approval-reason.shown { display: block; }
@@ -146,8 +213,11 @@ class ApprovalScreen(ModalScreen[dict | None]):
             yield Static(head, id="approval-title")
             yield Static(sub, id="approval-rule")
             yield Static(str(req.get("summary", "")), id="approval-summary")
+            note = flag_note(details, pal)
+            if note is not None:
+                yield Static(note, id="approval-flags")
             with VerticalScroll(id="approval-details"):
-                yield Static(render_details(details, pal))
+                yield Static(render_details(details, pal), id="approval-details-text")
             yield Static(keys, id="approval-keys")
             yield Input(placeholder="instruction for the agent (enter sends the veto, esc cancels)",
                         id="approval-reason")
@@ -155,6 +225,11 @@ class ApprovalScreen(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         self._shown_at = self._monotonic()
+        scroll = self.query_one("#approval-details", VerticalScroll)
+        scroll.focus()  # arrows and page keys scroll the whole call; decision keys still work
+        line = flagged_line(self.request.get("details"), Palette.from_app(self.app))
+        if line is not None:  # open on the first flagged line, wherever it sits in the code
+            self.call_after_refresh(lambda: scroll.scroll_to(y=max(0, line - 2), animate=False))
 
     # -- guards ---------------------------------------------------------------------------
     @property

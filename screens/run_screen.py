@@ -416,7 +416,7 @@ class RunScreen(Screen):
             pending=len(self.view.pending),
             daemon=None if self.replay else self.daemon_alive,
             replay=self.feed.status() if self.replay else None,
-            spend=self.view.budget,
+            spend=self.view.budget, unsandboxed=bool(cfg.get("unsafe_no_sandbox")),
         )
 
     def _refresh_status(self) -> None:

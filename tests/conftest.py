@@ -43,6 +43,18 @@ def cli(home: Path, *args: str, timeout: float = 120, check: bool = True) -> sub
     return proc
 
 
+def file_task(folder: Path, task: str = "arithmetic") -> Path:
+    """A task file made of a generated task's splits (dev/train/test files next to task.toml), for
+    tests that must know the hidden test items, as an agent that memorised a public benchmark
+    would (a generated task's hidden split comes from the run's secret seed)."""
+    from agent_core import tasks
+    paths = tasks.materialize(tasks.get_task(task), folder)
+    toml = folder / "task.toml"
+    toml.write_text('name = "arithmetic-file"\ndescription = "arithmetic: answer with the number only"\n'
+                    '[data]\n' + "".join(f'{s} = "{p.name}"\n' for s, p in paths.items()))
+    return toml
+
+
 def write_script(path: Path, steps: list) -> str:
     path.write_text(json.dumps(steps))
     return f"script:{path}"

@@ -74,6 +74,19 @@ def test_flagged_action_waits_and_veto_reason_reaches_the_agent(home, tmp_path):
     assert proc.returncode == 2 and "not running" in proc.stderr
 
 
+def test_the_server_decides_who_decided(home, tmp_path):
+    """A request's own "by" is ignored: whatever reaches the control socket is the person."""
+    from agent_core.control import send_command
+    run = start(home, tmp_path, [FLAGGED, {"say": "done"}])
+    wait_state(run, "waiting_approval")
+    reply = send_command(run.socket_path, {"cmd": "approve", "id": None, "scope": "once",
+                                           "by": "--approve-flagged"})
+    assert reply["ok"], reply
+    wait_state(run, "finished", timeout=120)
+    [decision] = [e for e in events_of(run.path) if e["type"] == "approval_decision"]
+    assert decision["decision"] == "approve" and decision["by"] == "person"
+
+
 def test_pause_resume_nudge_and_approve_from_the_cli(home, tmp_path):
     run = start(home, tmp_path, [FLAGGED, {"say": "step after approval"}, FLAGGED, {"say": "done"}])
     wait_state(run, "waiting_approval")

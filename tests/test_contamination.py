@@ -2,12 +2,13 @@
 disjoint splits, templated items with other numbers and unrelated texts are not."""
 from __future__ import annotations
 
+import json
 import random
 import time
 
 import pytest
 
-from agent_core.contamination import Report, check, normalize, row_parts, rows_text, tokens
+from agent_core.contamination import Report, check, normalize, row_parts, rows_text, tokens, train_text
 from agent_core.tasks import arithmetic_task, generate_splits
 
 GSM = [
@@ -232,3 +233,168 @@ def test_speed_scales_to_large_sets():
     elapsed = time.perf_counter() - t0
     assert report.contaminated == 10
     assert elapsed < 8.0, f"{elapsed:.1f}s"
+
+
+# ------------------------------------------------------------------ red-team bypasses (closed)
+ARITH_EVAL = [{"prompt": p, "completion": c} for p, c in
+              (("12+7=", "19"), ("33+4=", "37"), ("5+61=", "66"), ("48-9=", "39"), ("7*8=", "56"))]
+
+
+def _found(train, evals=ARITH_EVAL, **kw):
+    return check(train, evals, **kw).contaminated_indices
+
+
+def test_leak_hidden_in_an_extra_field_is_found():
+    evals = ARITH_EVAL + [{"question": q, "answer": "42"} for q in GSM[:3]]
+    train = filler(300) + [
+        {"prompt": "x", "completion": "y", "notes": "12+7="},                        # a field not read before
+        {"prompt": "x", "completion": "y", "meta": {"scratch": [{"q": "33+4="}]}},  # nested deep
+        {"prompt": "x", "completion": "y", "5+61=": "key"},                         # text in a key
+        {"prompt": "Say hi.", "completion": "hi", "notes": GSM[0]},                 # long item
+        {"input_ids": [1, 2], "comment": GSM[1].upper()},                           # no known key at all
+    ]
+    report = check(train, evals)
+    assert report.contaminated_indices == [0, 1, 2, 5, 6], report.format()
+    assert train_text({"a": "x", "b": 7, "c": True, "d": None, "role": "user", "12+7=": ["y"]}) == "x\n7\n12+7=\ny"
+
+
+def test_leak_in_nested_chat_messages_is_found():
+    evals = ARITH_EVAL + [{"question": q, "answer": "42"} for q in GSM[:3]]
+    train = [
+        {"messages": [{"role": "user", "content": "hi"},
+                      {"role": "assistant", "content": "", "tool_calls": [
+                          {"type": "function", "function": {"name": "calc", "arguments": json.dumps({"expr": "12+7="})}}]}]},
+        {"prompt": "x", "completion": "y", "history": [{"role": "user", "content": [{"type": "text", "text": "48-9="}]}]},
+        {"data": {"turns": [{"from": "human", "value": GSM[0]}, {"from": "gpt", "value": "72"}]}},
+        {"messages": [{"role": "user", "content": "Hello"}], "prompt": [{"role": "user", "content": GSM[2]}]},
+    ]
+    assert _found(train, evals) == [0, 3, 5, 7]
+    # a chat copied as is keeps its turns together: the full item (question and answer) matches
+    chat = {"messages": [{"role": "user", "content": "12+7="}, {"role": "assistant", "content": "19"}], "id": "a b"}
+    [m] = check([chat], ARITH_EVAL[:1]).examples
+    assert m.eval_text == "12+7=\n19" and m.method == "contained"
+
+
+@pytest.mark.parametrize("inserted", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\x01", "\x7f",
+                                      "\x0b", "\u202e", "\U000e0041", "\ufe0f"])
+def test_invisible_characters_inside_a_short_item_are_removed(inserted):
+    leaked = [{"prompt": "1" + inserted + "2+" + inserted + "7=", "completion": "1" + inserted + "9"},
+              {"text": inserted.join("33+4=37")}]
+    assert _found(leaked) == [0, 1]
+    words = GSM[0].split()
+    long_leak = {"text": " ".join(w[:2] + inserted + w[2:] for w in words)}  # every word cut
+    assert check([long_leak], [{"question": GSM[0], "answer": "72"}]).contaminated == 1
+
+
+def test_every_format_character_is_invisible():
+    import sys
+    import unicodedata
+    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(cf) > 150
+    for ch in cf + [chr(c) for c in range(32) if chr(c) not in "\t\n\r"] + ["\x7f", "\x85"]:
+        assert tokens(f"ab{ch}c 1{ch}2") == ["abc", "12"], hex(ord(ch))
+    assert tokens("a\tb\nc\rd") == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("row", [
+    {"prompt": "Q: 12+7=", "completion": "19"},
+    {"prompt": "Question 1. Compute 12+7= and explain.", "completion": "19"},
+    {"text": "12+7= is 19, easy"},
+    {"text": "Q12+7=19"},
+    {"text": "\u2022 12+7=19"},
+    {"text": "Item\u202212+7=19"},
+    {"text": "[12+7=] -> 19"},
+])
+def test_prefix_or_suffix_around_a_short_item_is_found(row):
+    report = check(filler(50) + [row], ARITH_EVAL)
+    assert report.contaminated_indices == [0]
+    assert report.examples[0].method in ("contained", "exact")  # exact: "\u2022" is punctuation, dropped
+
+
+def test_packed_few_shot_counts_every_item():
+    packed = "12+7=19\n33+4=37\n5+61=66\n48-9=39"
+    report = check([{"prompt": "Solve.", "completion": "ok"}, {"text": packed}], ARITH_EVAL)
+    assert report.contaminated_indices == [0, 1, 2, 3] and report.contaminated == 4
+    assert {m.train_index for m in report.examples} == {1}
+    # one per line, in a chat, each with its own prefix
+    chat = {"messages": [{"role": "user", "content": "Examples:\n- Q: 12+7= A: 19\n- Q: 7*8= A: 56"},
+                         {"role": "assistant", "content": "Got it"}]}
+    assert _found([chat]) == [0, 4]
+
+
+def test_nfkc_and_case_folded_variants_are_found():
+    evals = ARITH_EVAL + [{"prompt": "Wie heißt die Straße?", "completion": "Hauptstraße"}]
+    train = [{"text": "Practice: \uff11\uff12\uff0b\uff17\uff1d\uff11\uff19"},   # full-width, with a prefix
+             {"text": "Then 48\u20139= 39"},                                     # en dash as the minus
+             {"text": "Note: 7\u00d78 is not it; 7*8=56 is"},
+             {"text": "WIE HEISST DIE STRASSE? HAUPTSTRASSE"}]                   # ß folds to ss
+    assert _found(train, evals) == [0, 3, 4, 5]
+    assert tokens("\uff21\uff22\uff23 \ufb01ne \u2460") == ["abc", "fine", "1"]
+    assert normalize("STRASSE") == normalize("Straße")
+
+
+def test_whitespace_variants_inside_a_longer_row_are_found():
+    train = [{"text": "Practice:\n\n12\u00a0+\u20097\t=\u3000 19\r\n"},
+             {"text": "Drill  33 +\n\n4 =\u2028 37"}]
+    assert _found(train) == [0, 1]
+
+
+def test_near_misses_of_a_short_item_do_not_match():
+    evals = [{"prompt": "12+7=", "completion": "19"}, {"prompt": "12+9=", "completion": "21"},
+             {"prompt": "What is 3+4?", "completion": "7"}]
+    train = [{"text": "warm-up: 12+8=20"},        # a templated neighbour
+             {"text": "then 112+9=121"},          # digit boundary before
+             {"text": "and 12+91=103"},           # digit boundary after
+             {"text": "also 1.12+9=10.12"},       # a decimal is one number
+             {"text": "finally 12+9.5=21.5"},
+             {"text": "What is 3+45?"},
+             {"text": "What is 13+4?"},
+             {"text": "Q: 12+7= 19"}]             # the one real leak
+    report = check(train, evals)
+    assert report.contaminated_indices == [0], report.format()
+    assert tokens("1.12+9=10.12, 1,000 and 3.") == ["1.12", "+", "9", "=", "10.12", "1000", "and", "3"]
+
+
+def test_a_short_question_shared_by_many_eval_rows_is_a_template():
+    evals = [{"question": "Which option is correct?", "answer": f"the {w} one"} for w in
+             ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+              "a b c d e f g h i j k l m n o p q r s t u v w x y z").split()]
+    assert len(evals) > 32
+    assert check([{"prompt": "Which option is correct?", "completion": "Nobody knows."}], evals).contaminated == 0
+    assert check([{"text": "Which option is correct?\nThe third one"}], evals).contaminated_indices == [2]
+
+
+def test_content_digest_follows_content_not_mtime(tmp_path):
+    import hashlib
+    import os
+
+    from agent_core.contamination import content_digest
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"prompt": "12+8=", "completion": "20"}\n')
+    first = content_digest(str(path))
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    st = os.stat(path)
+    path.write_text('{"prompt": "12+7=", "completion": "19"}\n')   # same size, a test item
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == st.st_mtime_ns and os.stat(path).st_size == st.st_size
+    assert content_digest(str(path)) != first
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * (1 << 20) + 5))
+    assert content_digest(str(big), chunk=1 << 16) == hashlib.sha256(big.read_bytes()).hexdigest()
+    with pytest.raises(OSError):
+        content_digest(str(tmp_path / "missing"))
+
+
+def test_short_item_lookup_stays_fast_on_a_dense_template_set():
+    """10k "What is a+b?" items over 0..99 (every number is in ~200 items) x 20k rows full of
+    small numbers: short items are looked up by two tokens, not compared with every row."""
+    rng = random.Random(3)
+    evals = [{"prompt": f"What is {a}+{b}?", "completion": str(a + b)} for a in range(100) for b in range(100)]
+    train = [{"text": " ".join(f"Kim has {rng.randint(0, 99)} apples and {rng.randint(0, 99)} pears." for _ in range(5))}
+             for _ in range(20_000)]
+    train[7] = {"text": "Warm-up. Q: what is 12+7? A: 19. Q: WHAT IS 99 + 0? A: 99"}
+    t0 = time.perf_counter()
+    report = check(train, evals)
+    elapsed = time.perf_counter() - t0
+    assert report.contaminated_indices == [12 * 100 + 7, 99 * 100 + 0]
+    assert elapsed < 5.0, f"{elapsed:.1f}s"

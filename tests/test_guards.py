@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import cli, events_of, last_state, wait_for, write_script
+from conftest import cli, events_of, file_task, last_state, wait_for, write_script
 
-from agent_core import tasks
 from agent_core.runs import list_runs
 
 
 def test_training_on_test_items_waits_for_approval_and_shows_examples(home, tmp_path):
-    splits = tasks.materialize(tasks.get_task("arithmetic"), tmp_path / "data")
-    rows = [json.loads(x) for x in splits["test"].read_text().splitlines()[:13]]
+    task = file_task(tmp_path / "task")
+    rows = [json.loads(x) for x in (task.parent / "test.jsonl").read_text().splitlines()[:13]]
     test_rows = rows[:10]  # verbatim, and three lightly reworded (spacing)
     reworded = [{"prompt": r["prompt"].replace("+", " + ").replace("=", " ="), "completion": r["completion"]}
                 for r in rows[10:]]
@@ -21,7 +20,7 @@ def test_training_on_test_items_waits_for_approval_and_shows_examples(home, tmp_
         {"tool": "start_training", "args": {"dataset": "synthetic"}},
         {"say": "after the decision"},
     ])
-    cli(home, "run", "--agent", agent, "--detach")
+    cli(home, "run", "--agent", agent, "--task", str(task), "--detach")
     [run] = list_runs(home)
     wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the contamination request")
     [req] = [e for e in events_of(run.path) if e["type"] == "approval_request"]

@@ -34,17 +34,16 @@ def short(prompt, completion, **fields):
     return 1.0 if len(completion) <= 2 else 0.0
 '''
 FLAKY = '''
-import os, time
-MARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hung-once")
+import time
 calls = 0
 
 def reward(prompt, completion, expected, **fields):
+    # the reward runs in a fresh, read-only sandbox: it keeps no state across restarts
     global calls
     calls += 1
-    if not os.path.exists(MARK):        # the very first call hangs
-        open(MARK, "w").close()
+    if calls == 5:                      # every reward process hangs on its fifth call
         time.sleep(600)
-    if calls % 3 == 0:                  # every third call in this process raises
+    if calls % 3 == 0:                  # every third call in a process raises
         raise ValueError("flaky reward")
     return 1.0
 '''
@@ -274,7 +273,7 @@ def test_reward_that_raises_or_hangs_scores_zero_and_job_finishes(work, base, da
     rc, events, err = run_worker(work, spec, timeout=180)
     assert rc == 0, err[-3000:]
     res = result_of(events)
-    assert res["reward_timeouts"] == 1 and res["reward_errors"] >= 1
+    assert res["reward_timeouts"] >= 1 and res["reward_errors"] >= 1
     assert res["reward_calls"] == 2 * BATCH and "flaky" in res.get("reward_first_error", "") + err
     # every completion that did not crash or hang earned 1.0, so each step's mean reward tells
     # exactly how many scored 0
@@ -298,7 +297,7 @@ def test_bad_reward_file_is_bad_input_before_training(work, base, data, body, ne
     rc, events, err = run_worker(work, _grpo_spec(base, data, out, reward))
     assert rc == 2, err[-2000:]
     e = error_of(events)
-    assert e["kind"] == "bad_input" and str(reward) in e["message"] and needle in e["message"]
+    assert e["kind"] == "bad_input" and reward.name in e["message"] and needle in e["message"]
     assert not [x for x in events if x["event"] in ("metric", "progress")]
     assert not out.exists()
 
@@ -341,10 +340,14 @@ def _toolbox(tmp_path: Path):
     async def ensure_base():
         return base
 
+    from agent_core.workspace import Workspace
+    files = Workspace(ws, tmp_path / "frozen")
+    (tmp_path / "jobs").mkdir()
     sup = SimpleNamespace(
-        run=SimpleNamespace(workspace=ws, checkpoints=tmp_path / "checkpoints", id="r1"),
+        run=SimpleNamespace(workspace=ws, checkpoints=tmp_path / "checkpoints", jobs=tmp_path / "jobs", id="r1"),
         cfg={"model": "tiny"}, base_model_path=base, jobs=_FakeJobs(), scorer={"kind": "exact"},
-        dataset_path=lambda name: ws / "data" / f"{name}.jsonl" if name in ("train", "dev") else None,
+        workspace_files=files,
+        frozen_dataset=lambda name: files.freeze(files.dataset_rel(name)) if files.dataset_rel(name) else None,
         checkpoint_path=lambda name: base if name == "base" else None, ensure_base=ensure_base)
     return Toolbox(sup), sup
 
@@ -360,12 +363,19 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     assert out.ok, out.summary
     assert out.summary.startswith("job1 started: GRPO on train") and "4 prompts x 6 completions" in out.summary
     spec = sup.jobs.specs[-1]
-    assert spec["method"] == "grpo" and spec["reward_file"] == str((sup.run.workspace / "reward.py").resolve())
-    assert spec["reward_cwd"] == str(sup.run.workspace)  # the reward opens workspace files by relative path
+    # the reward runs from a read-only copy of the workspace made for this job (its bundle)
+    bundle = tmp_path / "jobs" / "job1.reward"
+    assert spec["method"] == "grpo" and spec["reward_file"] == str(bundle / "reward.py")
+    assert spec["reward_cwd"] == str(bundle) and spec["reward_source"] == "reward.py"
+    assert (bundle / "reward.py").read_text() == CORRECT and spec["reward_manifest"].keys() == {"reward.py"}
+    assert spec["sandbox"] == "bwrap" and spec["lineage"]["reward_sha256"] == spec["reward_sha256"]
+    # training and evaluation read frozen copies of the datasets, never the workspace's files
+    assert Path(spec["dataset"]).parent == tmp_path / "frozen" and spec["dataset_source"] == "train"
     assert spec["per_device_train_batch_size"] == 24 and spec["num_generations"] == 6 and spec["beta"] == 0.0
     # RL defaults: constant LR, temperature 1.0, an RL-sized learning rate
     assert spec["lr_scheduler_type"] == "constant" and spec["temperature"] == 1.0 and spec["learning_rate"] == 1e-5
-    assert spec["eval_steps"] == 5 and spec["eval_dataset"].endswith("dev.jsonl") and spec["eval_scorer"] == {"kind": "exact"}
+    assert spec["eval_steps"] == 5 and spec["eval_scorer"] == {"kind": "exact"}
+    assert Path(spec["eval_dataset"]).read_text() == (sup.run.workspace / "data" / "dev.jsonl").read_text()
     # SFT keeps its spec (and its learning-rate default)
     out = asyncio.run(box.call("start_training", {"dataset": "train"}))
     assert out.ok and out.summary.startswith("job2 started: SFT on train from base, lr 0.001")
@@ -375,7 +385,7 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     # bad calls say what is wrong and start nothing
     for bad, needle in (({"method": "grpo"}, "needs reward_file"),
                         ({"method": "grpo", "reward_file": "missing.py"}, "not found"),
-                        ({"method": "grpo", "reward_file": "../outside.py"}, "outside the workspace"),
+                        ({"method": "grpo", "reward_file": "../outside.py"}, "not found in the workspace"),
                         ({"reward_file": "reward.py"}, "apply to method grpo only"),
                         ({"method": "ppo"}, "sft or grpo")):
         out = asyncio.run(box.call("start_training", {"dataset": "train", **bad}))

@@ -175,7 +175,9 @@ def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
     other.write_text("x = 1\n")
     new = "def reward(prompt, completion, **kw):\n    return 1.0\n"
     assert classify("write_file", {"path": "reward.py", "content": new}, ctx).action == "allow"  # no job yet
-    job = SimpleNamespace(spec={"method": "grpo", "reward_file": str(reward)}, state="running")
+    # the job's frozen copy is elsewhere; reward_source names the workspace file it came from
+    job = SimpleNamespace(spec={"method": "grpo", "reward_source": "reward.py",
+                                "reward_file": "/frozen/bundle/reward.py"}, state="running")
     ctx.jobs.jobs["job1"] = job
     v = classify("write_file", {"path": "reward.py", "content": new}, ctx)
     assert (v.action, v.rule, v.pattern) == ("ask", "reward_rewrite", "reward.py")
@@ -183,7 +185,7 @@ def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
     assert "+    return 1.0" in v.details["diff"]
     job.state = "finished"  # a reward*.py a finished GRPO job used still asks; other files do not
     assert classify("write_file", {"path": "reward.py", "content": new}, ctx).rule == "reward_rewrite"
-    job.spec["reward_file"] = str(other)
+    job.spec["reward_source"] = "helper.py"
     assert classify("write_file", {"path": "helper.py", "content": "x = 2\n"}, ctx).action == "allow"
     job.state = "running"
     assert classify("write_file", {"path": "helper.py", "content": "x = 2\n"}, ctx).rule == "reward_rewrite"

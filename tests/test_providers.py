@@ -249,7 +249,7 @@ def test_anthropic_bad_key_ends_the_agent_without_leaking_it(monkeypatch):
     agent = anthropic_agent(srv, monkeypatch)
     actions = drive(agent)
     assert len(actions) == 1 and isinstance(actions[0], Done)
-    assert "authentication failed" in actions[0].text and "[redacted]" in actions[0].text
+    assert "authentication failed" in actions[0].text and "[REDACTED:" in actions[0].text
     assert_no_key(actions, repr(agent.provider))
     assert agent.next_action(None) == Done()
 

@@ -120,3 +120,39 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     assert decisions[1]["pattern"] == "socket"
     assert decisions[4]["reason"] == "no downloads; use data/train.jsonl"
     assert decisions[5]["edited_args"] == {"code": "print('edited call ran')  # ok"}
+
+
+async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_path):
+    """A flagged import placed 20,000 characters into the code (past any preview cut) is in
+    the prompt, highlighted, and the prompt opens scrolled to it."""
+    from types import SimpleNamespace
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+    from agent_core.policy import classify
+
+    code = "".join(f"row_{i} = {i}  # filler\n" for i in range(1000)) + "import socket\nprint('end of the code')\n"
+    assert len(code) > 20_000
+    ctx = SimpleNamespace(workspace=tmp_path, hidden_dir=tmp_path / "hidden")
+    verdict = classify("run_python", {"code": code}, ctx)
+    assert verdict.rule == "network" and verdict.details["code"] == code  # nothing cut
+    [span] = verdict.details["spans"]
+    assert code[span[0]:span[1]] == "import socket" and span[2] == "network: socket"
+    request = {"id": "a1", "rule": verdict.rule, "summary": verdict.reason, "risk": verdict.risk,
+               "details": {"tool": "run_python", "args": {"code": code}, "call": "c1", **verdict.details}}
+    app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = ApprovalScreen(request, client=None, grace=0.0)
+        app.push_screen(screen)
+        await pilot.pause()
+        await pilot.pause(0.2)
+        text = screen.query_one("#approval-details-text", Static).visual
+        plain = text.plain
+        assert "print('end of the code')" in plain and "row_0 = 0" in plain  # all of it
+        [hit] = [s for s in text.spans if plain[s.start:s.end] == "import socket"]
+        assert hit.style.reverse and hit.style.bold
+        flags = screen.query_one("#approval-flags", Static).visual.plain
+        assert "1 flagged span" in flags and "network: socket at line 1001" in flags
+        scroll = screen.query_one("#approval-details", VerticalScroll)
+        assert scroll.has_focus and scroll.scroll_y > 900  # opened on the flagged line
+        await pilot.press("pageup")
+        assert scroll.scroll_y < 1000

@@ -60,7 +60,8 @@ def _run_config(args, demo: bool) -> dict:
                             approval=getattr(args, "approval", None), policy_file=getattr(args, "policy", None),
                             home=runs_home(args.home), gpu_hours=getattr(args, "gpu_hours", None),
                             max_tokens=getattr(args, "max_tokens", None), max_usd=getattr(args, "max_usd", None),
-                            budget_grace=getattr(args, "budget_grace", None))
+                            budget_grace=getattr(args, "budget_grace", None),
+                            unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
@@ -337,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         mode = sp.add_mutually_exclusive_group()
         mode.add_argument("--headless", action="store_true", help="no UI: print events as text")
         mode.add_argument("--detach", action="store_true", help="start in the background and return")
+        sp.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="run the agent's code (run_python, rewards) WITHOUT the bubblewrap sandbox: "
+                             "it then has your full powers; shown in the header, the log and the report")
         sp.add_argument("--approve-flagged", action="store_true", help="approve every flagged action")
         sp.add_argument("--veto-flagged", action="store_true", help="veto every flagged action")
         sp.add_argument("--approval", choices=("strict", "flagged", "auto"),

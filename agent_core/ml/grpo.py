@@ -1,7 +1,7 @@
 """GRPO training jobs for the model worker (`{"mode": "train", "method": "grpo", ...}`).
 
 TRL's GRPOTrainer/GRPOConfig with the reward computed by a workspace Python file through
-agent_core.ml.reward_sandbox (a child process: a crash or hang scores 0 and is counted, never
+agent_core.ml.reward_sandbox (a fenced child process: a crash or hang scores 0 and is counted, never
 kills the job). Checkpoints, lineage, metrics, NaN/SIGTERM handling and dev evaluation are the
 same as SFT's (agent_core.ml.train_common, agent_core.ml.callbacks). The spec fields are
 documented in the worker's module docstring.
@@ -124,7 +124,8 @@ def run_grpo(spec: dict, w) -> dict:
     # The reward file is imported (in the child) before anything heavy is loaded.
     try:
         box = RewardSandbox(reward_file, names, timeout_s=timeout_s, batch_timeout_s=batch_timeout_s,
-                            cwd=w._opt(spec, "reward_cwd", None, str))
+                            cwd=w._opt(spec, "reward_cwd", None, str),
+                            fenced=spec.get("sandbox", "bwrap") != "none")
     except RewardFileError as exc:
         raise w._bad(f"reward_file: {exc}") from None
     try:

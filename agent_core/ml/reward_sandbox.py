@@ -1,14 +1,16 @@
-"""Run a workspace reward file in a child process, so that a crash or hang in it costs one
-completion's reward, never the training job.
+"""Score completions with a workspace reward file, inside the fence (agent_core/fence.py), so that
+neither its code nor anything it imports or reads can touch the host, and a crash or hang in it
+costs one completion's reward, never the training job.
 
 The reward file is plain Python defining `reward(prompt, completion, **fields) -> float` (and
 optionally more functions with the same signature, named in the job spec's "reward_functions").
-The child runs in `cwd` (default: the reward file's folder), so the file can open data files
-by relative path. It is imported only inside the child (`multiprocessing` "spawn" context: a fresh interpreter that
-inherits nothing from the trainer but its environment and file descriptors, so its prints land
-on the worker's stderr).
+It runs in `python -I agent_core/fenced/reward_runner.py` inside bubblewrap, with the job's
+FROZEN reward bundle (a read-only snapshot the daemon made at job start) as its working folder
+/workspace: it can open the bundle's files by relative path, write nothing that outlives it,
+reach no network, socket, host file or process. The two sides speak JSON lines; this side
+parses everything it reads and never unpickles.
 
-    box = RewardSandbox("workspace/reward.py", ["reward"], timeout_s=10)   # JobError(bad_input)
+    box = RewardSandbox("bundle/reward.py", ["reward"], timeout_s=10)   # RewardFileError
     scores = box.score("reward", [("12+7=", "19", {"expected": "19"}), ...])  # list of floats
     box.stats -> {"calls", "errors", "timeouts", "restarts", "first_error"}
     box.close()
@@ -17,161 +19,147 @@ Scoring rules: a call that raises, returns something that is not a finite real n
 the child scores 0.0 and counts as an error; a call that runs past `timeout_s` scores 0.0, counts
 as a timeout, and the child is killed and restarted before the next call. A whole batch also has
 a deadline (`batch_timeout_s`): completions not scored by then score 0.0 and count as timeouts.
-The child exits when its parent dies (it polls the parent pid), so a killed worker leaves no
-reward process behind.
+bwrap runs with --die-with-parent: a killed worker leaves no reward process behind.
+`fenced=False` (a run started with --unsafe-no-sandbox) runs the same loop without the fence.
 """
 from __future__ import annotations
 
-import importlib.util
+import json
 import math
-import multiprocessing as mp
 import os
+import select
+import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
+from agent_core import fence
+
 START_TIMEOUT_S = 60.0  # importing the reward file
+RUNNER = Path(fence.__file__).resolve().parent / "fenced"
+MAX_LINE = 1 << 20
+LIMITS = fence.Limits(cpu_s=3600, memory_bytes=8 << 30, processes=64, file_bytes=64 << 20, open_files=256)
 
 
 class RewardFileError(ValueError):
     """The reward file does not import, or lacks a requested function."""
 
 
-def load_reward_module(path: str | os.PathLike[str]):
-    p = Path(path)
-    spec = importlib.util.spec_from_file_location(f"_reward_{p.stem}", p)
-    if spec is None or spec.loader is None:
-        raise RewardFileError(f"{p}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(p.parent))  # helpers next to the reward file can be imported
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001 - a SyntaxError or anything at import time
-        raise RewardFileError(f"{p} does not import: {_short(exc)}") from None
-    return module
+class _Lines:
+    """Lines from a pipe with a deadline; a line longer than MAX_LINE is an error."""
 
+    def __init__(self, fd: int):
+        self.fd, self.buf = fd, b""
 
-def _short(exc: BaseException, limit: int = 300) -> str:
-    msg = f"{type(exc).__name__}: {exc}".strip()
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        msg = f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
-
-
-def _as_score(value: Any) -> float:
-    if isinstance(value, bool):
-        return float(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        value = value.item()
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"reward returned {type(value).__name__}, not a number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"reward returned {value}")
-    return value
-
-
-def _watch_parent(ppid: int) -> None:
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != ppid:
-            os._exit(0)
-
-
-def _child(conn, path: str, names: list[str], ppid: int, cwd: str | None = None) -> None:
-    """Child main loop. Messages in: ("score", name, [(prompt, completion, fields), ...]) or
-    ("quit",). Out: ("ready", None) | ("bad", message) once, then per item ("ok", float) or
-    ("err", message), then ("done", None) per batch."""
-    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
-    try:
-        if cwd:
-            os.chdir(cwd)
-        module = load_reward_module(path)
-        funcs = {}
-        for name in names:
-            fn = getattr(module, name, None)
-            if fn is None:
-                raise RewardFileError(f"{path} defines no function {name!r} "
-                                      f"(it must define reward(prompt, completion, **fields) -> float)")
-            if not callable(fn):
-                raise RewardFileError(f"{path}: {name!r} is not a function")
-            funcs[name] = fn
-    except (RewardFileError, OSError) as exc:  # OSError: the working folder is missing
-        conn.send(("bad", str(exc)))
-        return
-    conn.send(("ready", None))
-    while True:
+    def read(self, timeout: float) -> dict | None | str:
+        """A parsed object; None on timeout; "eof" when the child is gone or sent garbage."""
+        end = time.monotonic() + max(0.0, timeout)
+        while b"\n" not in self.buf:
+            if len(self.buf) > MAX_LINE:
+                return "eof"
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return "eof"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
         try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg[0] != "score":
-            return
-        _, name, items = msg
-        fn = funcs[name]
-        for prompt, completion, fields in items:
-            try:
-                conn.send(("ok", _as_score(fn(prompt, completion, **fields))))
-            except BaseException as exc:  # noqa: BLE001 - SystemExit too: it scores 0, the child lives
-                tb = traceback.format_exc(limit=4)
-                conn.send(("err", _short(exc), tb))
-        conn.send(("done", None))
+            obj = json.loads(line)
+        except ValueError:
+            return "eof"
+        return obj if isinstance(obj, dict) else "eof"
 
 
 class RewardSandbox:
     def __init__(self, path: str | os.PathLike[str], names: Iterable[str] = ("reward",),
                  timeout_s: float = 10.0, batch_timeout_s: float = 300.0, log=None,
-                 cwd: str | os.PathLike[str] | None = None):
-        self.path = str(Path(path).resolve())
-        self.cwd = str(cwd) if cwd else str(Path(self.path).parent)
+                 cwd: str | os.PathLike[str] | None = None, fenced: bool = True):
+        self.path = Path(path).absolute()
+        self.cwd = Path(cwd).absolute() if cwd else self.path.parent
         self.names = list(names)
         self.timeout_s = float(timeout_s)
         self.batch_timeout_s = float(batch_timeout_s)
+        self.fenced = fenced
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.stats: dict[str, Any] = {"calls": 0, "errors": 0, "timeouts": 0, "restarts": 0,
                                       "first_error": None}
-        self._ctx = mp.get_context("spawn")
-        self._proc = None
-        self._conn = None
-        if not Path(self.path).is_file():
+        self._proc: subprocess.Popen | None = None
+        self._lines: _Lines | None = None
+        self._cgroup: fence.PidsCgroup | None = None
+        if not self.path.is_file() or self.path.is_symlink():
             raise RewardFileError(f"reward file not found: {path}")
+        try:
+            self.rel = str(self.path.relative_to(self.cwd))
+        except ValueError:
+            raise RewardFileError(f"the reward file {self.path} is not inside its bundle {self.cwd}") from None
+        if fenced:
+            try:
+                fence.require()
+            except fence.FenceUnavailable as exc:
+                raise RewardFileError(str(exc)) from None
         self._start()
 
     # -- child lifecycle ------------------------------------------------------
+    def _argv(self) -> tuple[list[str], dict, str]:
+        inner = ["-I", f"{fence.SUPPORT}/reward_runner.py" if self.fenced else str(RUNNER / "reward_runner.py"),
+                 self.rel, json.dumps(self.names)]
+        if not self.fenced:
+            argv, env = fence.unfenced([sys.executable, *inner], self.cwd)
+            return argv, env, str(self.cwd)
+        self._cgroup = fence.PidsCgroup(LIMITS.processes)
+        argv, env = fence.wrap([sys.executable, *inner],
+                               fence.Mounts(workspace=self.cwd, writable=False, ro=[(str(RUNNER), fence.SUPPORT)]),
+                               LIMITS, cgroup=self._cgroup)
+        return argv, env, "/"
+
     def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_child, args=(child, self.path, self.names, os.getpid(), self.cwd),
-                                 daemon=True, name="reward-sandbox")
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
-        if not parent.poll(START_TIMEOUT_S):
+        argv, env, cwd = self._argv()
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, cwd=cwd, start_new_session=True)
+        self._proc, self._lines = proc, _Lines(proc.stdout.fileno())
+        threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
+        msg = self._lines.read(START_TIMEOUT_S)
+        if msg is None:
             self._kill()
-            raise RewardFileError(f"{self.path} took longer than {START_TIMEOUT_S:.0f}s to import")
-        try:
-            kind, detail = parent.recv()
-        except (EOFError, OSError):
+            raise RewardFileError(f"{self.rel} took longer than {START_TIMEOUT_S:.0f}s to import")
+        if msg == "eof":
             self._kill()
-            raise RewardFileError(f"{self.path}: the reward process died while importing it") from None
-        if kind == "bad":
+            raise RewardFileError(f"{self.rel}: the reward process died while importing it")
+        if "bad" in msg:
             self._kill()
-            raise RewardFileError(detail)
+            raise RewardFileError(str(msg["bad"])[:600])
+
+    def _drain(self, proc: subprocess.Popen) -> None:
+        """The reward's own output (prints, tracebacks): the first lines reach the job's log."""
+        shown = 0
+        for raw in iter(proc.stderr.readline, b""):
+            if shown < 50:
+                shown += 1
+                self.log("reward output: " + raw[:500].decode("utf-8", "replace").rstrip())
 
     def _kill(self) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if conn is not None:
-            try:
-                conn.close()
-            except OSError:
-                pass
-        if proc is not None and proc.is_alive():
-            proc.kill()
+        proc, self._proc, self._lines = self._proc, None, None
         if proc is not None:
-            proc.join(5)
+            try:
+                os.killpg(proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait(5)
+            for f in (proc.stdin, proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        if self._cgroup is not None:
+            self._cgroup.close()
+            self._cgroup = None
 
     def _restart(self) -> None:
         self._kill()
@@ -179,13 +167,12 @@ class RewardSandbox:
         self._start()
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.send(("quit",))
-            except OSError:
-                pass
         if self._proc is not None:
-            self._proc.join(1)
+            try:
+                self._proc.stdin.close()
+                self._proc.wait(1)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
         self._kill()
 
     def __enter__(self):
@@ -209,6 +196,15 @@ class RewardSandbox:
         if self.stats["timeouts"] <= 5:
             self.log(f"reward timeout (scored 0): {what}")
 
+    def _send(self, name: str, items: list) -> bool:
+        try:
+            data = json.dumps({"score": name, "items": [list(it) for it in items]}, default=str) + "\n"
+            self._proc.stdin.write(data.encode())
+            self._proc.stdin.flush()
+            return True
+        except (OSError, ValueError, AttributeError):
+            return False
+
     def score(self, name: str, items: list[tuple[str, str, dict]]) -> list[float]:
         """Score every (prompt, completion, fields) with reward function `name`."""
         if name not in self.names:
@@ -224,40 +220,34 @@ class RewardSandbox:
                 self.log(f"reward batch deadline ({self.batch_timeout_s:.0f}s) passed: "
                          f"{left} completion(s) scored 0")
                 break
-            if self._conn is None:
+            if self._proc is None:
                 self._start()
-            try:
-                self._conn.send(("score", name, items[i:]))
-            except (OSError, ValueError):
+            if not self._send(name, items[i:]):
                 self._restart()
                 continue
             while i < len(items):
-                wait = min(self.timeout_s, max(0.0, deadline - time.monotonic()))
-                if not self._conn.poll(wait):
-                    self.stats["calls"] += 1
-                    self._timeout(f"{name}() ran past {self.timeout_s:g}s on prompt {items[i][0][:60]!r}")
-                    i += 1
-                    self._restart()
-                    break
-                try:
-                    msg = self._conn.recv()
-                except (EOFError, OSError):
-                    self.stats["calls"] += 1
-                    self._error(f"{name}() killed the reward process on prompt {items[i][0][:60]!r}")
-                    i += 1
-                    self._restart()
-                    break
+                msg = self._lines.read(min(self.timeout_s, max(0.0, deadline - time.monotonic())))
                 self.stats["calls"] += 1
-                if msg[0] == "ok":
-                    scores[i] = msg[1]
+                if msg is None:
+                    self._timeout(f"{name}() ran past {self.timeout_s:g}s on prompt {str(items[i][0])[:60]!r}")
+                    i += 1
+                    self._restart()
+                    break
+                if msg == "eof" or "done" in msg:
+                    self._error(f"{name}() killed the reward process on prompt {str(items[i][0])[:60]!r}")
+                    i += 1
+                    self._restart()
+                    break
+                value = msg.get("ok")
+                if "ok" in msg and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                        and math.isfinite(value):
+                    scores[i] = float(value)
                 else:
-                    self._error(f"{name}(): {msg[1]}", msg[2] if len(msg) > 2 else "")
+                    self._error(f"{name}(): {str(msg.get('err', 'a malformed reply'))[:300]}",
+                                str(msg.get("tb", ""))[:2000])
                 i += 1
             else:
-                # the batch is complete: consume the child's end-of-batch marker
-                if self._conn is not None and self._conn.poll(self.timeout_s):
-                    try:
-                        self._conn.recv()
-                    except (EOFError, OSError):
-                        self._restart()
+                end = self._lines.read(self.timeout_s) if self._lines else None  # the batch's "done"
+                if not (isinstance(end, dict) and end.get("done")):
+                    self._restart()
         return scores

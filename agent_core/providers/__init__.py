@@ -7,8 +7,8 @@ text + tool calls + token usage. The conversation itself belongs to the agent
 Retries: each provider sets the SDK's own retries to 0 and retries here, with exponential
 backoff (honouring retry-after), on 429, 408/409, 5xx/529, timeouts and connection errors.
 `backoff=0` makes that instant in tests. After the last attempt a ProviderError is raised;
-its message is scrubbed of the API key and never chains the SDK exception (whose request
-object carries the key in its headers).
+its message is scrubbed of the API key (by agent_core.secrets, the one redactor) and never
+chains the SDK exception (whose request object carries the key in its headers).
 
 API keys come from ANTHROPIC_API_KEY / OPENAI_API_KEY, read once when the provider is built.
 """
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+
+from agent_core import secrets as _secrets
 
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}
 KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -132,16 +133,10 @@ class MissingKeyError(ValueError):
     """No API key: raised when the provider is built, so a run fails at start with a clear line."""
 
 
-_TOKENISH = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,})")
-
-
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove API keys (exact ones we know, and anything shaped like one) from text."""
-    text = str(text)
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "[redacted]")
-    return _TOKENISH.sub("[redacted]", text)
+    """Remove API keys from text: the exact ones we know (`secrets`, e.g. the provider's own key,
+    also when encoded) and anything shaped like one. The one redactor is agent_core.secrets."""
+    return _secrets.redact(str(text), extra=tuple(secrets or ()))
 
 
 def read_key(kind: str, api_key: str | None = None, *, required: bool = True) -> str | None:

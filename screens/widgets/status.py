@@ -32,6 +32,7 @@ class StatusInfo:
     daemon: bool | None = None          # None: not known / replay
     replay: dict | None = None          # ReplayFeed.status() when replaying
     spend: dict | None = None           # the last `budget` event (None: none yet)
+    unsandboxed: bool = False           # started with --unsafe-no-sandbox
 
 
 def _spent(spend: dict | None, key: str) -> tuple[float | None, float | None]:
@@ -58,6 +59,8 @@ def render_status(info: StatusInfo, pal: Palette) -> Text:
     style = STATE_STYLE.get(info.state, "muted")
     out.append(f" ● {info.state.upper().replace('_', ' ')} ", pal.bold(style) + Style(reverse=True))
     out.append(f"  {info.run_id}", pal.bold("agent"))
+    if info.unsandboxed:
+        out.append("  NO SANDBOX ", pal.bold("risk-high") + Style(reverse=True))
     for label, value in (("task", info.task), ("model", info.model), ("agent", info.agent)):
         if value:
             out.append(f"  {label} ", pal["muted"])

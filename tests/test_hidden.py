@@ -1,0 +1,40 @@
+"""The hidden folder: a per-run secret seed the public generator cannot reproduce, and hashes
+that refuse a scoring (or a resume) after the hidden split or scorer changed."""
+from __future__ import annotations
+
+from agent_core import hidden, tasks
+
+
+def _prompts(rows):
+    return {r["prompt"] for r in rows}
+
+
+def test_the_public_generator_does_not_reproduce_a_runs_hidden_split(tmp_path):
+    task = tasks.get_task("arithmetic")
+    secret = hidden.new_secret(tmp_path / "hidden")
+    assert (tmp_path / "hidden" / "seed").read_text().strip() == secret
+    assert (tmp_path / "hidden" / "seed").stat().st_mode & 0o777 == 0o600
+    run = tasks.generate_splits(task, secret)
+    public = tasks.generate_splits(task)  # what anyone with the package and the default seed gets
+    other_run = tasks.generate_splits(task, hidden.new_secret(tmp_path / "other"))
+    n = len(run["test"])
+    assert n == 500
+    # chance overlap only (500 of 8,100 problems): far from the split
+    assert len(_prompts(run["test"]) & _prompts(public["test"])) < n * 0.2
+    assert len(_prompts(run["test"]) & _prompts(other_run["test"])) < n * 0.2
+    # the splits stay disjoint, and the same secret gives the same split
+    assert not _prompts(run["test"]) & (_prompts(run["train"]) | _prompts(run["dev"]))
+    assert tasks.generate_splits(task, secret)["test"] == run["test"]
+
+
+def test_a_changed_hidden_file_is_named(tmp_path):
+    h = tmp_path / "hidden"
+    h.mkdir()
+    (h / "test.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n')
+    (h / "scorer.py").write_text("def score(p, c, e):\n    return float(c == e)\n")
+    digests = hidden.digests(h)
+    assert set(digests) == {"test_sha256", "scorer_sha256"} and hidden.verify(h, digests) is None
+    (h / "scorer.py").write_text("def score(p, c, e):\n    return 1.0\n")
+    assert "scorer.py changed" in hidden.verify(h, digests)
+    (h / "test.jsonl").unlink()
+    assert "test.jsonl and scorer.py changed" in hidden.verify(h, digests)

@@ -1,0 +1,125 @@
+"""The trusted side opens the agent's files without following its symlinks and without a
+check-then-open race (agent_core/safe_fs.py): a symlink to the hidden split, swapped in at any
+moment, is never read through and never written through."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent_core import safe_fs
+from agent_core.safe_fs import UnsafePath
+
+SECRET = '{"prompt": "hidden", "completion": "test item"}\n'
+
+
+@pytest.fixture
+def ws(tmp_path):
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "test.jsonl").write_text(SECRET)
+    ws = tmp_path / "workspace"
+    (ws / "data").mkdir(parents=True)
+    (ws / "data" / "train.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n')
+    return ws
+
+
+def test_symlinks_dotdot_and_absolute_paths_are_refused(ws):
+    os.symlink("../../hidden/test.jsonl", ws / "data" / "evil.jsonl")
+    os.symlink("..", ws / "up")
+    os.symlink("data", ws / "alias")  # even one that stays inside
+    for rel, why in (("data/evil.jsonl", "symlink"), ("up/hidden/test.jsonl", "symlink"),
+                     ("alias/train.jsonl", "symlink"), ("../hidden/test.jsonl", "'..'"),
+                     (str(ws.parent / "hidden" / "test.jsonl"), "absolute"), ("data", "not a regular file")):
+        with pytest.raises(UnsafePath, match=why):
+            safe_fs.read_text(ws, rel)
+        assert not safe_fs.is_regular(ws, rel)
+    with pytest.raises(UnsafePath, match="symlink"):
+        safe_fs.write_text(ws, "up/hidden/test.jsonl", "{}")
+    assert (ws.parent / "hidden" / "test.jsonl").read_text() == SECRET
+    assert safe_fs.read_text(ws, "./data//train.jsonl").startswith('{"prompt": "1+1="')
+
+
+def test_a_fifo_is_refused_at_once(ws):
+    os.mkfifo(ws / "data" / "pipe.jsonl")
+    t0 = time.monotonic()
+    with pytest.raises(UnsafePath, match="not a regular file"):
+        safe_fs.read_bytes(ws, "data/pipe.jsonl")
+    assert time.monotonic() - t0 < 1
+
+
+def test_writing_over_a_symlink_replaces_the_link_not_its_target(ws):
+    os.symlink("../../hidden/test.jsonl", ws / "data" / "evil.jsonl")
+    safe_fs.write_text(ws, "data/evil.jsonl", "mine\n")
+    assert (ws.parent / "hidden" / "test.jsonl").read_text() == SECRET
+    assert not (ws / "data" / "evil.jsonl").is_symlink() and safe_fs.read_text(ws, "data/evil.jsonl") == "mine\n"
+    safe_fs.write_text(ws, "a/b/c.txt", "deep")  # parents are made
+    assert (ws / "a" / "b" / "c.txt").read_text() == "deep"
+    with pytest.raises(UnsafePath, match="directory"):
+        safe_fs.write_text(ws, "a/b", "x")
+
+
+def _swapper(ws: Path, stop: threading.Event) -> None:
+    """Keep swapping data/x.jsonl between a regular file and a symlink to the hidden split."""
+    link, regular = ws / "data" / ".link", ws / "data" / ".regular"
+    while not stop.is_set():
+        for src in (link, regular):
+            if src is link:
+                try:
+                    os.symlink("../../hidden/test.jsonl", link)
+                except FileExistsError:
+                    pass
+            else:
+                regular.write_text("honest\n")
+            os.replace(src, ws / "data" / "x.jsonl")
+
+
+def test_a_symlink_swapped_in_a_tight_loop_is_never_read_or_written_through(ws):
+    stop = threading.Event()
+    t = threading.Thread(target=_swapper, args=(ws, stop), daemon=True)
+    t.start()
+    reads = refused = 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                assert safe_fs.read_text(ws, "data/x.jsonl") in ("honest\n", "overwrite\n")
+                reads += 1
+            except (UnsafePath, FileNotFoundError):
+                refused += 1
+            try:
+                safe_fs.write_text(ws, "data/x.jsonl", "overwrite\n")
+            except (UnsafePath, FileNotFoundError):
+                pass
+    finally:
+        stop.set()
+        t.join()
+    assert reads > 50 and refused > 50  # both sides of the race were hit
+    assert (ws.parent / "hidden" / "test.jsonl").read_text() == SECRET
+
+
+def test_walk_skips_symlinks_and_bundles_are_frozen_read_only(ws):
+    os.symlink("../..", ws / "up")
+    os.symlink("../../hidden/test.jsonl", ws / "data" / "evil.jsonl")
+    (ws / "reward.py").write_text("def reward(p, c, **f):\n    return 1.0\n")
+    (ws / "big.bin").write_bytes(b"x" * 5000)
+    assert safe_fs.walk_files(ws) == ["big.bin", "data/train.jsonl", "reward.py"]
+    assert safe_fs.walk_files(ws, "data") == ["data/train.jsonl"]
+    manifest = safe_fs.copy_tree_out(ws, ws.parent / "bundle", max_file_bytes=1000, max_total_bytes=10_000,
+                                     exclude=lambda rel: rel.startswith("data/"))
+    assert list(manifest["files"]) == ["reward.py"] and manifest["skipped"][0][0] == "big.bin"
+    copy = ws.parent / "bundle" / "reward.py"
+    assert manifest["files"]["reward.py"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert copy.stat().st_mode & 0o777 == 0o444 and (ws.parent / "bundle").stat().st_mode & 0o777 == 0o555
+    same = safe_fs.tree_manifest(ws, max_file_bytes=1000, max_total_bytes=10_000,
+                                 exclude=lambda rel: rel.startswith("data/"))
+    assert same["sha256"] == manifest["sha256"]
+    (ws / "reward.py").write_text("def reward(p, c, **f):\n    return 2.0\n")
+    assert safe_fs.tree_manifest(ws, max_file_bytes=1000, max_total_bytes=10_000,
+                                 exclude=lambda rel: rel.startswith("data/"))["sha256"] != manifest["sha256"]
+    dest = ws.parent / "frozen.jsonl"
+    sha = safe_fs.copy_out(ws, "data/train.jsonl", dest)
+    assert sha == hashlib.sha256(dest.read_bytes()).hexdigest() == safe_fs.digest(ws, "data/train.jsonl")
