@@ -206,7 +206,12 @@ def _copy_fd(fd: int, dest: str | os.PathLike[str], limit: int | None = None) ->
 
 def copy_out(root, rel: str, dest: str | os.PathLike[str]) -> str:
     """Copy a workspace file (opened safely) to a trusted `dest`; return its sha256."""
-    return _copy_fd(open_beneath(root, rel), dest)[0]
+    return copy_fd(open_beneath(root, rel), dest)
+
+
+def copy_fd(fd: int, dest: str | os.PathLike[str]) -> str:
+    """Copy what an fd from open_beneath() holds to `dest` (the fd is closed); return its sha256."""
+    return _copy_fd(fd, dest)[0]
 
 
 def digest(root, rel: str) -> str:

@@ -34,6 +34,10 @@ class Workspace:
     def __init__(self, root: Path, frozen_dir: Path):
         self.root = Path(root)
         self.frozen_dir = Path(frozen_dir)
+        # (device, inode, size, mtime, ctime) of a file already frozen -> (copy, sha256): the gate
+        # and the tool freeze the same file; ctime changes with every write (and every utime),
+        # so a file changed behind a restored mtime is copied again
+        self._frozen: dict[tuple, tuple[Path, str]] = {}
 
     # -- datasets ---------------------------------------------------------------
     def datasets(self) -> dict[str, str]:
@@ -65,10 +69,17 @@ class Workspace:
     def freeze(self, rel: str) -> tuple[Path, str]:
         """A read-only, content-addressed copy of a workspace file: (path, sha256)."""
         self.frozen_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        src = safe_fs.open_beneath(self.root, rel)
+        st = os.fstat(src)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = self._frozen.get(key)
+        if known is not None and known[0].exists():
+            os.close(src)
+            return known
         fd, tmp = tempfile.mkstemp(dir=self.frozen_dir, suffix=".part")
         os.close(fd)
         try:
-            sha = safe_fs.copy_out(self.root, rel, tmp)
+            sha = safe_fs.copy_fd(src, tmp)
             dest = self.frozen_dir / f"{sha}{Path(rel).suffix}"
             if dest.exists():
                 os.unlink(tmp)
@@ -79,6 +90,7 @@ class Workspace:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        self._frozen[key] = (dest, sha)
         return dest, sha
 
     # -- reward bundles -----------------------------------------------------------

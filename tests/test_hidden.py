@@ -38,3 +38,32 @@ def test_a_changed_hidden_file_is_named(tmp_path):
     assert "scorer.py changed" in hidden.verify(h, digests)
     (h / "test.jsonl").unlink()
     assert "test.jsonl and scorer.py changed" in hidden.verify(h, digests)
+
+
+def test_a_run_whose_hidden_split_changed_is_not_resumed(home, tmp_path):
+    """kill -9 the daemon, change the hidden split behind its back: resume refuses to score it."""
+    import json
+    import os
+    import signal
+
+    from conftest import cli, events_of, last_state, wait_for, write_script
+    from agent_core.runs import list_runs
+
+    agent = write_script(tmp_path / "steps.json", [
+        {"tool": "load_dataset", "args": {"name": "hf:someone/gsm8k"}},  # waits for a person
+        {"say": "done"},
+    ])
+    cli(home, "run", "--agent", agent, "--detach")
+    [run] = list_runs(home)
+    wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the approval request")
+    installed = next(e for e in events_of(run.path) if e["type"] == "hidden_installed")
+    assert installed["test_sha256"] == hidden.digests(run.path / "hidden")["test_sha256"]
+    os.kill(run.daemon_pid(), signal.SIGKILL)
+    wait_for(lambda: not run.is_live(), 10, what="the daemon gone")
+    test = run.path / "hidden" / "test.jsonl"
+    test.write_text(json.dumps({"prompt": "1+1=", "completion": "2"}) + "\n")
+    cli(home, "resume", run.id, check=False)
+    wait_for(lambda: last_state(run.path) == "failed", 60, what="the resumed run refusing")
+    final = [e for e in events_of(run.path) if e["type"] == "run_state"][-1]
+    assert "hidden test.jsonl changed" in final["reason"]
+    assert test.read_text() == json.dumps({"prompt": "1+1=", "completion": "2"}) + "\n"  # not re-installed

@@ -123,3 +123,16 @@ def test_walk_skips_symlinks_and_bundles_are_frozen_read_only(ws):
     dest = ws.parent / "frozen.jsonl"
     sha = safe_fs.copy_out(ws, "data/train.jsonl", dest)
     assert sha == hashlib.sha256(dest.read_bytes()).hexdigest() == safe_fs.digest(ws, "data/train.jsonl")
+
+
+def test_a_frozen_copy_follows_the_content_even_behind_a_restored_mtime(ws, tmp_path):
+    from agent_core.workspace import Workspace
+    files = Workspace(ws, tmp_path / "frozen")
+    first, sha = files.freeze("data/train.jsonl")
+    assert files.freeze("data/train.jsonl") == (first, sha)  # unchanged: the same copy
+    st = os.stat(ws / "data" / "train.jsonl")
+    (ws / "data" / "train.jsonl").write_text('{"prompt": "hidden", "completion": "test item"}\n')
+    os.utime(ws / "data" / "train.jsonl", ns=(st.st_atime_ns, st.st_mtime_ns))
+    second, sha2 = files.freeze("data/train.jsonl")
+    assert sha2 != sha and second.read_text() == '{"prompt": "hidden", "completion": "test item"}\n'
+    assert first.read_text().startswith('{"prompt": "1+1="') and first.stat().st_mode & 0o777 == 0o444
