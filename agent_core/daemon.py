@@ -263,9 +263,11 @@ class Supervisor:
         if self.state in ("finished", "failed", "crashed", "stopping") and cmd != "stop":
             return {"ok": False, "error": f"the run is {self.state}"}
         if cmd == "pause":
+            self.log.emit("control", cmd="pause", by="person")  # on disk before the reply: a crash keeps it
             self.pause_requested = True
             return {"ok": True, "note": "the agent pauses at its next step boundary"}
         if cmd == "resume":
+            self.log.emit("control", cmd="resume", by="person")
             self.pause_requested = False
             if self._resumed:
                 self._resumed.set()
@@ -429,7 +431,9 @@ class Supervisor:
             ok, why = fence.available()
             if not ok:
                 raise StopRun(f"could not start: {why}")
-        if self.resume_info is None:  # a resumed run keeps the data it was given, never re-installs
+        if self.resume_info is None or not self.resume_info.installed:
+            # a new run, or one killed before its data was installed; a resumed run keeps the data
+            # it was given and never re-installs
             staging = self.run.path / "data"
             # a generated task's hidden split comes from a secret seed no sandbox can see
             paths = tasks.materialize(task, staging, secret=hidden.new_secret(self.hidden_dir))
@@ -536,6 +540,8 @@ class Supervisor:
                 self.log.emit("brief", **asdict(brief))
                 self.set_state("running")
             else:
+                if not any(e["type"] == "brief" for e in st.events):  # killed before its agent started
+                    self.log.emit("brief", **asdict(brief))
                 await self._resume(agent, st)
             self.agent_task = loop.create_task(self.agent_loop(agent))
             try:
@@ -602,7 +608,7 @@ class Supervisor:
         self.calls = st.calls
         self.approvals._n = st.approvals
         self.submitted = st.submitted
-        self.pause_requested = st.last_state == "paused"  # a crash does not undo the person's pause
+        self.pause_requested = st.pause_requested  # a crash does not undo the person's pause
         self.budget.resume_from(st.spent)
         resume.kill_orphan_workers(self.run)
         for aid in st.undecided:  # the person's pending decisions died with the daemon: asked again
@@ -610,11 +616,13 @@ class Supervisor:
                           reason="the daemon stopped before a decision; the agent asks again if it still "
                                  "wants this")
         resume.restore_jobs(self, st)
-        notes = await resume.restart_interrupted(self, st, restart=not st.submitted)
+        if st.stop_reason:  # the person's (or the budget's) stop was acknowledged: honour it
+            self.stop_reason = st.stop_reason
+        notes = await resume.restart_interrupted(self, st, restart=not st.submitted and not st.stop_reason)
         note = resume.resume_note(st, notes)
         restore = getattr(agent, "restore", None)
-        if st.submitted:
-            pass  # straight to the harness
+        if st.submitted or st.stop_reason:
+            pass  # straight to the harness (a stopped run stops at its first step boundary)
         elif restore is not None:  # the LLM agent: its transcript, compacted by agent_core/context.py
             restore(st.transcript(), note, elapsed_s=float(st.spent.get("wall_s") or 0.0))
         else:  # deterministic agents: replayed over the logged outcomes

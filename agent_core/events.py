@@ -10,6 +10,7 @@ Public types and their fields (names are a contract; add new types freely):
     approval_request   id, rule, summary, details
     approval_decision  id, decision (approve|veto), scope (once|session), reason, by
     human_nudge        text
+    control            cmd (pause|resume), by: a pause or resume the daemon acknowledged
     metric             job, step, values
     host_sample        gpus (list), cpu, memory
     alert              rule, severity, message
@@ -39,7 +40,8 @@ RUN_STATES = (
     "stopping", "finished", "failed", "crashed",
 )
 TERMINAL_STATES = ("finished", "failed", "crashed")
-SYNCED_TYPES = frozenset({"run_state", "approval_decision", "approval_request"})
+# What the daemon acknowledges to the person is on disk before the acknowledgement.
+SYNCED_TYPES = frozenset({"run_state", "approval_decision", "approval_request", "control", "human_nudge"})
 
 
 def parse_ts(ts: Any) -> float | None:

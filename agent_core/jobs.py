@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -46,6 +47,8 @@ _ENV_KEEP_PREFIXES = ("NCCL_", "GLOO_")
 STDERR_TAIL = 40
 LAUNCHERS = ("local", "accelerate")
 WORKER_MODULE = "agent_core.ml.worker"
+# util-linux's setpriv sets the parent-death signal across exec, without a preexec_fn
+SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def worker_env(extra: dict | None = None, offline: bool = True) -> dict:
@@ -228,6 +231,8 @@ class JobManager:
         # A launcher's ranks share its process group, so a kill reaches all of them.
         group = argv is not None and "accelerate.commands.launch" in argv
         argv = argv or [sys.executable, "-m", module, str(spec_path)]
+        if SETPRIV:  # a worker dies with its daemon (SIGTERM: training saves a checkpoint first)
+            argv = [SETPRIV, "--pdeathsig", "SIGTERM", "--", *argv]
         return asyncio.create_subprocess_exec(
             *argv, start_new_session=group,
             stdout=asyncio.subprocess.PIPE, stderr=open(stderr_path, "ab"),

@@ -91,6 +91,9 @@ class LogState:
     aliases: dict = field(default_factory=dict)  # from earlier resumes: old job -> new job
     undecided: list = field(default_factory=list)  # approval requests the dead daemon left pending
     last_state: str | None = None
+    stop_reason: str | None = None  # a stop the dead daemon acknowledged: resume honours it
+    pause_requested: bool = False  # an acknowledged pause (or a paused run) stays paused
+    installed: bool = False  # the task's data and hidden split were installed (hidden_installed)
 
     @classmethod
     def read(cls, run: RunDir) -> "LogState":
@@ -123,8 +126,17 @@ class LogState:
                 st.jobs[ev["job"]].step = int(ev.get("step") or 0)
             elif t == "checkpoint" and ev.get("job") in st.jobs:
                 st.jobs[ev["job"]].checkpoints.append((int(ev.get("step") or 0), str(ev.get("path"))))
+            elif t == "control":
+                if ev.get("cmd") in ("pause", "resume"):
+                    st.pause_requested = ev.get("cmd") == "pause"
+            elif t == "hidden_installed":
+                st.installed = True
             elif t == "run_state":
                 st.last_state = ev.get("state")
+                if st.last_state == "stopping" and st.stop_reason is None:
+                    st.stop_reason = str(ev.get("reason") or "stopped before the daemon died")
+                elif st.last_state == "paused":
+                    st.pause_requested = True
                 if isinstance(ev.get("aliases"), dict):
                     st.aliases.update(ev["aliases"])
         if not st.spent and events:
