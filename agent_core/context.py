@@ -33,9 +33,9 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
-from agent_core.providers import AssistantTurn, Message, ToolCall, ToolResult, ToolResults, UserText
+from agent_core.providers import AssistantTurn, Message, ToolResult, ToolResults, UserText
 
 CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET_TOKENS = 8000

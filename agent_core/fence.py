@@ -146,7 +146,9 @@ def _python_roots() -> list[str]:
 
 
 def _system_args(network: bool) -> list[str]:
-    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    # /tmp first: a Python installation that lives under /tmp (a venv in a CI checkout) is bound
+    # on top of the private tmpfs, not hidden by it
+    args: list[str] = ["--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         p = Path("/" + name)
         if p.is_symlink():
@@ -162,7 +164,7 @@ def _system_args(network: bool) -> list[str]:
     for p in _python_roots():
         if not p.startswith("/usr/"):
             args += ["--ro-bind", p, p]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     return args
 
 

@@ -325,7 +325,7 @@ class JobManager:
         if job.killed:
             how += ": it did not stop within the stop timeout"
         elif rc is not None and rc in (-signal.SIGKILL, 137) and job.spec.get("mode", "train") == "train":
-            from agent_core.ml.worker import oom_advice  # stdlib-only module: no torch here
+            from agent_core.failures import oom_advice
 
             how += ", likely the host's out-of-memory killer"
             tail += "; if memory ran out, " + oom_advice(job.spec).split("; try: ", 1)[-1]

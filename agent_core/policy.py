@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field, replace

@@ -8,7 +8,6 @@ runs the real DEMO_TASK recipe end to end (build base, evaluate, train, evaluate
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -9,7 +9,6 @@ documented in the worker's module docstring.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 from pathlib import Path

@@ -144,6 +144,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from agent_core.failures import crash_summary, oom_advice
+
 EXIT_CODES = {"bad_input": 2, "nan": 3, "oom": 4, "crash": 1}
 
 _OUT = None  # the real stdout, for protocol lines only
@@ -657,51 +659,6 @@ def _is_oom(exc: BaseException) -> bool:
     except Exception:
         pass
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def oom_advice(spec: dict, detail: str = "") -> str:
-    """The message of an out-of-memory failure: what ran out (from the exception text, e.g.
-    torch's "Tried to allocate 2.00 GiB ... 1.10 GiB is free") and concrete changes to the spec
-    that lower peak memory, largest saving first."""
-    import re
-
-    mode = spec.get("mode", "train")
-    where = "GPU" if "cuda" in detail.lower() or "gpu" in detail.lower() else "host"
-    cause = f"out of {where} memory"
-    asked = re.search(r"[Tt]ried to allocate ([\d.]+ ?[KMGT]i?B)", detail)
-    total = re.search(r"total capacity of ([\d.]+ ?[KMGT]i?B)", detail)
-    free = re.search(r"([\d.]+ ?[KMGT]i?B) is free", detail)
-    if asked:
-        cause += f" while allocating {asked.group(1)}"
-    if total:
-        cause += f" (device {total.group(1)}" + (f", {free.group(1)} free)" if free else ")")
-    tips: list[str] = []
-    if mode == "train":
-        batch = spec.get("per_device_train_batch_size") or 16
-        accum = spec.get("gradient_accumulation_steps") or 1
-        if isinstance(batch, int) and batch > 1:
-            tips.append(f"per_device_train_batch_size {batch} -> {max(1, batch // 2)} with "
-                        f"gradient_accumulation_steps {accum} -> {accum * 2} (same effective batch)")
-        if not spec.get("lora"):
-            tips.append("LoRA (lora: true) instead of a full fine-tune: no optimizer state for the base weights")
-        max_length = spec.get("max_length") or 256
-        if isinstance(max_length, int) and max_length > 64:
-            tips.append(f"shorter sequences: max_length {max_length} -> {max_length // 2}")
-    else:
-        batch = spec.get("batch_size") or 64
-        tips.append(f"a smaller batch_size ({batch} -> {max(1, int(batch) // 2)})")
-        tips.append("fewer max_new_tokens")
-    return f"{cause}; try: " + "; ".join(tips)
-
-
-def crash_summary(exc: BaseException) -> str:
-    """One line for a crash: the exception and the innermost frame it was raised in."""
-    msg = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        f = frames[-1]
-        msg += f" (at {Path(f.filename).name}:{f.lineno} in {f.name})"
-    return msg if len(msg) <= 300 else msg[:297] + "..."
 
 
 _LAST_STEP: int | None = None  # the last step reported, for the error line of a crash

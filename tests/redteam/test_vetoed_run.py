@@ -16,7 +16,6 @@ import pytest
 
 from conftest import cli, events_of, file_task
 
-from agent_core import tasks
 from agent_core.policy import HARNESS_DIR
 from agent_core.runs import list_runs
 
