@@ -61,7 +61,28 @@ class BudgetError(ValueError):
     pass
 
 
-# -- parsing (CLI and config) -------------------------------------------------------------------
+# -- parsing (CLI, config and task files) ----------------------------------------------------------
+def parse_duration(value: Any) -> float | None:
+    """The one duration parser: '30m', '10h', '1h30m', '90s', plain seconds (a number or a
+    string) -> seconds; None, '' or 'none' -> None; anything else (or zero) is a BudgetError."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        else:
+            parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+            if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+                raise BudgetError(f"bad duration {value!r}: use e.g. 30m, 10h, 1h30m or 90s")
+            seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if not seconds > 0:
+        raise BudgetError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
 def parse_count(text: Any) -> int | None:
     """'2M', '500k', '1.5m', '2000000' -> tokens; None / '' / 'none' -> None."""
     if text is None or str(text).strip().lower() in ("", "none"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,16 +19,8 @@ AGENT_KINDS = ("playbook", "script", "anthropic", "openai")
 
 def parse_budget(text: str | None) -> float | None:
     """'30m', '10h', '1h30m', '90s' or plain seconds -> seconds; '' or 'none' -> None."""
-    if text in (None, "", "none"):
-        return None
-    text = str(text).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"bad budget {text!r}: use e.g. 30m, 10h, 1h30m or 90s")
-    scale = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(n) * scale[u] for n, u in parts)
+    from agent_core.budget import parse_duration
+    return parse_duration(text)
 
 
 def build_config(task: str = "arithmetic", model: str = "tiny", agent: str = "playbook",

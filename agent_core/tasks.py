@@ -218,15 +218,12 @@ def _from_toml(path: Path) -> Task:
 
 
 def _budget(where: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", value) if isinstance(value, str) else None
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"{where}: budget must be positive seconds or a string like '90s', '30m', '2h', "
-                         f"got {value!r}")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    from agent_core.budget import parse_duration  # the one duration parser (as --budget)
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f"{where}: budget must be positive seconds or a duration like '90s', '30m', '2h', "
+                         f"'1h30m', got {value!r}") from None
 
 
 def _scorer_fields(where: str, base: Path, value: Any) -> dict[str, Any]:

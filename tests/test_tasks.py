@@ -64,6 +64,10 @@ def test_example_task_file_parses_and_materializes(tmp_path):
 def test_minimal_file_task_defaults(task_dir):
     task = tasks.get_task(_write(task_dir, GOOD))
     assert task.scorer == "exact" and task.n_train == 0 and task.n_test == 3 and task.budget_s == 1800.0
+    # one duration parser: a task file takes what --budget takes
+    from agent_core.launch import parse_budget
+    longer = tasks.get_task(_write(task_dir, GOOD.replace('"30m"', '"1h30m"')))
+    assert longer.budget_s == parse_budget("1h30m") == 5400.0
     assert tasks.install_scorer(task, task_dir / "hidden") == {"kind": "exact"}
     assert not (task_dir / "hidden").exists()
     assert set(tasks.materialize(task, task_dir / "out")) == {"dev", "test"}
@@ -92,6 +96,7 @@ def test_builtin_generator_file_still_works(tmp_path):
     ('epochs = 3\n' + GOOD, "unknown keys ['epochs']"),
     (GOOD + 'train2 = "x.jsonl"\n', "unknown [data] keys ['train2']"),
     (GOOD.replace('"30m"', '"soon"'), "budget must be"),
+    (GOOD.replace('"30m"', '"0s"'), "budget must be"),
     ('name = "x"\ndescription = "unterminated\n', "not valid TOML"),
 ])
 def test_bad_task_files_get_clear_errors(task_dir, text, message):
