@@ -58,7 +58,7 @@ class Supervisor:
         self.pause_requested = False
         self.stop_reason: str | None = None
         self._resumed: asyncio.Event | None = None
-        self._nudges: list[str] = []
+        self._nudges: list[str] = []  # the person's messages, handed to the agent at its next step
         self.t0 = time.time()
         self.calls = 0
         self.jobs: JobManager
@@ -91,6 +91,10 @@ class Supervisor:
 
     def interrupt_requested(self) -> bool:
         return self.pause_requested or self.stop_reason is not None
+
+    def nudge_waiting(self) -> bool:
+        """A message from the person waits for the agent (a parked `wait` wakes for it)."""
+        return bool(self._nudges)
 
     def budget_s(self) -> float | None:
         return self.cfg.get("budget_s")

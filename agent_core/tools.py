@@ -323,6 +323,9 @@ class Toolbox:
             if sup.interrupt_requested():
                 reason = "interrupted by the person (pause or stop)"
                 break
+            if sup.nudge_waiting():
+                reason = "a message from the person arrived (read it before you go on)"
+                break
             if sup.agent_alerts:
                 reason = "a watchdog alert"
                 break
@@ -330,7 +333,7 @@ class Toolbox:
             if left <= 0:
                 break
             try:
-                await asyncio.wait_for(target.done.wait(), min(left, 0.5))
+                await asyncio.wait_for(target.done.wait(), min(left, 0.2))
             except asyncio.TimeoutError:
                 pass
         brief = target.brief()

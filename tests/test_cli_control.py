@@ -180,3 +180,22 @@ def test_run_survives_the_terminal_that_started_it(home, tmp_path):
     cli(home, "approve", run.id)
     wait_state(run, "finished", timeout=120)
     assert any(e.get("text") == "survived" for e in events_of(run.path))
+
+
+def test_a_nudge_wakes_a_parked_wait_at_once(home, tmp_path):
+    from agent_core.events import parse_ts
+    job = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8}}
+    run = start(home, tmp_path, [job, {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},
+                                 {"say": "read the message"}])
+    wait_for(lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path)), 120,
+             what="the agent parked in wait")
+    assert "nudge: ok" in cli(home, "nudge", run.id, "stop after this epoch").stdout
+    wait_for(lambda: any(e.get("text") == "read the message" for e in events_of(run.path)), 30,
+             what="the agent's next step")
+    events = events_of(run.path)
+    [nudge] = [e for e in events if e["type"] == "human_nudge"]
+    [woke] = [e for e in events if e["type"] == "tool_result" and "a message from the person" in e["summary"]]
+    assert parse_ts(woke["ts"]) - parse_ts(nudge["ts"]) < 1.0
+    assert "job1 running" in woke["summary"]  # woken while the job trains on
+    cli(home, "stop", run.id)
+    wait_state(run, "finished", timeout=120)
