@@ -158,13 +158,16 @@ class FakeDaemon:
         return [r.get("cmd") for r in self.requests]
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.05) -> bool:
+async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.05, what: str = "") -> bool:
+    """Wait until predicate() holds (True); fail the test loudly when it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         await pilot.pause(step)
-    return bool(predicate())
+    if predicate():
+        return True
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or getattr(predicate, '__name__', 'a condition')}")
 
 
 def sample_events() -> list[dict]:

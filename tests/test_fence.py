@@ -194,3 +194,33 @@ def test_without_bubblewrap_the_fence_refuses_with_a_clear_message(run_dir, monk
     res = asyncio.run(run_code("import os\nprint('ran', os.getcwd(), 'ANTHROPIC_API_KEY' in os.environ)",
                                run_dir / "workspace", fenced=False))  # --unsafe-no-sandbox
     assert res["isolation"] == "none" and f"ran {run_dir / 'workspace'} False" in res["output"]
+
+
+def test_a_run_without_bubblewrap_refuses_to_start_unless_the_person_says_unsafe(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from conftest import ROOT, events_of, write_script
+    from agent_core.runs import list_runs
+    from screens.widgets.status import StatusInfo, render_status
+    from screens.widgets.palette import Palette
+
+    home = tmp_path / "home"
+    env = {**os.environ, "TINKER_TUI_HOME": str(home), "TINKER_TUI_BWRAP": "none"}
+    agent = write_script(tmp_path / "steps.json", [{"tool": "run_python", "args": {"code": "print('ran unfenced')"}}])
+    run = lambda *extra: subprocess.run([sys.executable, "-m", "tinker_tui", "run", "--agent", agent,  # noqa: E731
+                                         "--headless", *extra], capture_output=True, text=True, env=env,
+                                        cwd=ROOT, timeout=120)
+    refused = run()
+    assert refused.returncode == 2 and "apt-get install bubblewrap" in refused.stderr
+    assert not list_runs(home)  # nothing started
+    unsafe = run("--unsafe-no-sandbox")
+    assert unsafe.returncode == 0, unsafe.stderr
+    [r] = list_runs(home)
+    events = events_of(r.path)
+    assert any(e["type"] == "alert" and e["rule"] == "sandbox" and e["severity"] == "high" for e in events)
+    assert any(e["type"] == "tool_result" and "ran unfenced" in e["summary"] for e in events)
+    assert "**NONE** — started with --unsafe-no-sandbox" in (r.path / "REPORT.md").read_text()
+    assert json.loads(r.config_path.read_text())["unsafe_no_sandbox"] is True
+    line = render_status(StatusInfo(run_id=r.id, unsandboxed=True), Palette()).plain
+    assert "NO SANDBOX" in line
