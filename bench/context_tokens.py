@@ -32,7 +32,7 @@ import httpx  # noqa: E402
 
 from agent_core.agents.base import Brief, Call, Done, Say, ToolOutcome  # noqa: E402
 from agent_core.agents.llm import make_llm_agent  # noqa: E402
-from agent_core.context import ALERT_MARK, CHARS_PER_TOKEN  # noqa: E402
+from agent_core.agents.context import ALERT_MARK, CHARS_PER_TOKEN  # noqa: E402
 
 WAIT_S = 30.0
 NUDGES = {150: "Keep the learning rate at or below 3e-4 from now on.",

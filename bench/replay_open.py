@@ -82,7 +82,7 @@ class RssPeak:
 async def bench(args: argparse.Namespace) -> dict:
     from textual import events
 
-    from agent_core.runs import RunDir
+    from agent_core.record.runs import RunDir
     from screens.run_screen import RunScreen
     from screens.widgets.transcript import Transcript
     from tinker_tui.app import TinkerApp

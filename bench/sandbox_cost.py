@@ -8,7 +8,7 @@ run_python arms (wall time of one call, median):
   plain      python -s -c 'print(1)' with the allow-listed environment (no fence)
   unshare    the fence before bubblewrap: `unshare -rmn` + a locked second namespace (the old
              run_python), where this machine allows it
-  bwrap      agent_core.sandbox.run_code (bubblewrap, limits, pids cgroup where one can be made)
+  bwrap      agent_core.oversight.sandbox.run_code (bubblewrap, limits, pids cgroup where one can be made)
 Reward arms: the same reward file scored through agent_core.ml.reward_sandbox.RewardSandbox with
 fenced=False and fenced=True, and called in-process; per completion = batch time / completions;
 plus the reward process's start-up (import of the reward file), fenced and not.
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent_core import fence, sandbox  # noqa: E402
+from agent_core.oversight import fence, sandbox  # noqa: E402
 from agent_core.ml.reward_sandbox import RewardSandbox  # noqa: E402
 
 REWARD = '''

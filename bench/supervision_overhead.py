@@ -10,8 +10,8 @@ Arm "on" : the same step plus everything a supervised job adds:
   - the worker's metric callback (agent_core.ml.callbacks.ProtocolCallback: metric, progress
     and stop checks) writing JSON lines into a pipe,
   - a reader thread standing in for the daemon: it parses each line and writes it to an
-    agent_core.events.EventLog (flushed per event, as in a run),
-  - the host sampler (agent_core.host.HostSampler) every HOST_SAMPLE_S seconds, logged as
+    agent_core.record.events.EventLog (flushed per event, as in a run),
+  - the host sampler (agent_core.daemon.host.HostSampler) every HOST_SAMPLE_S seconds, logged as
     host_sample events.
 The daemon's reader and sampler really live in another process; here they are threads of the
 training process, which only adds contention (the figure is an upper bound).
@@ -51,9 +51,9 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from agent_core.daemon import HOST_SAMPLE_S
-    from agent_core.events import EventLog
-    from agent_core.host import HostSampler
+    from agent_core.daemon.supervisor import HOST_SAMPLE_S
+    from agent_core.record.events import EventLog
+    from agent_core.daemon.host import HostSampler
     from agent_core.ml.callbacks import ProtocolCallback
     from train_throughput import build_model, write_data
 

@@ -125,7 +125,7 @@ def make_app(home: Path, run, per_event: bool):
 
 async def run_phase(name: str, rate: float, seconds: float, per_event: bool = False,
                     cap: float | None = None, count: int | None = None, seed: int = 1) -> dict:
-    from agent_core.runs import RunDir
+    from agent_core.record.runs import RunDir
     from screens.run_screen import RunScreen
 
     tmp = Path(tempfile.mkdtemp(prefix=f"tinker-bench-{name}-"))

@@ -7,6 +7,16 @@
        (the daemon re-checks it: a malformed or denied edit is refused and the prompt stays)
     escape  decide later (the request stays pending; `a` on the run screen brings it back);
             in the editor or the instruction box, escape closes the box instead
+    n  scroll the call to its next flagged span
+
+The prompt shows the WHOLE call: short fields on top, long ones (run_python's code, a diff, a
+file's content, big JSON) as numbered blocks in a scrollable, read-only view (CallView: only
+the visible lines are rendered) that has the focus, so up/down/pgup/pgdn/home/end scroll it
+while the decision keys still reach the prompt. Nothing is cut silently: a field over
+MAX_SHOWN (1 MiB) characters says how many are not shown. The spans the policy flagged in the
+code (details["spans"]: [[start, end, label], ...]) are highlighted, a line above the view
+counts them and says where they are, and the view opens on the first one. Characters a terminal
+would not show faithfully (controls, bidi overrides, zero-width) are shown escaped.
 
 Keys are ignored for `grace` seconds (0.5) after the prompt appears, so keys typed mid-stream
 cannot approve by accident. The decision is sent by a thread worker (the control socket
@@ -17,9 +27,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import Callable
 
-from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -29,103 +38,14 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
+from screens.approval_doc import build_doc, flag_note, render_details, render_value, visible  # noqa: F401
+from screens.widgets.call_view import CallView
 from screens.widgets.palette import Palette
 from tinker_tui.client import ControlError
 
-__all__ = ["ApprovalScreen", "render_details"]
+__all__ = ["ApprovalScreen", "build_doc", "render_details"]
 
-TEXT_FIELDS = ("content", "code", "text")  # edited as plain text (as agent_core.approvals does)
-
-
-MAX_SHOWN = 1 << 20  # characters of one field shown; beyond it the prompt says what it left out
-
-
-def _field_text(value: str, spans: list, pal: Palette) -> Text:
-    """A multi-line field, indented, with the flagged spans in the risk colour, reversed."""
-    shown = value[:MAX_SHOWN]
-    body = Text(shown)
-    flag = pal.bold("risk-high") + Style(reverse=True)
-    for span in spans:
-        try:
-            start, end = int(span[0]), int(span[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        body.stylize(flag, max(0, start), min(len(shown), end))
-    out = Text("\n")
-    for i, line in enumerate(body.split("\n", allow_blank=True)):
-        if i:
-            out.append("\n")
-        out.append("  ")
-        out.append_text(line)
-    if len(value) > MAX_SHOWN:
-        out.append(f"\n  [... {len(value) - MAX_SHOWN} more characters not shown ...]", pal.bold("risk-high"))
-    return out
-
-
-def flagged_line(details: Any, pal: Palette) -> int | None:
-    """The line (0-based, of render_details' text) holding the first flagged span, if any."""
-    if not isinstance(details, dict) or not details.get("spans") or not isinstance(details.get("code"), str):
-        return None
-    before = {}
-    for key, value in details.items():
-        if key == "code":
-            break
-        if key != "spans":
-            before[key] = value
-    code_line = render_details(before, pal).plain.count("\n") + 1 if before else 0  # the "code:" line
-    first = min(int(s[0]) for s in details["spans"])
-    return code_line + 1 + details["code"].count("\n", 0, first)
-
-
-def render_value(value: Any) -> str:
-    try:
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def render_details(details: Any, pal: Palette) -> Text:
-    """Every field of a request's details, whole (long fields scroll in the prompt); the code's
-    flagged spans (details["spans"]: [[start, end, label], ...]) highlighted."""
-    out = Text()
-    if details in (None, {}, [], ""):
-        out.append("(no details)", pal["muted"])
-        return out
-    if not isinstance(details, dict):
-        details = {"details": details}
-    spans = details.get("spans") if isinstance(details.get("spans"), list) else []
-    first = True
-    for key, value in details.items():
-        if key == "spans":
-            continue
-        if not first:
-            out.append("\n")
-        first = False
-        out.append(f"{key}: ", pal.bold("tool"))
-        if isinstance(value, str):
-            if "\n" in value or (key == "code" and spans):
-                out.append_text(_field_text(value, spans if key == "code" else [], pal))
-            else:
-                out.append(value[:MAX_SHOWN])
-                if len(value) > MAX_SHOWN:
-                    out.append(f" [... {len(value) - MAX_SHOWN} more characters not shown ...]", pal.bold("risk-high"))
-        else:
-            text = render_value(value)
-            out.append(text if "\n" not in text else "\n" + "\n".join("  " + ln for ln in text.splitlines()))
-    return out
-
-
-def flag_note(details: Any, pal: Palette) -> Text | None:
-    """'3 flagged spans (highlighted): network: socket at line 4001, ...' or None."""
-    if not isinstance(details, dict) or not details.get("spans") or not isinstance(details.get("code"), str):
-        return None
-    code, spans = details["code"], details["spans"]
-    out = Text()
-    out.append(f"{len(spans)} flagged span{'s' if len(spans) != 1 else ''} (highlighted): ", pal.bold("risk-high"))
-    out.append(", ".join(f"{s[2] if len(s) > 2 else 'flagged'} at line {code.count(chr(10), 0, int(s[0])) + 1}"
-                         for s in spans[:4]) + (" ..." if len(spans) > 4 else ""))
-    out.append(f"   {code.count(chr(10)) + 1} lines in all; ↑↓ pgup pgdn scroll", pal["muted"])
-    return out
+TEXT_FIELDS = ("content", "code", "text")  # edited as plain text (as agent_core.oversight.approvals does)
 
 
 class ApprovalScreen(ModalScreen[dict | None]):
@@ -142,6 +62,14 @@ class ApprovalScreen(ModalScreen[dict | None]):
         height: auto; max-height: 16; border: round $primary 40%; margin: 1 0 0 0;
     }
     ApprovalScreen #approval-details:focus { border: round $primary; }
+    ApprovalScreen #approval-box.-long { height: 90%; }
+    ApprovalScreen #approval-call {
+        height: 1fr; min-height: 3; border: round $primary 40%; margin: 1 0 0 0; padding: 0 1;
+    }
+    ApprovalScreen #approval-call:focus { border: round $primary; }
+    ApprovalScreen #approval-box.-long #approval-call { margin: 0; }
+    ApprovalScreen #approval-box.-long #approval-keys { margin: 0; }
+    ApprovalScreen #approval-box.-long #approval-editor.shown { height: 1fr; min-height: 5; }
     ApprovalScreen #approval-flags { margin: 1 0 0 0; }
     ApprovalScreen #approval-keys { color: $text-muted; margin: 1 0 0 0; }
     ApprovalScreen #approval-reason { display: none; }
@@ -157,6 +85,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
         Binding("v", "veto", "Veto", id="approval.veto"),
         Binding("i", "instruct", "Veto with instruction", id="approval.veto_instruct"),
         Binding("e", "edit", "Edit then approve", id="approval.edit"),
+        Binding("n", "next_flag", "Next flagged span", id="approval.next_flag", show=False),
         Binding("ctrl+s", "apply_edit", "Approve the edited call", id="approval.apply_edit", show=False),
         Binding("escape", "later", "Decide later", id="approval.later"),
     ]
@@ -209,15 +138,20 @@ class ApprovalScreen(ModalScreen[dict | None]):
                            ("esc", "decide later")):
             keys.append(f" {key} ", pal.bold("person"))
             keys.append(f"{label}  ")
-        with Vertical(id="approval-box"):
+        doc, long, past = build_doc(details, pal)
+        with Vertical(id="approval-box", classes="-long" if long else ""):
             yield Static(head, id="approval-title")
             yield Static(sub, id="approval-rule")
-            yield Static(str(req.get("summary", "")), id="approval-summary")
-            note = flag_note(details, pal)
+            # plain text, not markup: the summary quotes the agent's paths and names
+            yield Static(Text(visible(str(req.get("summary", "")))[0]), id="approval-summary")
+            note = flag_note(doc, past, pal)
             if note is not None:
                 yield Static(note, id="approval-flags")
-            with VerticalScroll(id="approval-details"):
-                yield Static(render_details(details, pal), id="approval-details-text")
+            if long:  # the whole call, scrollable; only what is on screen is rendered
+                yield CallView(doc, id="approval-call")
+            else:
+                with VerticalScroll(id="approval-details"):
+                    yield Static(doc.text(), id="approval-details-text")
             yield Static(keys, id="approval-keys")
             yield Input(placeholder="instruction for the agent (enter sends the veto, esc cancels)",
                         id="approval-reason")
@@ -225,11 +159,15 @@ class ApprovalScreen(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         self._shown_at = self._monotonic()
-        scroll = self.query_one("#approval-details", VerticalScroll)
-        scroll.focus()  # arrows and page keys scroll the whole call; decision keys still work
-        line = flagged_line(self.request.get("details"), Palette.from_app(self.app))
-        if line is not None:  # open on the first flagged line, wherever it sits in the code
-            self.call_after_refresh(lambda: scroll.scroll_to(y=max(0, line - 2), animate=False))
+        self._focus_call()  # a CallView opens on the first flagged span by itself
+
+    def _focus_call(self) -> None:
+        """Arrows, page keys, home/end scroll the whole call; the decision keys still work."""
+        views = self.query(CallView)
+        if views:
+            views.first().focus()
+        else:
+            self.query_one("#approval-details", VerticalScroll).focus()
 
     # -- guards ---------------------------------------------------------------------------
     @property
@@ -248,6 +186,11 @@ class ApprovalScreen(ModalScreen[dict | None]):
     def action_veto(self) -> None:
         if self._ready():
             self._send({"id": self.request_id, "decision": "veto", "scope": "once", "reason": ""})
+
+    def action_next_flag(self) -> None:
+        """Scroll the call to its next flagged span (cycling)."""
+        for view in self.query(CallView):
+            view.show_flag()
 
     def action_instruct(self) -> None:
         if not self._ready():
@@ -301,13 +244,13 @@ class ApprovalScreen(ModalScreen[dict | None]):
         editor = self.query_one("#approval-editor", TextArea)
         if editor.has_class("shown"):
             editor.remove_class("shown")
-            self.set_focus(None)
+            self._focus_call()
             return
         box = self.query_one("#approval-reason", Input)
         if box.has_class("shown"):
             box.remove_class("shown")
             box.value = ""
-            self.set_focus(None)
+            self._focus_call()
             return
         if self.armed:
             self.close(None)

@@ -31,7 +31,7 @@ from textual.message_pump import MessagePump
 from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
-from agent_core.runs import RunDir
+from agent_core.record.runs import RunDir
 from screens.replay_log import FastLogReader, ReplayLog, ReplayState
 from screens.state import parse_ts
 

@@ -3,7 +3,7 @@
     enter  attach (the run's daemon is alive) or replay (it is not)
     a      attach (a live run only)
     r      replay the selected run
-    u      resume a stopped run (agent_core.launch.resume_run), then attach
+    u      resume a stopped run (agent_core.daemon.launch.resume_run), then attach
     D      delete the selected run, after a confirmation (a live run is refused)
     N      start a new run (calls `app.start_new_run()` when the app has one)
     q      quit
@@ -31,8 +31,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from agent_core.events import LogReader
-from agent_core.runs import RunDir, RunIsLive, delete_run, list_runs
+from agent_core.record.events import LogReader
+from agent_core.record.runs import RunDir, RunIsLive, delete_run, list_runs
 from screens.widgets.palette import Palette
 from screens.widgets.status import STATE_STYLE
 
@@ -327,7 +327,7 @@ class HomeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="home-resume", exit_on_error=False)
     def _resume(self, run: RunDir) -> None:
-        from agent_core.launch import resume_run  # starts a daemon: imported when used
+        from agent_core.daemon.launch import resume_run  # starts a daemon: imported when used
 
         try:
             resumed = resume_run(run.path)

@@ -1,6 +1,6 @@
 """The new-run form on the home screen: task, model, agent, budget.
 
-Dismissed with a validated run config (agent_core.launch.build_config) or None; bad input
+Dismissed with a validated run config (agent_core.daemon.launch.build_config) or None; bad input
 is shown under the form and loses nothing the person typed.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from agent_core.launch import build_config
+from agent_core.daemon.launch import build_config
 
 __all__ = ["NewRunScreen"]
 

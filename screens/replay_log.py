@@ -3,7 +3,7 @@
     parse_lines(lines)      JSON lines -> objects (None for a bad line). One json.loads over
                             the whole batch (about 2x faster than a call per line), with a
                             per-line fallback whenever the batch does not parse cleanly.
-    FastLogReader(path)     agent_core.events.LogReader with that parser (same semantics:
+    FastLogReader(path)     agent_core.record.events.LogReader with that parser (same semantics:
                             torn last line pending, corrupt lines and non-increasing seq
                             skipped and counted).
     ReplayLog               an index of a finished log, built incrementally (in a worker for a
@@ -28,7 +28,7 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from agent_core.events import LogReader
+from agent_core.record.events import LogReader
 from screens.state import RunView, parse_ts
 from screens.widgets.chart import LOSS_KEYS, extra_points, metric_point
 

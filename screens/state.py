@@ -7,7 +7,7 @@ and state changes), which is what makes 50k events/s affordable. Replay keeps co
 """
 from __future__ import annotations
 
-from agent_core.events import TERMINAL_STATES, parse_ts
+from agent_core.record.events import TERMINAL_STATES, parse_ts
 
 __all__ = ["RunView", "STATE_TYPES", "parse_ts"]
 

@@ -47,7 +47,7 @@ def file_task(folder: Path, task: str = "arithmetic") -> Path:
     """A task file made of a generated task's splits (dev/train/test files next to task.toml), for
     tests that must know the hidden test items, as an agent that memorised a public benchmark
     would (a generated task's hidden split comes from the run's secret seed)."""
-    from agent_core import tasks
+    from agent_core.training import tasks
     paths = tasks.materialize(tasks.get_task(task), folder)
     toml = folder / "task.toml"
     toml.write_text('name = "arithmetic-file"\ndescription = "arithmetic: answer with the number only"\n'
@@ -71,7 +71,7 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str 
 
 
 def events_of(run_dir: Path) -> list[dict]:
-    from agent_core.events import read_events
+    from agent_core.record.events import read_events
     return read_events(run_dir / "events.jsonl")
 
 

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agent_core.control import sock_address  # noqa: E402
-from agent_core.runs import RunDir  # noqa: E402
+from agent_core.record.control import sock_address  # noqa: E402
+from agent_core.record.runs import RunDir  # noqa: E402
 
 BASE = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 BASE_EPOCH = BASE.timestamp()

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from agent_core import base_models
-from agent_core.base_models import resolve
+from agent_core.training import base_models
+from agent_core.training.base_models import resolve
 from conftest import ROOT, cli, events_of, write_script
 
 

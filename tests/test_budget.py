@@ -6,10 +6,10 @@ import json
 import pytest
 from conftest import cli, events_of, last_state, wait_for, write_script
 
-from agent_core.budget import Budget, BudgetError, cost_usd, load_prices, parse_count, price_for
-from agent_core.launch import build_config
-from agent_core.providers import Usage
-from agent_core.runs import RunDir
+from agent_core.oversight.budget import Budget, BudgetError, cost_usd, load_prices, parse_count, price_for
+from agent_core.daemon.launch import build_config
+from agent_core.agents.providers import Usage
+from agent_core.record.runs import RunDir
 
 
 class Clock:

@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import ROOT, cli, events_of, last_state, wait_for, write_script
 
-from agent_core.runs import RunDir, RunNotFound, new_run, resolve_run
+from agent_core.record.runs import RunDir, RunNotFound, new_run, resolve_run
 from tinker_tui.cli import CliError, parse_budget
 
 FLAGGED = {"tool": "load_dataset", "args": {"name": "hf:someone/more-arithmetic"}}
@@ -76,7 +76,7 @@ def test_flagged_action_waits_and_veto_reason_reaches_the_agent(home, tmp_path):
 
 def test_the_server_decides_who_decided(home, tmp_path):
     """A request's own "by" is ignored: whatever reaches the control socket is the person."""
-    from agent_core.control import send_command
+    from agent_core.record.control import send_command
     run = start(home, tmp_path, [FLAGGED, {"say": "done"}])
     wait_state(run, "waiting_approval")
     reply = send_command(run.socket_path, {"cmd": "approve", "id": None, "scope": "once",
@@ -183,7 +183,7 @@ def test_run_survives_the_terminal_that_started_it(home, tmp_path):
 
 
 def test_a_nudge_wakes_a_parked_wait_at_once(home, tmp_path):
-    from agent_core.events import parse_ts
+    from agent_core.record.events import parse_ts
     job = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8}}
     run = start(home, tmp_path, [job, {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},
                                  {"say": "read the message"}])

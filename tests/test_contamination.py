@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from agent_core.contamination import Report, check, normalize, row_parts, rows_text, tokens, train_text
-from agent_core.tasks import arithmetic_task, generate_splits
+from agent_core.oversight.contamination import Report, check, normalize, row_parts, rows_text, tokens, train_text
+from agent_core.training.tasks import arithmetic_task, generate_splits
 
 GSM = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -368,7 +368,7 @@ def test_content_digest_follows_content_not_mtime(tmp_path):
     import hashlib
     import os
 
-    from agent_core.contamination import content_digest
+    from agent_core.oversight.contamination import content_digest
     path = tmp_path / "train.jsonl"
     path.write_text('{"prompt": "12+8=", "completion": "20"}\n')
     first = content_digest(str(path))

@@ -1,5 +1,5 @@
 """Context management: compact tool output, a running digest of key findings, and requests held
-under a token budget however long the run is (agent_core/context.py, used by the LLM agent).
+under a token budget however long the run is (agent_core/agents/context.py, used by the LLM agent).
 
 The long runs go through the real LLMAgent and the real SDKs (OpenAI over httpx, Anthropic over
 httpx2), served by a MockTransport whose handler records each request's size and checks the
@@ -17,12 +17,12 @@ import pytest
 
 from agent_core.agents.base import Brief, Call, Done, Say, ToolOutcome
 from agent_core.agents.llm import SUPERVISOR_PREFIX, make_llm_agent
-from agent_core.context import (ALERT_MARK, CHARS_PER_TOKEN, DIGEST_MARK, ContextManager, compact_text,
+from agent_core.agents.context import (ALERT_MARK, CHARS_PER_TOKEN, DIGEST_MARK, ContextManager, compact_text,
                                 estimate_tokens, fixed_chars, message_chars, metrics_table, render_result)
-from agent_core.providers import AssistantTurn, ToolCall, ToolResult, ToolResults, UserText, tool_specs
-from agent_core.providers.anthropic_provider import to_wire as anthropic_wire
-from agent_core.providers.openai_provider import to_wire as openai_wire
-from agent_core.tools import SCHEMAS
+from agent_core.agents.providers import AssistantTurn, ToolCall, ToolResult, ToolResults, UserText, tool_specs
+from agent_core.agents.providers.anthropic_provider import to_wire as anthropic_wire
+from agent_core.agents.providers.openai_provider import to_wire as openai_wire
+from agent_core.agents.tools import SCHEMAS
 
 try:
     import httpx2 as ahttpx

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from conftest import cli, events_of, last_state, wait_for, write_script
 
-from agent_core.events import EventLog
-from agent_core.launch import build_config
-from agent_core.runs import RunDir, list_runs, new_run
+from agent_core.record.events import EventLog
+from agent_core.daemon.launch import build_config
+from agent_core.record.runs import RunDir, list_runs, new_run
 
 LONG_JOB = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8,
                                                "learning_rate": 0.001}}

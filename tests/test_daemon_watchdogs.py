@@ -6,8 +6,8 @@ import asyncio
 
 from conftest import cli, events_of
 
-from agent_core.daemon import Supervisor
-from agent_core.runs import new_run
+from agent_core.daemon.supervisor import Supervisor
+from agent_core.record.runs import new_run
 
 
 def test_nan_metric_raises_an_alert_for_the_person_and_the_agent(tmp_path):
@@ -32,8 +32,8 @@ def test_wait_wakes_on_an_alert(tmp_path):
     sup = Supervisor(run)
 
     async def scenario():
-        from agent_core.jobs import Job, JobManager
-        from agent_core.tools import Toolbox
+        from agent_core.training.jobs import Job, JobManager
+        from agent_core.agents.tools import Toolbox
         sup.jobs = JobManager(run.path, sup.log)
         job = Job("job1", {}, run.path / "jobs" / "job1.json", run.path)
         job.state = "running"

@@ -6,7 +6,7 @@ import json
 import re
 import threading
 
-from agent_core.events import EventLog, LogReader, last_seq, read_events
+from agent_core.record.events import EventLog, LogReader, last_seq, read_events
 
 
 def test_events_have_increasing_seq_and_utc_timestamps(tmp_path):

@@ -1,4 +1,4 @@
-"""The fence (agent_core/fence.py) for real: run_python's code and a reward process see only their
+"""The fence (agent_core/oversight/fence.py) for real: run_python's code and a reward process see only their
 workspace, reach no network, host file, socket or process, get no key, hit their limits, and die
 with their call. Nothing here relies on a keyword scan: the code is handed to the sandbox as is."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_core import fence, sandbox
-from agent_core.sandbox import HEAD, TAIL, run_code
+from agent_core.oversight import fence, sandbox
+from agent_core.oversight.sandbox import HEAD, TAIL, run_code
 
 FAKE_KEY = "sk-ant-api03-" + "F4k3" * 10
 # Obfuscated on purpose: the fence, not a scan, stops each of these.
@@ -71,7 +71,7 @@ def run_dir(tmp_path, monkeypatch):
 
 
 def test_the_fence_shows_only_the_workspace(run_dir):
-    from agent_core.policy import HARNESS_DIR
+    from agent_core.oversight.policy import HARNESS_DIR
     listener = socket.socket()  # a host service on loopback: the sandbox's loopback is its own
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -201,7 +201,7 @@ def test_a_run_without_bubblewrap_refuses_to_start_unless_the_person_says_unsafe
     import subprocess
     import sys
     from conftest import ROOT, events_of, write_script
-    from agent_core.runs import list_runs
+    from agent_core.record.runs import list_runs
     from screens.widgets.status import StatusInfo, render_status
     from screens.widgets.palette import Palette
 

@@ -5,7 +5,7 @@ import json
 
 from conftest import cli, events_of, file_task, last_state, wait_for, write_script
 
-from agent_core.runs import list_runs
+from agent_core.record.runs import list_runs
 
 
 def test_training_on_test_items_waits_for_approval_and_shows_examples(home, tmp_path):

@@ -2,7 +2,8 @@
 that refuse a scoring (or a resume) after the hidden split or scorer changed."""
 from __future__ import annotations
 
-from agent_core import hidden, tasks
+from agent_core.oversight import hidden
+from agent_core.training import tasks
 
 
 def _prompts(rows):
@@ -47,7 +48,7 @@ def test_a_run_whose_hidden_split_changed_is_not_resumed(home, tmp_path):
     import signal
 
     from conftest import cli, events_of, last_state, wait_for, write_script
-    from agent_core.runs import list_runs
+    from agent_core.record.runs import list_runs
 
     agent = write_script(tmp_path / "steps.json", [
         {"tool": "load_dataset", "args": {"name": "hf:someone/gsm8k"}},  # waits for a person

@@ -40,7 +40,7 @@ def test_the_contracts_hold_and_a_broken_one_fails(tmp_path):
 
 
 def test_the_daemon_loads_no_ml_library():
-    code = ("import sys, agent_core.daemon, agent_core.tools, agent_core.sandbox, agent_core.fence; "
+    code = ("import sys, agent_core.daemon.supervisor, agent_core.agents.tools, agent_core.oversight.sandbox, agent_core.oversight.fence; "
             "bad = [m for m in ('torch', 'trl', 'transformers', 'peft', 'datasets', 'textual') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -62,7 +62,7 @@ def test_ui_never_imports_ml_libraries(tmp_path):
         sys.meta_path.insert(0, Block())
         sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
         from pathlib import Path
-        from agent_core.runs import RunDir
+        from agent_core.record.runs import RunDir
         import tinker_tui.app as appmod
         run = RunDir(Path({str(run.path)!r}))
         async def main():

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agent_core import jobs as jobs_mod
-from agent_core import tasks
-from agent_core.events import EventLog, read_events
-from agent_core.jobs import JobManager, summarize_stderr
-from agent_core.failures import crash_summary, oom_advice
+from agent_core.training import jobs as jobs_mod
+from agent_core.training import tasks
+from agent_core.record.events import EventLog, read_events
+from agent_core.training.jobs import JobManager, summarize_stderr
+from agent_core.training.failures import crash_summary, oom_advice
 
 SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
          "num_attention_heads": 2, "num_key_value_heads": 2}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import cli, events_of, last_state, wait_for
 
-from agent_core.runs import list_runs
+from agent_core.record.runs import list_runs
 
 FIX = Path(__file__).parent / "fixtures" / "providers"
 KEY = "sk-test-DO-NOT-LEAK-4242"
@@ -84,7 +84,7 @@ def _brief(**kw):
 
 def test_system_prompt_and_kickoff_cover_task_budget_tools_rules_and_memory():
     from agent_core.agents.llm import build_kickoff, build_system_prompt
-    from agent_core.tools import SCHEMAS
+    from agent_core.agents.tools import SCHEMAS
     brief = _brief(limits={"wall_s": 7200.0, "gpu_h": 1.5, "tokens": 2_000_000, "usd": 20.0},
                    memory="Earlier runs: - run r1 ... lr 0.001 -> dev 90.0%",
                    prior={"run": "r1", "job": "job1", "method": "sft", "learning_rate": 0.001, "dev": 0.9})
@@ -111,7 +111,7 @@ def test_restored_context_holds_the_transcript_marks_the_person_and_stays_bounde
 
     from agent_core.agents.llm import SUPERVISOR_PREFIX, make_llm_agent
     from agent_core.agents.base import Say
-    from agent_core.context import estimate_tokens
+    from agent_core.agents.context import estimate_tokens
     seen = []
 
     def handler(request):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from agent_core.events import EventLog
-from agent_core.memory import best_prior, digest, read_ledger, record_run
-from agent_core.runs import new_run
+from agent_core.record.events import EventLog
+from agent_core.daemon.memory import best_prior, digest, read_ledger, record_run
+from agent_core.record.runs import new_run
 
 
 def fake_run(home, task="arithmetic", model="tiny", lr=1e-3, dev=0.5, test=(0.0, 0.4), note="a finding",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core import tasks
+from agent_core.training import tasks
 from agent_core.ml.callbacks import grpo_values, peak_flops, schedule_horizon
 from agent_core.ml.reward_sandbox import RewardFileError, RewardSandbox
 from test_ml_worker import SMALL, error_of, result_of, run_worker
@@ -327,7 +327,7 @@ class _FakeJobs:
 def _toolbox(tmp_path: Path):
     """The real Toolbox over a stand-in for the daemon's Supervisor (only what start_training uses)."""
     from types import SimpleNamespace
-    from agent_core.tools import Toolbox
+    from agent_core.agents.tools import Toolbox
 
     ws = tmp_path / "workspace"
     (ws / "data").mkdir(parents=True)
@@ -340,7 +340,7 @@ def _toolbox(tmp_path: Path):
     async def ensure_base():
         return base
 
-    from agent_core.workspace import Workspace
+    from agent_core.training.workspace import Workspace
     files = Workspace(ws, tmp_path / "frozen")
     (tmp_path / "jobs").mkdir()
     sup = SimpleNamespace(
@@ -354,7 +354,7 @@ def _toolbox(tmp_path: Path):
 
 def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     import asyncio
-    from agent_core.tools import check_args
+    from agent_core.agents.tools import check_args
 
     box, sup = _toolbox(tmp_path)
     args = check_args("start_training", {"dataset": "train", "method": "grpo", "reward_file": "reward.py",

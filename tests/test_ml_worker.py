@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core import tasks
+from agent_core.training import tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -338,7 +338,7 @@ def test_get_task_and_scorer(tmp_path):
 
 
 def test_tasks_module_does_not_import_torch():
-    code = "import sys, agent_core.tasks; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    code = "import sys, agent_core.training.tasks; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     proc = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent_core.approvals import Approvals
-from agent_core.events import EventLog, read_events
-from agent_core.policy import HARNESS_DIR, classify, gate
-from agent_core.policy_file import Policy, PolicyError, build, parse
+from agent_core.oversight.approvals import Approvals
+from agent_core.record.events import EventLog, read_events
+from agent_core.oversight.policy import HARNESS_DIR, classify, gate
+from agent_core.oversight.policy_file import Policy, PolicyError, build, parse
 
 
 # -- a gate context the way the daemon's Supervisor provides it ---------------------------
@@ -156,7 +156,7 @@ def test_run_python_static_checks(ctx):
         return v.action, v.rule
     assert rule("print(open('../hidden/test.jsonl').read())") == ("deny", "eval_tamper")
     assert rule(f"print(open({str(ctx.hidden_dir / 'test.jsonl')!r}).read())") == ("deny", "eval_tamper")
-    assert rule("import agent_core.tasks as t; t.score = lambda *a: 1") == ("deny", "eval_tamper")
+    assert rule("import agent_core.training.tasks as t; t.score = lambda *a: 1") == ("deny", "eval_tamper")
     assert rule("import os\nprint(os.environ.get('ANTHROPIC_API_KEY'))") == ("deny", "secret_access")
     assert rule("import os\nprint(dict(os.environ))") == ("deny", "secret_access")
     assert rule("import subprocess\nsubprocess.run(['pip', 'install', 'trl'])") == ("ask", "network")
@@ -296,7 +296,7 @@ def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path)
 
 
 def test_contamination_session_pattern_is_the_dataset_content(ctx):
-    from agent_core.contamination import check, read_jsonl
+    from agent_core.oversight.contamination import check, read_jsonl
     ctx.contamination = lambda ds: [check(list(read_jsonl(str(ctx.dataset_path(ds)))),
                                           list(read_jsonl(str(ctx.hidden_dir / "test.jsonl"))), name="test")]
     leak = ctx.workspace / "data" / "mix.jsonl"
@@ -307,3 +307,44 @@ def test_contamination_session_pattern_is_the_dataset_content(ctx):
     assert classify("start_training", {"dataset": "mix"}, ctx).pattern == first.pattern
     leak.write_text(leak.read_text() + '{"prompt": "1 + 1 =", "completion": "2"}\n')
     assert classify("start_training", {"dataset": "mix"}, ctx).pattern != first.pattern
+
+
+# -- run_python: the whole code, and where it is flagged ----------------------------------------
+def test_run_python_verdict_carries_the_whole_code_and_the_flagged_span(ctx):
+    """The dangerous part placed past any preview cut (20,000 characters in, at the very end) is
+    in the verdict's details, and a span points at it."""
+    code = "".join(f"value_{i} = {i} * 2\n" for i in range(1500)) + "import socket"
+    assert len(code) > 20_000 and code.endswith("import socket")
+    for v in (classify("run_python", {"code": code}, ctx),
+              gate("run_python", {"code": code}, ctx, Policy("flagged"))):
+        assert (v.action, v.rule) == ("ask", "network")
+        assert v.details["code"] == code  # whole: no cut
+        [[start, end, label]] = v.details["spans"]
+        assert (code[start:end], end, label) == ("import socket", len(code), "network: socket")
+        assert json.loads(json.dumps(v.details))["spans"] == v.details["spans"]  # as logged
+
+
+def test_code_spans_locate_each_kind_of_finding(ctx):
+    hidden = str(ctx.hidden_dir / "test.jsonl")
+    cases = [
+        ("print(open('../hidden/test.jsonl').read())", "eval_tamper", [("/hidden", "eval: hidden folder")]),
+        (f"rows = open({hidden!r}).read()", "eval_tamper", [(str(ctx.hidden_dir), "eval: hidden folder")]),
+        ("import agent_core.training.tasks as t", "eval_tamper", [("agent_core.training", "eval: harness code")]),
+        ("import os\nk = os.environ['OPENAI_API_KEY']", "secret_access",
+         [("os.environ", "secrets: environment"), ("'OPENAI_API_KEY'", "secrets: environment")]),
+        ("print(open('/root/.netrc').read())", "secret_access", [("/.netrc'", "secrets: credentials file")]),
+        # an import among others, or split over lines, is located (in the syntax tree)
+        ("import json, socket\nimport os,\\\n    ssl", "network",
+         [("socket", "network: socket"), ("ssl", "network: socket")]),
+        ("from urllib.request import urlopen", "network", [("from urllib.request", "network: urllib")]),
+        ("m = __import__('requests')", "network", [("__import__('requests", "network: requests")]),
+        ("import subprocess\nsubprocess.run('curl -sO http://x', shell=True)", "network",
+         [("curl", "network: curl/wget")]),
+        ("é = 'ü'; import os, httpx", "network", [("httpx", "network: httpx")]),  # columns past UTF-8
+        ("s = '\x0c\u2028'\rimport os, socket", "network", [("socket", "network: socket")]),  # Python's lines
+    ]
+    for code, rule, want in cases:
+        v = classify("run_python", {"code": code}, ctx)
+        assert v.rule == rule, code
+        assert v.details["code"] == code
+        assert [(code[s:e], label) for s, e, label in v.details["spans"]] == want, code

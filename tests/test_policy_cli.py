@@ -5,7 +5,7 @@ import json
 
 from conftest import cli, events_of, last_state, wait_for, write_script
 
-from agent_core.runs import list_runs
+from agent_core.record.runs import list_runs
 
 
 def test_bad_policy_files_are_refused_before_the_run_starts(home, tmp_path):
@@ -63,8 +63,8 @@ def test_strict_preset_user_default_and_edit_from_the_cli(home, tmp_path):
 
 
 def test_the_daemon_uses_the_policy_contamination_thresholds(tmp_path):
-    from agent_core.daemon import Supervisor
-    from agent_core.runs import RunDir
+    from agent_core.daemon.supervisor import Supervisor
+    from agent_core.record.runs import RunDir
     run = RunDir(tmp_path / "r1")
     (run.workspace / "data").mkdir(parents=True)
     (run.path / "hidden").mkdir()

@@ -20,8 +20,8 @@ import pytest
 
 from agent_core.agents.base import Brief, Call, Done, Say, ToolOutcome
 from agent_core.agents.llm import CONTINUE_PROMPT, SUPERVISOR_PREFIX, LLMAgent, make_llm_agent, preflight
-from agent_core.providers import MissingKeyError, ProviderError, UserText
-from agent_core.tools import SCHEMAS, ToolArgError, check_args
+from agent_core.agents.providers import MissingKeyError, ProviderError, UserText
+from agent_core.agents.tools import SCHEMAS, ToolArgError, check_args
 
 try:  # the transport module the installed Anthropic SDK speaks
     import httpx2 as ahttpx

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from agent_core.events import EventLog
-from agent_core.report import build_report, sparkline
-from agent_core.runs import new_run
+from agent_core.record.events import EventLog
+from agent_core.daemon.report import build_report, sparkline
+from agent_core.record.runs import new_run
 
 
 def test_sparkline_scales_and_downsamples():

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import cli, events_of, last_state, wait_for, write_script
 
-from agent_core.launch import build_config, launch
-from agent_core.memory import read_ledger
-from agent_core.runs import RunDir
+from agent_core.daemon.launch import build_config, launch
+from agent_core.daemon.memory import read_ledger
+from agent_core.record.runs import RunDir
 
 STEPS = 60  # the tiny model does a step in ~50 ms: long enough to kill it mid-way
 SAVE_STEPS = 10
@@ -178,10 +178,10 @@ def test_the_playbook_skips_the_steps_it_already_did(tmp_path):
 
     from agent_core.agents import Brief, Call
     from agent_core.agents.playbook import PlaybookAgent
-    from agent_core.daemon import Supervisor
-    from agent_core.events import EventLog
-    from agent_core.resume import LogState, replay
-    from agent_core.runs import new_run
+    from agent_core.daemon.supervisor import Supervisor
+    from agent_core.record.events import EventLog
+    from agent_core.daemon.resume import LogState, replay
+    from agent_core.record.runs import new_run
 
     run = new_run(tmp_path, {"task": "arithmetic", "model": "tiny", "agent": "playbook"})
     (run.workspace / "data").mkdir()

@@ -1,18 +1,19 @@
 """The trusted side opens the agent's files without following its symlinks and without a
-check-then-open race (agent_core/safe_fs.py): a symlink to the hidden split, swapped in at any
+check-then-open race (agent_core/oversight/safe_fs.py): a symlink to the hidden split, swapped in at any
 moment, is never read through and never written through."""
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from agent_core import safe_fs
-from agent_core.safe_fs import UnsafePath
+from agent_core.oversight import safe_fs
+from agent_core.oversight.safe_fs import UnsafePath
 
 SECRET = '{"prompt": "hidden", "completion": "test item"}\n'
 
@@ -126,7 +127,7 @@ def test_walk_skips_symlinks_and_bundles_are_frozen_read_only(ws):
 
 
 def test_a_frozen_copy_follows_the_content_even_behind_a_restored_mtime(ws, tmp_path):
-    from agent_core.workspace import Workspace
+    from agent_core.training.workspace import Workspace
     files = Workspace(ws, tmp_path / "frozen")
     first, sha = files.freeze("data/train.jsonl")
     assert files.freeze("data/train.jsonl") == (first, sha)  # unchanged: the same copy
@@ -136,3 +137,81 @@ def test_a_frozen_copy_follows_the_content_even_behind_a_restored_mtime(ws, tmp_
     second, sha2 = files.freeze("data/train.jsonl")
     assert sha2 != sha and second.read_text() == '{"prompt": "hidden", "completion": "test item"}\n'
     assert first.read_text().startswith('{"prompt": "1+1="') and first.stat().st_mode & 0o777 == 0o444
+
+
+def test_a_fifo_swapped_in_for_a_directory_never_hangs_a_walk(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "realdir").mkdir(parents=True)
+    os.mkfifo(ws / "fifo")
+    for i in range(200):
+        (ws / "realdir" / f"f{i}").write_text("")
+    stop = threading.Event()
+
+    def swap():
+        a, b = ws / ".a", ws / ".b"
+        while not stop.is_set():
+            for src, target in ((a, "realdir"), (b, "fifo")):
+                try:
+                    os.symlink(target, src)
+                except FileExistsError:
+                    pass
+                os.replace(src, ws / "zz")
+    t = threading.Thread(target=swap, daemon=True)
+    t.start()
+    n, t0 = 0, time.monotonic()
+    try:
+        while time.monotonic() - t0 < 1.5:
+            assert all(not p.startswith("zz") for p in safe_fs.walk_files(ws))
+            n += 1
+    finally:
+        stop.set()
+        t.join()
+    assert n > 50
+
+
+def test_a_very_deep_tree_is_walked_without_failing(tmp_path):
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
+    (deep / "top.txt").write_text("x")
+    try:
+        assert safe_fs.walk_files(deep) == ["top.txt"]
+    finally:  # rm -r: pytest's own clean-up recurses
+        subprocess.run(["rm", "-rf", str(deep)], check=True)
+
+
+def test_a_file_growing_after_its_size_check_is_skipped_not_copied_whole(tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "reward.py").write_bytes(b"x" * 100)
+    real = safe_fs._copy_fd
+
+    def racing(fd, dest, limit=None):
+        with open(ws / "reward.py", "ab") as f:
+            f.write(b"y" * 5_000_000)
+        return real(fd, dest, limit)
+    monkeypatch.setattr(safe_fs, "_copy_fd", racing)
+    m = safe_fs.copy_tree_out(ws, tmp_path / "b", max_file_bytes=1000, max_total_bytes=2000)
+    assert m["files"] == {} and m["skipped"][0][0] == "reward.py" and not (tmp_path / "b" / "reward.py").exists()
+
+
+def test_a_backslash_name_is_its_own_file_and_no_way_around_an_exclude(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "data").mkdir(parents=True)
+    (ws / "data" / "train.jsonl").write_text("TRAIN\n")
+    (ws / "data\\train.jsonl").write_text("decoy\n")
+    m = safe_fs.copy_tree_out(ws, tmp_path / "b", max_file_bytes=10**6, max_total_bytes=10**6,
+                              exclude=lambda rel: rel.startswith("data/"))
+    assert (tmp_path / "b" / "data\\train.jsonl").read_text() == "decoy\n" and "data/train.jsonl" not in m["files"]
+
+
+def test_a_fifo_opened_for_writing_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "p")
+    with pytest.raises(UnsafePath, match="not a regular file"):
+        safe_fs.open_beneath(tmp_path, "p", os.O_WRONLY)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 
-from agent_core.secrets import find, redact, redact_obj
+from agent_core.record.secrets import find, redact, redact_obj
 
 FAKE = {
     "anthropic": "sk-ant-api03-" + "Q7x" * 15,
@@ -92,8 +92,8 @@ def test_ordinary_text_around_an_encoded_secret_is_left_alone():
 
 def test_providers_use_the_one_redactor(monkeypatch):
     """The providers' redaction is this module's: their key (also encoded) and every pattern here."""
-    from agent_core import providers
-    from agent_core import secrets as secrets_mod
+    from agent_core.agents import providers
+    from agent_core.record import secrets as secrets_mod
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     key = "prov1der-Key-" + "Qz8" * 8  # not shaped like any known key: only the exact value finds it
     p = providers.Provider("m")

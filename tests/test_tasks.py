@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core import tasks
+from agent_core.training import tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "tasks" / "reverse.toml"
@@ -65,7 +65,7 @@ def test_minimal_file_task_defaults(task_dir):
     task = tasks.get_task(_write(task_dir, GOOD))
     assert task.scorer == "exact" and task.n_train == 0 and task.n_test == 3 and task.budget_s == 1800.0
     # one duration parser: a task file takes what --budget takes
-    from agent_core.launch import parse_budget
+    from agent_core.daemon.launch import parse_budget
     longer = tasks.get_task(_write(task_dir, GOOD.replace('"30m"', '"1h30m"')))
     assert longer.budget_s == parse_budget("1h30m") == 5400.0
     assert tasks.install_scorer(task, task_dir / "hidden") == {"kind": "exact"}
@@ -189,10 +189,10 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
     and the daemon's evaluate (the agent's tool and the harness) runs the task's scorer."""
     import asyncio
 
-    from agent_core.daemon import Supervisor
-    from agent_core.jobs import JobManager
+    from agent_core.daemon.supervisor import Supervisor
+    from agent_core.training.jobs import JobManager
     from agent_core.ml.tiny import build_tiny_model
-    from agent_core.runs import new_run
+    from agent_core.record.runs import new_run
 
     run = new_run(tmp_path, {"task": str(EXAMPLE), "model": "tiny", "agent": "playbook"})
     sup = Supervisor(run)
@@ -217,7 +217,7 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
 def test_evaluation_leaves_room_for_the_longest_answer(tmp_path):
     """Greedy evaluation must not cut an expected answer short: max_new_tokens follows the
     longest completion of the file (a token is at least one character)."""
-    from agent_core.tasks import answer_budget
+    from agent_core.training.tasks import answer_budget
 
     short = tmp_path / "short.jsonl"
     short.write_text('{"prompt": "1+1=", "completion": "2"}\n')

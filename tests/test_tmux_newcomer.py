@@ -14,7 +14,7 @@ import uuid
 import pytest
 from conftest import ROOT, cli, events_of, last_state, wait_for
 
-from agent_core.runs import list_runs
+from agent_core.record.runs import list_runs
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -13,7 +13,7 @@ from conftest import cli, events_of, write_script
 from conftest_ui import wait_for
 from screens.approval import ApprovalScreen
 from screens.run_screen import RunScreen
-from agent_core.runs import RunDir
+from agent_core.record.runs import RunDir
 from tinker_tui.app import TinkerApp
 from tinker_tui.client import RunClient
 from textual.widgets import TextArea
@@ -122,37 +122,169 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     assert decisions[5]["edited_args"] == {"code": "print('edited call ran')  # ok"}
 
 
-async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_path):
-    """A flagged import placed 20,000 characters into the code (past any preview cut) is in
-    the prompt, highlighted, and the prompt opens scrolled to it."""
-    from types import SimpleNamespace
-    from textual.containers import VerticalScroll
-    from textual.widgets import Static
-    from agent_core.policy import classify
+class FakeClient:
+    """Records the decisions the prompt sends (no daemon)."""
 
-    code = "".join(f"row_{i} = {i}  # filler\n" for i in range(1000)) + "import socket\nprint('end of the code')\n"
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def approve(self, aid, scope):
+        self.sent.append(("approve", aid, scope))
+
+    def veto(self, aid, reason):
+        self.sent.append(("veto", aid, reason))
+
+    def request(self, cmd, **kw):
+        self.sent.append((cmd, kw))
+
+
+def filler(n: int, start: int = 0) -> str:
+    return "".join(f"row_{i} = {i}  # filler\n" for i in range(start, start + n))
+
+
+def network_request(tmp_path, code: str) -> dict:
+    """An approval request shaped as the daemon makes it (agent_core.oversight.approvals.ask):
+    the call's args, then the verdict's details (the code again, and its flagged spans)."""
+    from types import SimpleNamespace
+    from agent_core.oversight.policy import classify
+    verdict = classify("run_python", {"code": code},
+                       SimpleNamespace(workspace=tmp_path, hidden_dir=tmp_path / "hidden"))
+    assert verdict.rule == "network"
+    return {"id": "a1", "rule": verdict.rule, "summary": verdict.reason, "risk": verdict.risk,
+            "details": {"tool": "run_python", "args": {"code": code, "timeout": 60}, "call": "c1",
+                        "risk": verdict.risk, **verdict.details, "pattern": verdict.pattern}}
+
+
+def on_screen(view) -> str:
+    """The text of the view's visible rows, as rendered."""
+    from textual.geometry import Region
+    size = view.outer_size  # the border and padding rows too
+    return "\n".join(strip.text for strip in view.render_lines(Region(0, 0, size.width, size.height)))
+
+
+async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_path):
+    """A flagged import 20,000+ characters into the code (past any preview cut), with more code
+    after it: the prompt holds all of the code, highlights the import, opens scrolled to it,
+    scrolls by keyboard, and the decision keys still work with the code view focused."""
+    from rich.style import Style
+    from textual.widgets import Static
+    from screens.widgets.call_view import CallView
+
+    code = filler(1000) + "import os, socket\n" + filler(300, 1000) + "print('end of the code')\n"
     assert len(code) > 20_000
-    ctx = SimpleNamespace(workspace=tmp_path, hidden_dir=tmp_path / "hidden")
-    verdict = classify("run_python", {"code": code}, ctx)
-    assert verdict.rule == "network" and verdict.details["code"] == code  # nothing cut
-    [span] = verdict.details["spans"]
-    assert code[span[0]:span[1]] == "import socket" and span[2] == "network: socket"
-    request = {"id": "a1", "rule": verdict.rule, "summary": verdict.reason, "risk": verdict.risk,
-               "details": {"tool": "run_python", "args": {"code": code}, "call": "c1", **verdict.details}}
+    client = FakeClient()
     app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = ApprovalScreen(request, client=None, grace=0.0)
+        screen = ApprovalScreen(network_request(tmp_path, code), client=client, grace=0.0)
         app.push_screen(screen)
-        await pilot.pause()
-        await pilot.pause(0.2)
-        text = screen.query_one("#approval-details-text", Static).visual
-        plain = text.plain
-        assert "print('end of the code')" in plain and "row_0 = 0" in plain  # all of it
-        [hit] = [s for s in text.spans if plain[s.start:s.end] == "import socket"]
-        assert hit.style.reverse and hit.style.bold
+        view = None
+
+        def opened() -> bool:
+            nonlocal view
+            views = screen.query(CallView) if screen.is_mounted else []
+            view = views.first() if views else None
+            return view is not None and view.document.line_count > 1 and view.scroll_y > 0
+        assert await wait_for(pilot, opened)
+        await pilot.pause(0.1)
+        doc = view.document
+        # all of the code, once, numbered: its first and its last line are in the view
+        assert view.text.count("row_0 = 0  # filler") == 1
+        assert doc.get_line(doc.line_count - 1) == " 1302 │ print('end of the code')"
+        assert "code: ↓ below, as code" in view.text  # the args' copy is not shown twice
+        # the flagged span: located, highlighted (risk colour, bold, reversed), and counted
+        [flag] = view.doc.flags
+        assert (flag.label, flag.source_line) == ("network: socket", 1001)
+        assert doc.get_line(flag.line)[flag.start:flag.end] == "socket"
+        line = view.get_line(flag.line)
+        [hit] = [s for s in line.spans if line.plain[s.start:s.end] == "socket"]
+        style = hit.style if isinstance(hit.style, Style) else Style.parse(hit.style)
+        assert style.reverse and style.bold and style.color is not None
         flags = screen.query_one("#approval-flags", Static).visual.plain
-        assert "1 flagged span" in flags and "network: socket at line 1001" in flags
-        scroll = screen.query_one("#approval-details", VerticalScroll)
-        assert scroll.has_focus and scroll.scroll_y > 900  # opened on the flagged line
+        assert "1 flagged span (highlighted)" in flags and "network: socket at line 1001" in flags
+        # opened on it: the flagged line is on screen, and the view has the keys
+        assert view.has_focus and view.is_line_visible(flag.line)
+        assert "1001 │ import os, socket" in on_screen(view)
+        assert "row_0 = 0" not in on_screen(view)
+        # the keyboard scrolls it (the end of the code too) ...
+        top = view.scroll_y  # (scrolling may be animated: wait for where it ends)
         await pilot.press("pageup")
-        assert scroll.scroll_y < 1000
+        assert await wait_for(pilot, lambda: view.scroll_y < top and not view.is_line_visible(flag.line))
+        await pilot.press("end")
+        assert await wait_for(pilot, lambda: "1302 │ print('end of the code')" in on_screen(view))
+        await pilot.press("n")  # back to the flagged span
+        assert await wait_for(pilot, lambda: view.is_line_visible(flag.line))
+        await pilot.press("home")
+        assert await wait_for(pilot, lambda: view.scroll_y == 0 and "tool: run_python" in on_screen(view))
+        # ... and the decision keys still reach the prompt
+        await pilot.press("v")
+        assert await wait_for(pilot, lambda: client.sent)
+        assert client.sent == [("veto", "a1", "")]
+
+
+async def test_every_flagged_span_is_counted_and_n_walks_them(tmp_path):
+    from screens.widgets.call_view import CallView
+
+    code = ("import requests\n" + filler(400) + "import json, socket\n" + filler(400, 400)
+            + "import subprocess\nsubprocess.run(['pip', 'install', 'trl'])\n")
+    app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = ApprovalScreen(network_request(tmp_path, code), client=FakeClient(), grace=0.0)
+        app.push_screen(screen)
+        assert await wait_for(pilot, lambda: screen.is_mounted and screen.query(CallView))
+        await pilot.pause(0.2)
+        view = screen.query_one(CallView)
+        labels = [(f.label, f.source_line) for f in view.doc.flags]
+        assert labels == [("network: requests", 1), ("network: socket", 402), ("network: pip install", 804)]
+        assert "3 flagged spans" in screen.query_one("#approval-flags").visual.plain
+        flags = view.doc.flags
+        assert view.is_line_visible(flags[0].line) and not view.is_line_visible(flags[1].line)
+        for flag in flags[1:] + flags[:1]:  # opened on the first; n goes to the next, cycling
+            await pilot.press("n")
+            assert view.is_line_visible(flag.line), flag
+
+
+def test_long_fields_are_whole_or_say_what_is_not_shown(monkeypatch):
+    """Diffs, file content and big JSON are blocks, whole; over the sanity limit the prompt says
+    how many characters it does not show, and flagged spans there are still counted."""
+    import screens.approval_doc as approval
+    from screens.approval_doc import build_doc, flag_note
+    from screens.widgets.palette import Palette
+
+    pal = Palette()
+    content = "".join(f"line {i}\n" for i in range(500))
+    doc, long, past = build_doc({"tool": "write_file", "args": {"path": "reward.py", "content": content},
+                                 "path": "reward.py", "diff": "--- a\n+++ b\n" + content,
+                                 "rows": list(range(2000))}, pal)
+    assert long and not past
+    text = doc.plain
+    assert "args.content  (500 lines" in text and "diff  (502 lines" in text and "rows  (2,002 lines" in text
+    assert text.count("line 499") == 2 and "[... " not in text
+    assert "  content: ↓ below, as args.content" in text and "path: reward.py" in text
+    # over the limit: said, with the count, and the flagged span there is not lost
+    monkeypatch.setattr(approval, "MAX_SHOWN", 1000)
+    code = filler(100) + "import socket\n"
+    start = code.index("import socket")
+    doc, long, past = build_doc({"code": code, "spans": [[start, start + 13, "network: socket"]]}, pal)
+    assert f"[... {len(code) - 1000:,} more characters not shown" in doc.plain
+    assert not doc.flags and past == [("network: socket", 101)]
+    note = flag_note(doc, past, pal).plain
+    assert "1 flagged span" in note and "past the part shown (NOT SHOWN)" in note and "line 101" in note
+
+
+def test_what_the_terminal_would_hide_is_shown_escaped():
+    """A bidi override or a control character cannot make the code on screen differ from the
+    code that runs; a carriage return is a line break, as Python reads it."""
+    from screens.approval import build_doc
+    from screens.widgets.palette import Palette
+
+    code = "x = 1  # \u202e ok\rimport socket\x0c\nprint(x)"
+    start = code.index("import socket")
+    doc, _, _ = build_doc({"code": code, "spans": [[start, start + 13, "network: socket"]]}, Palette())
+    lines = doc.plain.splitlines()
+    assert " 1 │ x = 1  # \\u202e ok" in lines and " 2 │ import socket\\x0c" in lines
+    [flag] = doc.flags
+    assert doc.lines[flag.line][flag.start:flag.end] == "import socket" and flag.source_line == 2
+    assert "\u202e" not in doc.plain and "\x0c" not in doc.plain
+    # an argument's name cannot break a line either (the view's lines are the document's)
+    doc, _, _ = build_doc({"tool": "run_python", "args": {"timeout\ncode: print(1)": 5}}, Palette())
+    assert doc.lines == ["tool: run_python", "args:", "  timeout\\x0acode: print(1): 5"]

@@ -223,7 +223,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
         resumed.append(run_dir)
         raise RuntimeError("the run finished: nothing to resume")
 
-    import agent_core.launch as launch
+    import agent_core.daemon.launch as launch
     monkeypatch.setattr(launch, "resume_run", fake_resume, raising=False)
     new_runs = []
     with FakeDaemon(live):
@@ -299,7 +299,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
 
 
 def test_delete_run_refuses_a_live_run(tmp_path):
-    from agent_core.runs import RunIsLive, delete_run
+    from agent_core.record.runs import RunIsLive, delete_run
     run = make_run(tmp_path, "r1", LIVE)
     with FakeDaemon(run):
         with pytest.raises(RunIsLive, match="stop it first"):

@@ -8,7 +8,7 @@ import pytest
 from conftest import last_state, wait_for as wait_sync
 from conftest_ui import wait_for
 
-from agent_core.runs import list_runs
+from agent_core.record.runs import list_runs
 from screens.new_run import NewRunScreen
 from screens.run_screen import RunScreen
 from textual.widgets import Input, Static

@@ -10,7 +10,7 @@ from screens.approval import ApprovalScreen
 from screens.feeds import parse_ts
 from screens.run_screen import ConfirmScreen, RunCommands, RunScreen
 from screens.widgets import HostPane, LossChart, StatusLine, Transcript
-from agent_core.runs import RunDir
+from agent_core.record.runs import RunDir
 from tinker_tui.app import TinkerApp
 
 START = [

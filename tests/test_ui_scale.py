@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from rich.console import Console
 
-from agent_core.events import LogReader
+from agent_core.record.events import LogReader
 from conftest_ui import BASE, fixed_clock, make_run, wait_for
 from screens.feeds import ReplayFeed
 from screens.replay_log import FastLogReader, ReplayLog

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from agent_core.watchdogs import RULES, SEVERITY, WatchdogConfig, Watchdogs
+from agent_core.oversight.watchdogs import RULES, SEVERITY, WatchdogConfig, Watchdogs
 from traces import TICK_S, T0, delay, failure_traces, healthy_traces, iso, run_trace, samples_between
 
 HEALTHY = healthy_traces()
@@ -240,7 +240,7 @@ def test_config_from_dict():
 def test_module_is_pure_python():
     import subprocess
     import sys
-    code = ("import sys, agent_core.watchdogs, agent_core.contamination; "
+    code = ("import sys, agent_core.oversight.watchdogs, agent_core.oversight.contamination; "
             "bad = [m for m in ('torch', 'textual', 'transformers', 'numpy') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

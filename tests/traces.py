@@ -326,7 +326,7 @@ def failure_traces(offset: int = 0) -> list[Trace]:
     idx = next(i for i, e in enumerate(st.events) if e["type"] == "job_state" and e["state"] == "running")
     out.append(Trace("schedule_horizon-stated", "schedule_horizon", finish(st.events), idx))
 
-    from agent_core.watchdogs import WatchdogConfig
+    from agent_core.oversight.watchdogs import WatchdogConfig
     W = WatchdogConfig().flat_window
     # loss_flat: LR far too low, loss flat from the start
     for seed in range(3):
@@ -485,7 +485,7 @@ def failure_traces(offset: int = 0) -> list[Trace]:
 # ------------------------------------------------------------------------------ runner
 def run_trace(trace: Trace, wd=None) -> list[tuple[int, dict]]:
     """Feed a trace through Watchdogs; return [(event index, alert)]."""
-    from agent_core.watchdogs import Watchdogs
+    from agent_core.oversight.watchdogs import Watchdogs
     wd = wd or Watchdogs()
     fired: list[tuple[int, dict]] = []
     for i, ev in enumerate(trace.events):

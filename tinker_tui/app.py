@@ -3,7 +3,7 @@
     TinkerApp(home=None, run=None, mode="home"|"attach"|"replay", theme=None, ...)
     run_app(home=None, run=None, mode=None, theme=None, **options)   # for the CLI
 
-Import rule: this process imports only agent_core.events/runs/control and tinker_tui.client
+Import rule: this process imports only agent_core.record.events/runs/control and tinker_tui.client
 from the core, never torch & co. (tests/test_ui_run_screen.py checks it in a subprocess).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
-from agent_core.runs import RunDir, resolve_run, runs_home
+from agent_core.record.runs import RunDir, resolve_run, runs_home
 from screens.feeds import LiveFeed, ReplayFeed
 from screens.home import HomeScreen
 from screens.new_run import NewRunScreen
@@ -236,7 +236,7 @@ class TinkerApp(App):
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, cfg: dict) -> None:
-        from agent_core.launch import LaunchError, launch
+        from agent_core.daemon.launch import LaunchError, launch
         try:
             run = launch(self.home, cfg)
         except (LaunchError, OSError) as exc:

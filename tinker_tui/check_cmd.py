@@ -27,8 +27,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Iterator
 
-from agent_core import contamination
-from agent_core.watchdogs import WatchdogConfig, Watchdogs, parse_ts
+from agent_core.oversight import contamination
+from agent_core.oversight.watchdogs import WatchdogConfig, Watchdogs, parse_ts
 
 EXIT_OK, EXIT_FOUND, EXIT_UNREADABLE = 0, 1, 2
 

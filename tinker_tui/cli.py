@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from agent_core.control import ControlError
-from agent_core.events import TERMINAL_STATES, LogReader, read_events
-from agent_core.runs import RunDir, RunNotFound, list_runs, resolve_run, runs_home
-from agent_core.summary import format_event, summarize
+from agent_core.record.control import ControlError
+from agent_core.record.events import TERMINAL_STATES, LogReader, read_events
+from agent_core.record.runs import RunDir, RunNotFound, list_runs, resolve_run, runs_home
+from agent_core.record.summary import format_event, summarize
 from tinker_tui import check_cmd
 from tinker_tui.client import RunClient
 
@@ -40,7 +40,7 @@ class CliError(Exception):
 
 
 def parse_budget(text: str | None) -> float | None:
-    from agent_core.launch import parse_budget as parse
+    from agent_core.daemon.launch import parse_budget as parse
     try:
         return parse(text)
     except ValueError as exc:
@@ -49,7 +49,7 @@ def parse_budget(text: str | None) -> float | None:
 
 # -- run / demo -------------------------------------------------------------
 def _run_config(args, demo: bool) -> dict:
-    from agent_core.launch import build_config
+    from agent_core.daemon.launch import build_config
     if args.approve_flagged and args.veto_flagged:
         raise CliError("--approve-flagged and --veto-flagged exclude each other")
     auto = "approve" if args.approve_flagged else "veto" if args.veto_flagged else None
@@ -67,7 +67,7 @@ def _run_config(args, demo: bool) -> dict:
 
 
 def cmd_run(args, demo: bool = False) -> int:
-    from agent_core.launch import LaunchError, launch
+    from agent_core.daemon.launch import LaunchError, launch
     home = runs_home(args.home)
     cfg = _run_config(args, demo)
     try:
@@ -295,7 +295,7 @@ def cmd_resume(args) -> int:
             raise CliError(f"run {run.id} is live ({state}) and not paused: its daemon is running, "
                            f"so there is nothing to resume")
         return _control(args, lambda c: c.resume())
-    from agent_core.launch import LaunchError, resume_run
+    from agent_core.daemon.launch import LaunchError, resume_run
     try:
         resume_run(run)
     except LaunchError as exc:
@@ -305,7 +305,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from agent_core.report import write_report
+    from agent_core.daemon.report import write_report
     run = _resolve(args)
     path = write_report(run)
     print(path.read_text(encoding="utf-8") if args.print else f"wrote {path}")

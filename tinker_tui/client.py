@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_core.control import ControlError, send_command
-from agent_core.events import LogReader
-from agent_core.runs import RunDir
+from agent_core.record.control import ControlError, send_command
+from agent_core.record.events import LogReader
+from agent_core.record.runs import RunDir
 
 __all__ = ["RunClient", "ControlError"]
 

@@ -14,9 +14,9 @@ class Brief:
     budget_s: float | None
     datasets: list[str] = field(default_factory=list)
     recipe: dict = field(default_factory=dict)  # suggested hyperparameters, playbook uses them
-    # every budget limit (agent_core/budget.py): wall_s, gpu_h, tokens, usd; None = no limit
+    # every budget limit (agent_core/oversight/budget.py): wall_s, gpu_h, tokens, usd; None = no limit
     limits: dict = field(default_factory=dict)
-    memory: str = ""  # a short digest of relevant earlier runs (agent_core/memory.py)
+    memory: str = ""  # a short digest of relevant earlier runs (agent_core/daemon/memory.py)
     prior: dict = field(default_factory=dict)  # the best earlier config for this task and base model, by dev
 
 

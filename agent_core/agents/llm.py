@@ -13,7 +13,7 @@ the message before it does anything else. A provider failure (after the provider
 becomes a Say, and the same request is tried again at the next step, a bounded number of times;
 then the agent ends with Done. The agent never raises into the daemon.
 
-Context (agent_core/context.py): each tool outcome is compacted before the model reads it (runs of
+Context (agent_core/agents/context.py): each tool outcome is compacted before the model reads it (runs of
 identical lines collapsed, long logs cut in the middle, metric rows as small tables), its key
 findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a running
 log, and before each request the history is fitted to a token budget (8,000 by default): the
@@ -28,8 +28,8 @@ from collections import deque
 from typing import Any
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
-from agent_core.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
-from agent_core.providers import (DEFAULT_MODELS, OPENAI_BASE_URL_ENV, AssistantTurn, Provider, ProviderError,
+from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
+from agent_core.agents.providers import (DEFAULT_MODELS, OPENAI_BASE_URL_ENV, AssistantTurn, Provider, ProviderError,
                                   ToolCall, ToolResult, ToolResults, Usage, UserText, make_provider, redact,
                                   tool_specs)
 
@@ -44,7 +44,7 @@ PROVIDER_KW = frozenset({"api_key", "base_url", "http_client", "timeout", "max_t
 
 
 def _fmt_budget(budget_s: float | None, limits: dict | None = None) -> str:
-    from agent_core.budget import describe_limits
+    from agent_core.oversight.budget import describe_limits
     other = describe_limits({k: v for k, v in (limits or {}).items() if k != "wall_s"})
     if not budget_s:
         wall = "no fixed wall-clock limit (still, do not waste compute)"
@@ -153,7 +153,7 @@ class LLMAgent(Agent):
         self._clock = clock
         self._t0 = clock()
         if schemas is None:
-            from agent_core.tools import SCHEMAS
+            from agent_core.agents.tools import SCHEMAS
             schemas = SCHEMAS
         self.provider = provider
         self.schemas = schemas
@@ -266,7 +266,7 @@ class LLMAgent(Agent):
             cancel()
 
     def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
-        """A resumed run (agent_core/resume.py): rebuild the conversation from the event log's
+        """A resumed run (agent_core/daemon/resume.py): rebuild the conversation from the event log's
         transcript (the model's messages, each tool call with its result, the person's messages),
         then add `note` on what the resume did. Each result is compacted and its findings recorded
         as if it had just arrived; fit() brings the whole under the context budget before the
@@ -361,7 +361,7 @@ class LLMAgent(Agent):
                 ToolResult(call.id, call.name, raw, not out.ok))
 
     def _compact(self) -> None:
-        """Fit the history to the context budget (agent_core/context.py: ContextManager.fit)."""
+        """Fit the history to the context budget (agent_core/agents/context.py: ContextManager.fit)."""
         self.history = self.context.fit(self.system, self.tools, self.history)
 
 
@@ -387,7 +387,7 @@ def make_llm_agent(spec: str, brief: Brief, **kw: Any) -> LLMAgent:
 def preflight(spec: str, base_url: str | None = None) -> None:
     """Cheap check for the CLI before a daemon is started (no SDK import, no network): a known
     kind and an API key in the environment. Raises ValueError with the line to show."""
-    from agent_core.providers import read_key
+    from agent_core.agents.providers import read_key
     kind, _, _model = spec.partition(":")
     if kind not in DEFAULT_MODELS:
         raise ValueError(f"unknown LLM agent {spec!r}: use anthropic[:MODEL] or openai[:MODEL]")

@@ -23,7 +23,7 @@ def read_prompts(w, path: str) -> list[dict[str, Any]]:
     list of chat messages) and any other fields, which reach the reward as keyword arguments.
     A "completion" field (the reference answer of a prompt/completion file) is passed as
     `expected`."""
-    from agent_core import jsonl
+    from agent_core.record import jsonl
 
     p = Path(path).expanduser()
     rows: list[dict[str, Any]] = []

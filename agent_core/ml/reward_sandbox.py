@@ -1,10 +1,10 @@
-"""Score completions with a workspace reward file, inside the fence (agent_core/fence.py), so that
+"""Score completions with a workspace reward file, inside the fence (agent_core/oversight/fence.py), so that
 neither its code nor anything it imports or reads can touch the host, and a crash or hang in it
 costs one completion's reward, never the training job.
 
 The reward file is plain Python defining `reward(prompt, completion, **fields) -> float` (and
 optionally more functions with the same signature, named in the job spec's "reward_functions").
-It runs in `python -I agent_core/fenced/reward_runner.py` inside bubblewrap, with the job's
+It runs in `python -I agent_core/oversight/fenced/reward_runner.py` inside bubblewrap, with the job's
 FROZEN reward bundle (a read-only snapshot the daemon made at job start) as its working folder
 /workspace: it can open the bundle's files by relative path, write nothing that outlives it,
 reach no network, socket, host file or process. The two sides speak JSON lines; this side
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from agent_core import fence
+from agent_core.oversight import fence
 
 START_TIMEOUT_S = 60.0  # importing the reward file
 RUNNER = Path(fence.__file__).resolve().parent / "fenced"

@@ -13,7 +13,7 @@ some punctuation); unknown characters become <unk>. Encoding prepends <s> (BOS) 
 so "12+7=" is [<s>, 1, 2, +, 7, =] and a prompt's tokens are a prefix of prompt+completion's,
 which keeps TRL's completion-only loss mask exact; pad is <pad> (id 0), eos is </s> (id 2).
 The BOS token matters: as an attention anchor it made two-digit addition learn reliably (see
-agent_core.tasks.sft_recipe).
+agent_core.training.tasks.sft_recipe).
 """
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def parse_common(w, spec: dict, *, lr_default: float, batch_default: int,
         raise w._bad("train: eval_steps needs an eval_dataset (a prompt/completion jsonl)")
     o.eval_scorer = w._opt(spec, "eval_scorer", None, dict)
     if o.eval_scorer is not None:
-        from agent_core.tasks import make_scorer
+        from agent_core.training.tasks import make_scorer
 
         try:
             make_scorer(o.eval_scorer)
@@ -86,10 +86,10 @@ def make_evaluator(w, o: SimpleNamespace, tokenizer):
     "eval_scorer"), or None without eval rows."""
     if not o.eval_rows:
         return None
-    from agent_core.tasks import score_exact
+    from agent_core.training.tasks import score_exact
 
     if o.eval_scorer is not None:
-        from agent_core.tasks import make_scorer
+        from agent_core.training.tasks import make_scorer
 
         scorer = make_scorer(o.eval_scorer)
     else:

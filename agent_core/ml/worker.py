@@ -51,7 +51,7 @@ train GRPO  {"mode": "train", "method": "grpo", the SFT fields above except max_
 evaluate    {"mode": "evaluate", "model": folder, "dataset": jsonl, "limit": int or null,
              "max_new_tokens": int = 16, "batch_size": int = 128,
              "scorer": {"kind": "exact"} (default) | {"kind": "regex", "pattern": str}
-                       | {"kind": "python", "file": path}  (see agent_core.tasks.Scorer)}
+                       | {"kind": "python", "file": path}  (see agent_core.training.tasks.Scorer)}
 sample      {"mode": "sample", "model": folder, "prompts": [str, ...], "max_new_tokens": int = 32,
              "temperature": float = 0.0 (0 = greedy), "top_p": float = 1.0, "seed": int = 0}
 
@@ -117,10 +117,10 @@ always spans the job's real step count (TRL derives it from max_steps / epochs; 
 refuses to train if the scheduler was built for another horizon).
 
 Evaluate: greedy, batched generation with left padding; the text generated after the prompt,
-cut at eos or newline, is scored with the spec's scorer (agent_core.tasks.make_scorer; exact
+cut at eos or newline, is scored with the spec's scorer (agent_core.training.tasks.make_scorer; exact
 match when none is given).
 
-Multi-process (launcher "accelerate", see agent_core.jobs): every rank runs this module; only
+Multi-process (launcher "accelerate", see agent_core.training.jobs): every rank runs this module; only
 rank 0 (env RANK) writes protocol lines and checkpoints, the other ranks are silent on stdout.
 
 Other behaviour: an output_dir that exists and is not empty is bad_input (nothing is
@@ -144,7 +144,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from agent_core.failures import crash_summary, oom_advice
+from agent_core.training.failures import crash_summary, oom_advice
 
 EXIT_CODES = {"bad_input": 2, "nan": 3, "oom": 4, "crash": 1}
 
@@ -291,7 +291,7 @@ def _model_dir(path: str, what: str) -> Path:
 
 def read_dataset(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Read and validate a prompt/completion jsonl; JobError(bad_input) names file and line."""
-    from agent_core import jsonl
+    from agent_core.record import jsonl
 
     p = Path(path).expanduser()
     rows: list[dict[str, str]] = []
@@ -590,7 +590,7 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_s
 
 
 def run_evaluate(spec: dict) -> dict:
-    from agent_core.tasks import make_scorer
+    from agent_core.training.tasks import make_scorer
 
     model_dir = _model_dir(_req(spec, "model"), "model")
     rows = read_dataset(_req(spec, "dataset"))

@@ -23,7 +23,7 @@ from conftest import cli, events_of
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attacks import MARK, steps  # noqa: E402
 
-from agent_core.runs import list_runs  # noqa: E402
+from agent_core.record.runs import list_runs  # noqa: E402
 
 FAKE_KEY = "sk-ant-api03-FencedRedTeamKey" + "q7W" * 10
 TASK = """name = "arithmetic"
