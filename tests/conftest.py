@@ -70,6 +70,22 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def workers_of(run) -> list[int]:
+    """Live (not zombie) processes whose command line names a file in the run's jobs/ folder:
+    its training, evaluation and reward workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z" and any(str(run.jobs) + os.sep in a for a in args):
+                found.append(int(entry.name))
+    return found
+
+
 def events_of(run_dir: Path) -> list[dict]:
     from agent_core.record.events import read_events
     return read_events(run_dir / "events.jsonl")

@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
-from conftest import cli, events_of, last_state, wait_for, write_script
+from conftest import cli, events_of, last_state, wait_for, workers_of, write_script
 
 from agent_core.record.events import EventLog
 from agent_core.daemon.launch import build_config
@@ -19,20 +18,6 @@ LONG_JOB = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 
                                                "learning_rate": 0.001}}
 SHORT_JOB = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 8, "batch_size": 8,
                                                 "learning_rate": 0.001}}
-
-
-def _workers(run: RunDir) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(")", 1)[1].split()[0] != "Z" and any(str(run.jobs) in a for a in args):
-                found.append(int(entry.name))
-    return found
 
 
 def _kill(run: RunDir) -> None:
@@ -54,14 +39,14 @@ def test_an_acknowledged_pause_then_stop_survive_crashes_and_no_worker_outlives_
     # a pause acknowledged while the agent is parked in wait (not paused yet) survives kill -9
     assert "pause: ok" in cli(home, "pause", run.id).stdout
     _kill(run)
-    wait_for(lambda: not _workers(run), 30, what="the workers dying with their daemon")
+    wait_for(lambda: not workers_of(run), 30, what="the workers dying with their daemon")
     cli(home, "resume", run.id)
     wait_for(lambda: last_state(run.path) == "paused", 60, what="the resumed run holding its pause")
     assert not any(e.get("text") == "after the wait" for e in events_of(run.path))
     # a stop acknowledged right before kill -9 is honoured: the run does not train on
     assert "stop: ok" in cli(home, "stop", run.id).stdout
     _kill(run)
-    wait_for(lambda: not _workers(run), 30, what="the workers dying with their daemon")
+    wait_for(lambda: not workers_of(run), 30, what="the workers dying with their daemon")
     steps = {e["job"]: e["step"] for e in events_of(run.path) if e["type"] == "metric"}
     cli(home, "resume", run.id)
     wait_for(lambda: last_state(run.path) in ("finished", "failed"), 120, what="the resumed run ending")
@@ -71,11 +56,14 @@ def test_an_acknowledged_pause_then_stop_survive_crashes_and_no_worker_outlives_
     assert {e["job"]: e["step"] for e in events if e["type"] == "metric"} == steps  # no step after the stop
     started = [e["job"] for e in events if e["type"] == "job_state" and e["state"] == "running"]
     assert len(started) <= 2 and not any(e["type"] == "submitted" for e in events)
-    assert not _workers(run)
+    assert not workers_of(run)
 
 
 def test_a_nudge_acknowledged_before_a_crash_reaches_the_resumed_agent(home, tmp_path):
+    # the nudge wakes the first wait at once; the second one waits for the job
     agent = write_script(tmp_path / "steps.json", [SHORT_JOB, {"tool": "wait", "args": {"job": "job1"}},
+                                                   {"tool": "wait", "args": {"job": "job1"}},
+                                                   {"tool": "wait", "args": {"job": "job1"}},
                                                    {"tool": "submit", "args": {"checkpoint": "job1"}}])
     cli(home, "run", "--agent", agent, "--detach")
     [run] = list_runs(home)

@@ -6,30 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-from pathlib import Path
 
 import pytest
-from conftest import cli, events_of, last_state, wait_for, write_script
+from conftest import cli, events_of, last_state, wait_for, workers_of, write_script
 
 from agent_core.daemon.launch import build_config, launch
 from agent_core.daemon.memory import read_ledger
-from agent_core.record.runs import RunDir
 
 STEPS = 60  # the tiny model does a step in ~50 ms: long enough to kill it mid-way
 SAVE_STEPS = 10
-
-
-def _workers_of(run: RunDir) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if any(a.startswith(str(run.jobs) + os.sep) for a in args):
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +40,7 @@ def resumed(tmp_path_factory):
         cli(home, "nudge", run.id, "keep the learning rate constant")
         pid = run.daemon_pid()
         os.kill(pid, signal.SIGKILL)
-        for worker in _workers_of(run):
+        for worker in workers_of(run):
             os.kill(worker, signal.SIGKILL)
         wait_for(lambda: not run.is_live(), 10, what="the daemon gone")
         crashed = json.loads(cli(home, "show", run.id, "--json").stdout)["state"]

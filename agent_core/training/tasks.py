@@ -34,8 +34,8 @@ the expected text, stripped), `python` (a file defining that function; it is cop
 run's hidden/ folder with the test split, so the agent can neither read nor change it).
 
 `materialize(task, data_dir)` writes train.jsonl, dev.jsonl and test.jsonl with rows
-{"prompt": "12+7=", "completion": "19"}. Arithmetic splits are disjoint by prompt (test from a
-run's secret seed first, then dev and train from the task's seed, without replacement);
+{"prompt": "12+7=", "completion": "19"}. Arithmetic splits are disjoint by prompt (dev and train
+from the task's seed, then test from a run's secret seed, without replacement);
 a file task's splits are its files, validated and rewritten (a file task may have no train).
 `install_scorer(task, hidden_dir)` copies a python scorer next to the hidden test split and
 returns the scorer spec the evaluate worker takes; `make_scorer(spec)` builds the function.
@@ -419,10 +419,13 @@ def get_task(name_or_path: str | Path) -> Task:
 def generate_splits(task: Task, secret: str | None = None) -> dict[str, list[dict[str, str]]]:
     """The task's splits as lists of {"prompt", "completion"} rows (disjoint).
 
-    A generated task's test split is drawn first with `secret` (a run's secret seed, kept in the
-    run's hidden/ folder), so nobody can rebuild a run's hidden split from the public generator;
-    dev and train follow the task's public seed, skipping the test's prompts. Without a secret
-    the test split follows the public seed too (offline checks, tests)."""
+    A generated task's dev and train splits follow the task's public seed (the same data every
+    run, so a recipe's result is reproducible); its test split is drawn after them with `secret`
+    (a run's secret seed, kept in the run's hidden/ folder), so nobody can rebuild a run's hidden
+    split from the public generator. Where train and dev nearly exhaust a level's problems (level
+    2: 7,200 of 8,100), the test is necessarily among the rest: the contamination guard, not the
+    seed, is what catches training on them. Without a secret the test split follows the public
+    seed too (offline checks, tests)."""
     if task.data:
         return {split: read_rows(path) for split, path in task.data.items()}
     if task.name not in BUILTIN_TASKS:
@@ -433,8 +436,8 @@ def generate_splits(task: Task, secret: str | None = None) -> dict[str, list[dic
     hidden = random.Random(f"{task.name}:{task.level}:{task.seed}:{secret}") if secret else public
     seen: set[str] = set()
     splits: dict[str, list[dict[str, str]]] = {}
-    for split, n, rng in (("test", task.n_test, hidden), ("dev", task.n_dev, public),
-                          ("train", task.n_train, public)):
+    for split, n, rng in (("dev", task.n_dev, public), ("train", task.n_train, public),
+                          ("test", task.n_test, hidden)):
         rows: list[dict[str, str]] = []
         while len(rows) < n:
             prompt, completion = gen(rng)
