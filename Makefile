@@ -34,10 +34,11 @@ install: $(STAMP) sandbox
 demo: install
 	$(VENV)/bin/tinker-tui demo
 
-# Static checks: the import rules (import-linter contracts in pyproject.toml) and ruff.
+# Static checks: the import rules (import-linter contracts in pyproject.toml), ruff's lint and ruff's format.
 check: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: check
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -15,6 +15,7 @@ run: the history as it would be with nothing compacted (raw tool output, every t
 The last line is one JSON object: turns, tool calls, prompt tokens (first, middle, last, max),
 the budget, whether it held, the baseline at the end and the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,16 @@ from agent_core.agents.llm import make_llm_agent  # noqa: E402
 from agent_core.agents.context import ALERT_MARK, CHARS_PER_TOKEN  # noqa: E402
 
 WAIT_S = 30.0
-NUDGES = {150: "Keep the learning rate at or below 3e-4 from now on.",
-          500: "Try LoRA next; full fine-tuning is too slow on this box.",
-          900: "Leave 30 minutes at the end to evaluate and submit."}
-WARNINGS = ["UserWarning: `pad_token` is not set; using `eos_token` as padding",
-            "FutureWarning: `torch.cuda.amp.autocast(args...)` is deprecated",
-            "WARNING: gradient checkpointing is on; use_cache=True is incompatible, setting use_cache=False"]
+NUDGES = {
+    150: "Keep the learning rate at or below 3e-4 from now on.",
+    500: "Try LoRA next; full fine-tuning is too slow on this box.",
+    900: "Leave 30 minutes at the end to evaluate and submit.",
+}
+WARNINGS = [
+    "UserWarning: `pad_token` is not set; using `eos_token` as padding",
+    "FutureWarning: `torch.cuda.amp.autocast(args...)` is deprecated",
+    "WARNING: gradient checkpointing is on; use_cache=True is incompatible, setting use_cache=False",
+]
 
 
 # -- the simulated world: jobs, clock, tools ----------------------------------------------------
@@ -61,14 +66,25 @@ class World:
         job = f"job{len(self.jobs) + 1}"
         n = len(self.jobs)
         lr = float(args.get("learning_rate", 1e-3))
-        self.jobs[job] = {"lr": lr, "total": 1200, "step": 0, "state": "running", "t0": self.t,
-                          "nan_at": 700 if n == 2 else None,  # the third job diverges
-                          "decay": n == 4,  # the fifth uses a decaying schedule with the wrong horizon
-                          "reported": 0, "speed": 1200 / (20 * 60) * self.rng.uniform(0.8, 1.2)}
-        return ToolOutcome("start_training", True,
-                           f"{job} started: SFT on {args.get('dataset')} from {args.get('base', 'base')}, "
-                           f"lr {lr:g}, {args.get('epochs', 1):g} epoch(s), batch 16, "
-                           f"{'LoRA' if args.get('lora') else 'full'}; call wait to park until it ends", {"job": job})
+        self.jobs[job] = {
+            "lr": lr,
+            "total": 1200,
+            "step": 0,
+            "state": "running",
+            "t0": self.t,
+            "nan_at": 700 if n == 2 else None,  # the third job diverges
+            "decay": n == 4,  # the fifth uses a decaying schedule with the wrong horizon
+            "reported": 0,
+            "speed": 1200 / (20 * 60) * self.rng.uniform(0.8, 1.2),
+        }
+        return ToolOutcome(
+            "start_training",
+            True,
+            f"{job} started: SFT on {args.get('dataset')} from {args.get('base', 'base')}, "
+            f"lr {lr:g}, {args.get('epochs', 1):g} epoch(s), batch 16, "
+            f"{'LoRA' if args.get('lora') else 'full'}; call wait to park until it ends",
+            {"job": job},
+        )
 
     def _loss(self, j: dict, step: int) -> float:
         if j["nan_at"] is not None and step >= j["nan_at"]:
@@ -86,21 +102,31 @@ class World:
             j["step"] = min(j["total"], int((self.t - j["t0"]) * j["speed"]))
             if j["nan_at"] is not None and j["step"] >= j["nan_at"] + 20:
                 j["state"], j["step"] = "failed", j["nan_at"] + 20
-                self.alerts.append("loss_nan (high): the loss is NaN since step %d; the job was stopped. "
-                                   "Check: the learning rate" % j["nan_at"])
+                self.alerts.append(
+                    "loss_nan (high): the loss is NaN since step %d; the job was stopped. "
+                    "Check: the learning rate" % j["nan_at"]
+                )
             elif j["decay"] and j["step"] >= 400 and not j.get("lr_alerted"):
                 j["lr_alerted"] = True
-                self.alerts.append("lr_zero (warning): the learning rate reached 0 at step 400 of 1200; "
-                                   "training has stopped moving. Check: lr_scheduler_type")
+                self.alerts.append(
+                    "lr_zero (warning): the learning rate reached 0 at step 400 of 1200; "
+                    "training has stopped moving. Check: lr_scheduler_type"
+                )
             elif j["step"] >= j["total"]:
                 j["state"] = "finished"
 
     def brief(self, job: str) -> dict:
         j = self.jobs[job]
         step = j["step"]
-        b = {"job": job, "state": j["state"], "step": step, "total": j["total"],
-             "elapsed_s": round(self.t - j["t0"], 1), "loss": self._loss(j, step),
-             "learning_rate": self._lr(j, step)}
+        b = {
+            "job": job,
+            "state": j["state"],
+            "step": step,
+            "total": j["total"],
+            "elapsed_s": round(self.t - j["t0"], 1),
+            "loss": self._loss(j, step),
+            "learning_rate": self._lr(j, step),
+        }
         if j["state"] == "finished":
             b["checkpoint"] = job
         if j["state"] == "failed":
@@ -108,8 +134,10 @@ class World:
         return b
 
     def _line(self, b: dict) -> str:
-        return (f"{b['job']} {b['state']}, step {b['step']}/{b['total']}, loss {b['loss']:.4g}, "
-                f"lr {b['learning_rate']:.3g}, {b['elapsed_s']}s")
+        return (
+            f"{b['job']} {b['state']}, step {b['step']}/{b['total']}, loss {b['loss']:.4g}, "
+            f"lr {b['learning_rate']:.3g}, {b['elapsed_s']}s"
+        )
 
     def _alerts(self) -> str:
         if not self.alerts:
@@ -123,13 +151,22 @@ class World:
         before = j["step"]
         self._advance(min(float(args.get("timeout_s", WAIT_S)), WAIT_S))
         b = self.brief(job)
-        rows = [{"step": s, "loss": round(self._loss(j, s), 5), "learning_rate": self._lr(j, s),
-                 "grad_norm": round(1.0 + self.rng.random(), 4), "tokens_per_s": round(self.rng.uniform(900, 1100), 1)}
-                for s in range(before + 1, b["step"] + 1)]
+        rows = [
+            {
+                "step": s,
+                "loss": round(self._loss(j, s), 5),
+                "learning_rate": self._lr(j, s),
+                "grad_norm": round(1.0 + self.rng.random(), 4),
+                "tokens_per_s": round(self.rng.uniform(900, 1100), 1),
+            }
+            for s in range(before + 1, b["step"] + 1)
+        ]
         log = []
         for r in rows:
-            log.append(f"{r['step']}/{j['total']} [{'#' * (r['step'] * 20 // j['total']):<20}] loss={r['loss']} "
-                       f"lr={r['learning_rate']:.2e} {r['tokens_per_s']} tok/s")
+            log.append(
+                f"{r['step']}/{j['total']} [{'#' * (r['step'] * 20 // j['total']):<20}] loss={r['loss']} "
+                f"lr={r['learning_rate']:.2e} {r['tokens_per_s']} tok/s"
+            )
             if r["step"] % 7 == 0:
                 log.append(WARNINGS[r["step"] % 3])
         reason = "job ended" if j["state"] != "running" else "timeout"
@@ -145,16 +182,32 @@ class World:
         self._advance(60)
         ck = args["checkpoint"]
         j = self.jobs.get(ck)
-        score = 0.12 if j is None else min(0.95, 0.3 + 0.5 * (1 - math.exp(-j["lr"] * 2000)) + self.rng.uniform(-.05, .05))
+        score = (
+            0.12
+            if j is None
+            else min(0.95, 0.3 + 0.5 * (1 - math.exp(-j["lr"] * 2000)) + self.rng.uniform(-0.05, 0.05))
+        )
         n = 50
         correct = round(score * n)
-        ex = [{"prompt": f"{a}+{a + 7}=", "expected": str(2 * a + 7), "got": str(2 * a + 7 if i < correct else a),
-               "correct": i < correct} for i, a in enumerate(range(10, 10 + n))]
+        ex = [
+            {
+                "prompt": f"{a}+{a + 7}=",
+                "expected": str(2 * a + 7),
+                "got": str(2 * a + 7 if i < correct else a),
+                "correct": i < correct,
+            }
+            for i, a in enumerate(range(10, 10 + n))
+        ]
         self.scores[ck] = correct / n
         misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in ex if not e["correct"])
-        return ToolOutcome("evaluate", True, f"{ck} on dev: {correct / n:.1%} exact match ({correct}/{n})"
-                           + (f"; misses: {misses[:300]}" if misses else "") + self._alerts(),
-                           {"score": correct / n, "n": n, "examples": ex})
+        return ToolOutcome(
+            "evaluate",
+            True,
+            f"{ck} on dev: {correct / n:.1%} exact match ({correct}/{n})"
+            + (f"; misses: {misses[:300]}" if misses else "")
+            + self._alerts(),
+            {"score": correct / n, "n": n, "examples": ex},
+        )
 
     def sample(self, args: dict) -> ToolOutcome:
         self._advance(20)
@@ -167,20 +220,27 @@ class World:
         lines = [f"[{i:05d}] step {i} loss {1 / (1 + i / 300):.5f}" for i in range(3000)]
         lines[1500:1500] = ["Traceback (most recent call last):", "  File 'train.py', line 88", "OSError: disk quota"]
         content = "\n".join(lines)
-        return ToolOutcome("read_file", True, f"{args['path']}: {len(content)} characters",
-                           {"content": content[:20_000] + f"\n[... {len(content) - 20_000} more characters]"})
+        return ToolOutcome(
+            "read_file",
+            True,
+            f"{args['path']}: {len(content)} characters",
+            {"content": content[:20_000] + f"\n[... {len(content) - 20_000} more characters]"},
+        )
 
     def call(self, name: str, args: dict) -> ToolOutcome:
         self.calls += 1
         if name == "start_training":
             return self.start(args)
         if name == "load_dataset" and str(args.get("name", "")).startswith("hf:"):
-            return ToolOutcome(name, False, "vetoed by the person [outside_download]: use the local data only",
-                               denied=True)
+            return ToolOutcome(
+                name, False, "vetoed by the person [outside_download]: use the local data only", denied=True
+            )
         if name == "note":
             return ToolOutcome(name, True, "noted")
         if name == "submit":
-            return ToolOutcome(name, True, f"submitted {args['checkpoint']}; the harness scores it on the hidden test split")
+            return ToolOutcome(
+                name, True, f"submitted {args['checkpoint']}; the harness scores it on the hidden test split"
+            )
         return getattr(self, name)(args)
 
 
@@ -217,9 +277,21 @@ class Model:
             self.k += 1
             self.phase = "wait"
             self.job = f"job{len(w.jobs) + 1}"
-            return (f"Experiment {self.k}: SFT with lr {lr:g}, one change from the last run.",
-                    [("start_training", {"dataset": "train", "learning_rate": lr, "epochs": 2,
-                                         "lora": self.k > 6, "lr_scheduler_type": "constant"})])
+            return (
+                f"Experiment {self.k}: SFT with lr {lr:g}, one change from the last run.",
+                [
+                    (
+                        "start_training",
+                        {
+                            "dataset": "train",
+                            "learning_rate": lr,
+                            "epochs": 2,
+                            "lora": self.k > 6,
+                            "lr_scheduler_type": "constant",
+                        },
+                    )
+                ],
+            )
         if self.phase == "wait":
             j = w.jobs[self.job]
             if j["state"] == "finished":
@@ -235,9 +307,13 @@ class Model:
             return "", [("wait", {"job": self.job, "timeout_s": WAIT_S})]
         if self.phase == "eval":
             self.phase = "start"
-            return ("Reading a few completions, then recording the finding.",
-                    [("sample", {"checkpoint": self.job, "prompts": ["12+19=", "40+7=", "33+33="]}),
-                     ("note", self._note())])
+            return (
+                "Reading a few completions, then recording the finding.",
+                [
+                    ("sample", {"checkpoint": self.job, "prompts": ["12+19=", "40+7=", "33+33="]}),
+                    ("note", self._note()),
+                ],
+            )
         raise AssertionError(self.phase)
 
     def _note(self, failed: bool = False) -> dict:
@@ -300,20 +376,35 @@ class MockAPI:
     def _reply(self, text: str, calls: list, prompt_tokens: int) -> dict:
         n = self.n
         if self.kind == "openai":
-            tc = [{"id": f"call_{n}_{i}", "type": "function",
-                   "function": {"name": name, "arguments": json.dumps(args)}} for i, (name, args) in enumerate(calls)]
+            tc = [
+                {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                for i, (name, args) in enumerate(calls)
+            ]
             msg = {"role": "assistant", "content": text or None}
             if tc:
                 msg["tool_calls"] = tc
-            return {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 0, "model": "gpt-4.1",
-                    "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if tc else "stop"}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 40, "total_tokens": prompt_tokens + 40}}
+            return {
+                "id": f"chatcmpl-{n}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "gpt-4.1",
+                "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if tc else "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 40, "total_tokens": prompt_tokens + 40},
+            }
         content = ([{"type": "text", "text": text}] if text else []) + [
-            {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": name, "input": args} for i, (name, args) in enumerate(calls)]
-        return {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
-                "content": content or [{"type": "text", "text": "..."}],
-                "stop_reason": "tool_use" if calls else "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": prompt_tokens, "output_tokens": 40}}
+            {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": name, "input": args}
+            for i, (name, args) in enumerate(calls)
+        ]
+        return {
+            "id": f"msg_{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": content or [{"type": "text", "text": "..."}],
+            "stop_reason": "tool_use" if calls else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": 40},
+        }
 
 
 def client_for(kind: str, handler):
@@ -337,14 +428,27 @@ def run(hours: float = 10.0, kind: str = "openai", budget: int = 8000, seed: int
     world = World(hours, seed)
     model = Model(world)
     api = MockAPI(kind, model, world)
-    brief = Brief(task="arithmetic", description="Answer two-digit additions with the number only.",
-                  base_model="tiny", budget_s=hours * 3600, datasets=["dev", "train"],
-                  recipe={"learning_rate": 1e-3, "epochs": 2})
+    brief = Brief(
+        task="arithmetic",
+        description="Answer two-digit additions with the number only.",
+        base_model="tiny",
+        budget_s=hours * 3600,
+        datasets=["dev", "train"],
+        recipe={"learning_rate": 1e-3, "epochs": 2},
+    )
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000000000")
     os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-bench-not-a-real-key-000000000000")
     extra = {"stream": False} if kind == "anthropic" else {}
-    agent = make_llm_agent(kind, brief, http_client=client_for(kind, api), backoff=0.0, max_backoff=0.0,
-                           context_tokens=budget, clock=world.clock, **extra)
+    agent = make_llm_agent(
+        kind,
+        brief,
+        http_client=client_for(kind, api),
+        backoff=0.0,
+        max_backoff=0.0,
+        context_tokens=budget,
+        clock=world.clock,
+        **extra,
+    )
     raw_per_turn: list[int] = []
     last, t0 = None, time.perf_counter()
     for step in range(max_steps):
@@ -365,15 +469,27 @@ def run(hours: float = 10.0, kind: str = "openai", budget: int = 8000, seed: int
             raise SystemExit(f"the agent stopped: {action.text}")
     elapsed = time.perf_counter() - t0
     final = json.dumps(api.last_body)
-    kept = {"notes": sum(n in final for n in model.notes), "notes_total": len(model.notes),
-            "nudges": sum(n in final for n in NUDGES.values()),
-            "scores": sum(f"{c} (t" in final and f"dev {s:.1%}" in final for c, s in world.scores.items()),
-            "scores_total": len(world.scores)}
+    kept = {
+        "notes": sum(n in final for n in model.notes),
+        "notes_total": len(model.notes),
+        "nudges": sum(n in final for n in NUDGES.values()),
+        "scores": sum(f"{c} (t" in final and f"dev {s:.1%}" in final for c, s in world.scores.items()),
+        "scores_total": len(world.scores),
+    }
     raw_end = agent.context.raw_tokens(agent.system, agent.tools)
     kept_end = agent.context.raw_tokens(agent.system, agent.tools, outputs_compacted=True)
     sizes = api.sizes
-    return {"sizes": sizes, "kept_end": kept_end, "raw_per_turn": raw_per_turn, "raw_end": raw_end,
-            "calls": world.calls, "hours": world.t / 3600, "elapsed": elapsed, "kept": kept, "agent": agent}
+    return {
+        "sizes": sizes,
+        "kept_end": kept_end,
+        "raw_per_turn": raw_per_turn,
+        "raw_end": raw_end,
+        "calls": world.calls,
+        "hours": world.t / 3600,
+        "elapsed": elapsed,
+        "kept": kept,
+        "agent": agent,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,26 +504,48 @@ def main(argv: list[str] | None = None) -> int:
     n = len(sizes)
     mid = n // 2
     ctx = r["agent"].context
-    print(f"{a.provider}: {n} model turns, {r['calls']} tool calls, {r['hours']:.1f} simulated hours, "
-          f"{r['elapsed']:.1f}s wall; budget {a.budget} tokens (request JSON / {CHARS_PER_TOKEN})")
+    print(
+        f"{a.provider}: {n} model turns, {r['calls']} tool calls, {r['hours']:.1f} simulated hours, "
+        f"{r['elapsed']:.1f}s wall; budget {a.budget} tokens (request JSON / {CHARS_PER_TOKEN})"
+    )
     for label, lo in (("start", 0), ("middle", max(0, mid - 2)), ("end", max(0, n - 5))):
         rows = [f"t{i + 1}: {sizes[i]} (uncompacted {raw[i]})" for i in range(lo, min(n, lo + 5))]
         print(f"  {label:<6} " + "; ".join(rows))
-    print(f"  max {max(sizes)} at turn {sizes.index(max(sizes)) + 1} (the agent's own estimate: max "
-          f"{ctx.max_tokens}); compactions {ctx.compactions}; turns summarized {ctx.compacted_turns}")
-    print(f"  uncompacted baseline at the end: {r['raw_end']:,} tokens = {r['raw_end'] / sizes[-1]:.0f}x the last "
-          f"request; whole run {sum(sizes):,} prompt tokens vs {sum(raw):,} uncompacted "
-          f"({sum(raw) / sum(sizes):.0f}x)")
+    print(
+        f"  max {max(sizes)} at turn {sizes.index(max(sizes)) + 1} (the agent's own estimate: max "
+        f"{ctx.max_tokens}); compactions {ctx.compactions}; turns summarized {ctx.compacted_turns}"
+    )
+    print(
+        f"  uncompacted baseline at the end: {r['raw_end']:,} tokens = {r['raw_end'] / sizes[-1]:.0f}x the last "
+        f"request; whole run {sum(sizes):,} prompt tokens vs {sum(raw):,} uncompacted "
+        f"({sum(raw) / sum(sizes):.0f}x)"
+    )
     print(f"  with tool outputs compacted but no turn dropped, the last request would hold {r['kept_end']:,} tokens")
     k = r["kept"]
-    print(f"  in the last request: notes {k['notes']}/{k['notes_total']}, nudges {k['nudges']}/{len(NUDGES)}, "
-          f"scores {k['scores']}/{k['scores_total']}")
-    out = {"provider": a.provider, "turns": n, "tool_calls": r["calls"], "tokens_first": sizes[0],
-           "tokens_mid": sizes[mid], "tokens_last": sizes[-1], "tokens_max": max(sizes), "target": a.budget,
-           "bounded": max(sizes) <= a.budget, "baseline_end": r["raw_end"], "baseline_end_outputs_compacted": r["kept_end"],
-           "ratio_end": round(r["raw_end"] / sizes[-1], 1), "run_total": sum(sizes), "run_total_uncompacted": sum(raw),
-           "ratio_run": round(sum(raw) / sum(sizes), 1), "findings_kept": k["notes"] == k["notes_total"]
-           and k["nudges"] == len(NUDGES) and k["scores"] == k["scores_total"]}
+    print(
+        f"  in the last request: notes {k['notes']}/{k['notes_total']}, nudges {k['nudges']}/{len(NUDGES)}, "
+        f"scores {k['scores']}/{k['scores_total']}"
+    )
+    out = {
+        "provider": a.provider,
+        "turns": n,
+        "tool_calls": r["calls"],
+        "tokens_first": sizes[0],
+        "tokens_mid": sizes[mid],
+        "tokens_last": sizes[-1],
+        "tokens_max": max(sizes),
+        "target": a.budget,
+        "bounded": max(sizes) <= a.budget,
+        "baseline_end": r["raw_end"],
+        "baseline_end_outputs_compacted": r["kept_end"],
+        "ratio_end": round(r["raw_end"] / sizes[-1], 1),
+        "run_total": sum(sizes),
+        "run_total_uncompacted": sum(raw),
+        "ratio_run": round(sum(raw) / sum(sizes), 1),
+        "findings_kept": k["notes"] == k["notes_total"]
+        and k["nudges"] == len(NUDGES)
+        and k["scores"] == k["scores_total"],
+    }
     print(json.dumps(out))
     return 0 if out["bounded"] else 1
 

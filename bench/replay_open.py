@@ -21,6 +21,7 @@ Measured:
 Targets: first frame < 1 s, seek < 50 ms, peak memory < 300 MB. The last line is one JSON
 object with all figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,7 @@ def pct(values: list[float], q: float) -> float:
 class RssPeak:
     def __init__(self) -> None:
         import psutil
+
         self.proc = psutil.Process()
         self.base = self.proc.memory_info().rss
         self.peak = self.base
@@ -91,19 +93,29 @@ async def bench(args: argparse.Namespace) -> dict:
     try:
         run = RunDir(tmp / "runs" / "long")
         run.path.mkdir(parents=True)
-        run.write_config({"id": "long", "task": "gsm8k", "model": "Qwen3-0.6B",
-                          "agent": "claude", "budget_s": 36000})
+        run.write_config({"id": "long", "task": "gsm8k", "model": "Qwen3-0.6B", "agent": "claude", "budget_s": 36000})
         t = time.perf_counter()
         # generated in another process so that the generator's memory does not count
-        subprocess.run([sys.executable, "-c",
-                        "import sys; sys.path.insert(0, sys.argv[3]);"
-                        "from _synth import write_log;"
-                        "write_log(sys.argv[1], int(sys.argv[2]), dt=0.072, gaps=True, finish=True)",
-                        str(run.events_path), str(args.events), str(ROOT / "bench")], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.path.insert(0, sys.argv[3]);"
+                "from _synth import write_log;"
+                "write_log(sys.argv[1], int(sys.argv[2]), dt=0.072, gaps=True, finish=True)",
+                str(run.events_path),
+                str(args.events),
+                str(ROOT / "bench"),
+            ],
+            check=True,
+        )
         size = run.events_path.stat().st_size
-        print(f"replay_open: {args.events} events, {size / 1e6:.0f} MB log (generated in "
-              f"{time.perf_counter() - t:.1f} s); {os.cpu_count()} CPUs, load avg "
-              f"{os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"replay_open: {args.events} events, {size / 1e6:.0f} MB log (generated in "
+            f"{time.perf_counter() - t:.1f} s); {os.cpu_count()} CPUs, load avg "
+            f"{os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
 
         first_paint: list[float] = []
         orig_render_line = Transcript.render_line
@@ -115,6 +127,7 @@ async def bench(args: argparse.Namespace) -> dict:
 
         Transcript.render_line = render_line
         import gc
+
         gc.collect()
         mem = RssPeak()
         with mem:
@@ -156,17 +169,26 @@ async def bench(args: argparse.Namespace) -> dict:
                     t0 = time.perf_counter()
                     await do()
                     t_state, t_frame = await settle(target)
-                    ops.append({"op": name, "to": target,
-                                "state_ms": round((t_state - t0) * 1000, 1),
-                                "frame_ms": round((t_frame - t0) * 1000, 1)})
+                    ops.append(
+                        {
+                            "op": name,
+                            "to": target,
+                            "state_ms": round((t_state - t0) * 1000, 1),
+                            "frame_ms": round((t_frame - t0) * 1000, 1),
+                        }
+                    )
                     o = ops[-1]
                     ok = "" if screen.view.count == target else f"  WRONG count {screen.view.count}"
-                    print(f"  {name:<12} -> {target:>7}: state {o['state_ms']:>7.1f} ms, "
-                          f"frame {o['frame_ms']:>7.1f} ms{ok}", flush=True)
+                    print(
+                        f"  {name:<12} -> {target:>7}: state {o['state_ms']:>7.1f} ms, "
+                        f"frame {o['frame_ms']:>7.1f} ms{ok}",
+                        flush=True,
+                    )
 
                 def seek(i: int):
                     async def do():
                         feed.seek(i)
+
                     return do
 
                 def keys(*k: str):
@@ -175,6 +197,7 @@ async def bench(args: argparse.Namespace) -> dict:
                     async def do():
                         for key in k:
                             app.post_message(events.Key(key, None))
+
                     return do
 
                 rng = random.Random(args.seed)
@@ -196,8 +219,11 @@ async def bench(args: argparse.Namespace) -> dict:
         frame = [o["frame_ms"] for o in ops]
         state = [o["state_ms"] for o in ops]
         res = {
-            "bench": "replay_open", "events": args.events, "log_mb": round(size / 1e6, 1),
-            "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2),
+            "bench": "replay_open",
+            "events": args.events,
+            "log_mb": round(size / 1e6, 1),
+            "cpus": os.cpu_count(),
+            "load_avg": round(os.getloadavg()[0], 2),
             "build_s": round(t_built - t_open, 3),
             "first_frame_s": round(t_first - t_open, 3),
             "indexed_s": round(t_indexed - t_open, 3),
@@ -210,18 +236,27 @@ async def bench(args: argparse.Namespace) -> dict:
             "peak_rss_delta_mb": round(peak_mb, 1),
             "rss_after_index_delta_mb": round((rss_indexed - mem.base) / 2**20, 1),
             "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "transcript_entries": transcript_entries, "final_state_ok": state_ok,
+            "transcript_entries": transcript_entries,
+            "final_state_ok": state_ok,
         }
-        res["met"] = {"open": res["first_frame_s"] < TARGET_OPEN_S,
-                      "seek": res["seek_frame_ms_max"] < TARGET_SEEK_MS,
-                      "memory": res["peak_rss_delta_mb"] < TARGET_MEM_MB}
-        print(f"first frame {res['first_frame_s']:.3f} s (screen built in {res['build_s']:.3f} s), "
-              f"log indexed at {res['indexed_s']:.2f} s (loop lag meanwhile p99 "
-              f"{res['index_loop_lag_p99_ms']} ms, max {res['index_loop_lag_max_ms']} ms)")
-        print(f"seek: frame p50 {res['seek_frame_ms_p50']} ms, max {res['seek_frame_ms_max']} ms "
-              f"(state max {res['seek_state_ms_max']} ms) over {len(ops)} seeks")
-        print(f"memory: peak RSS +{res['peak_rss_delta_mb']} MB (after indexing "
-              f"+{res['rss_after_index_delta_mb']} MB), ru_maxrss {res['ru_maxrss_mb']} MB")
+        res["met"] = {
+            "open": res["first_frame_s"] < TARGET_OPEN_S,
+            "seek": res["seek_frame_ms_max"] < TARGET_SEEK_MS,
+            "memory": res["peak_rss_delta_mb"] < TARGET_MEM_MB,
+        }
+        print(
+            f"first frame {res['first_frame_s']:.3f} s (screen built in {res['build_s']:.3f} s), "
+            f"log indexed at {res['indexed_s']:.2f} s (loop lag meanwhile p99 "
+            f"{res['index_loop_lag_p99_ms']} ms, max {res['index_loop_lag_max_ms']} ms)"
+        )
+        print(
+            f"seek: frame p50 {res['seek_frame_ms_p50']} ms, max {res['seek_frame_ms_max']} ms "
+            f"(state max {res['seek_state_ms_max']} ms) over {len(ops)} seeks"
+        )
+        print(
+            f"memory: peak RSS +{res['peak_rss_delta_mb']} MB (after indexing "
+            f"+{res['rss_after_index_delta_mb']} MB), ru_maxrss {res['ru_maxrss_mb']} MB"
+        )
         print("targets: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in res["met"].items()))
         return res
     finally:
@@ -237,5 +272,6 @@ if __name__ == "__main__":
     import textual.app  # noqa: F401
     import tinker_tui.app  # noqa: F401
     import psutil  # noqa: F401
+
     result = asyncio.run(bench(ap.parse_args()))
     print(json.dumps(result))

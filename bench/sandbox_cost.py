@@ -14,6 +14,7 @@ fenced=False and fenced=True, and called in-process; per completion = batch time
 plus the reward process's start-up (import of the reward file), fenced and not.
 The last line is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from agent_core.oversight import fence, sandbox  # noqa: E402
 from agent_core.ml.reward_sandbox import RewardSandbox  # noqa: E402
 
-REWARD = '''
+REWARD = """
 def reward(prompt, completion, expected="", **fields):
     return 1.0 if completion.strip() == str(expected).strip() else 0.0
-'''
+"""
 
 
 def _time(fn) -> float:
@@ -61,12 +62,18 @@ def main() -> None:
     unshare = shutil.which("unshare")
     if unshare and subprocess.run([unshare, "-rmn", "true"], capture_output=True).returncode == 0:
         arms["unshare"] = []
-    script = (f"mount --bind {ws} {ws}; cd {ws}; exec unshare -U -m -c -- \"$@\"")
+    script = f'mount --bind {ws} {ws}; cd {ws}; exec unshare -U -m -c -- "$@"'
     runs = {
-        "plain": lambda: subprocess.run([sys.executable, "-s", "-c", "print(1)"], env=env, cwd=ws,
-                                        capture_output=True, check=True),
-        "unshare": lambda: subprocess.run([unshare, "-rmn", "sh", "-c", script, "sh", sys.executable, "-s", "-c",
-                                           "print(1)"], env=env, cwd=ws, capture_output=True, check=True),
+        "plain": lambda: subprocess.run(
+            [sys.executable, "-s", "-c", "print(1)"], env=env, cwd=ws, capture_output=True, check=True
+        ),
+        "unshare": lambda: subprocess.run(
+            [unshare, "-rmn", "sh", "-c", script, "sh", sys.executable, "-s", "-c", "print(1)"],
+            env=env,
+            cwd=ws,
+            capture_output=True,
+            check=True,
+        ),
         "bwrap": lambda: asyncio.run(sandbox.run_code("print(1)", ws, timeout=30)),
     }
     for _ in range(a.repeats + 1):  # the first round warms caches and is dropped
@@ -98,7 +105,9 @@ def main() -> None:
         "reward_start_ms": {k: round(v, 1) for k, v in start_ms.items()},
         "reward_us_per_completion": {k: round(v, 2) for k, v in us.items()},
         "reward_fenced_vs_unfenced": round(us["bwrap"] / us["unfenced"], 2),
-        "completions": a.completions, "repeats": a.repeats, "bwrap": why,
+        "completions": a.completions,
+        "repeats": a.repeats,
+        "bwrap": why,
     }
     for k, v in out.items():
         if k not in ("completions", "repeats", "bwrap"):

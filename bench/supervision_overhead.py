@@ -20,6 +20,7 @@ Step time = the time between consecutive on_step_end calls (so it includes the l
 step before). Overhead = median(on) / median(off) - 1 (and the same with means). The first block
 is warm-up and not counted. Target: <= 1%. The last line is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,8 +104,9 @@ def main() -> None:
                 done.wait(HOST_SAMPLE_S)
             s.close()
 
-        protocol = ProtocolCallback(emit=emit, should_stop=lambda: False, job_error=RuntimeError,
-                                    flops_per_token=6.0 * params)
+        protocol = ProtocolCallback(
+            emit=emit, should_stop=lambda: False, job_error=RuntimeError, flops_per_token=6.0 * params
+        )
 
         times: dict[str, list[float]] = {"off": [], "on": []}
         blocks: list[tuple[str, list[float]]] = []  # (arm, step times) per block, in order
@@ -143,17 +145,32 @@ def main() -> None:
                 if state_box["arm"] != "off":
                     return protocol.on_step_end(*a, **kw)
 
-        cfg = SFTConfig(output_dir=str(tmp / "out"), max_steps=steps, per_device_train_batch_size=batch,
-                        max_length=seq, logging_steps=1, report_to=[], save_strategy="no",
-                        disable_tqdm=True, use_cpu=not gpu, bf16=gpu, gradient_checkpointing=False,
-                        learning_rate=1e-5, logging_first_step=False)
-        trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
-                             processing_class=tok, callbacks=[Gate(), Switch()])
+        cfg = SFTConfig(
+            output_dir=str(tmp / "out"),
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            max_length=seq,
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            disable_tqdm=True,
+            use_cpu=not gpu,
+            bf16=gpu,
+            gradient_checkpointing=False,
+            learning_rate=1e-5,
+            logging_first_step=False,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=cfg,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            callbacks=[Gate(), Switch()],
+        )
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-        threads = [threading.Thread(target=daemon_reader, daemon=True),
-                   threading.Thread(target=sampler, daemon=True)]
+        threads = [threading.Thread(target=daemon_reader, daemon=True), threading.Thread(target=sampler, daemon=True)]
         for t in threads:
             t.start()
         on.set()
@@ -182,22 +199,38 @@ def main() -> None:
     offs = [m for arm, m in meds if arm == "off"]
     noise = statistics.median(offs[0::2]) / statistics.median(offs[1::2]) - 1 if len(offs) >= 2 else float("nan")
     device = torch.cuda.get_device_name(0) if gpu else f"CPU ({os.cpu_count()} cores)"
-    print(f"model: random {shape} ({params / 1e6:.1f}M parameters) on {device}; seq {seq}, batch {batch}; "
-          f"{args.blocks} blocks of {args.block_steps} steps, interleaved off/on, after one warm-up block; "
-          f"{wall:.1f}s")
+    print(
+        f"model: random {shape} ({params / 1e6:.1f}M parameters) on {device}; seq {seq}, batch {batch}; "
+        f"{args.blocks} blocks of {args.block_steps} steps, interleaved off/on, after one warm-up block; "
+        f"{wall:.1f}s"
+    )
     print(f"  arm   steps  median ms  mean ms   (events logged: {n_metric} metric, {n_host} host_sample)")
     for name, xs in (("off", off), ("on", on_)):
         print(f"  {name:4s} {len(xs):6d}  {statistics.median(xs) * 1e3:9.2f}  {statistics.mean(xs) * 1e3:7.2f}")
-    print(f"  overhead: {med:+.2%} (median), {mean:+.2%} (mean), {pair:+.2%} (median of paired blocks); "
-          f"target <= 1%")
+    print(f"  overhead: {med:+.2%} (median), {mean:+.2%} (mean), {pair:+.2%} (median of paired blocks); target <= 1%")
     print(f"  noise floor (off vs off blocks): {noise:+.2%}")
-    print(json.dumps({"bench": "supervision_overhead", "device": device, "shape": shape, "seq": seq,
-                      "batch": batch, "steps_off": len(off), "steps_on": len(on_),
-                      "median_step_ms_off": statistics.median(off) * 1e3,
-                      "median_step_ms_on": statistics.median(on_) * 1e3,
-                      "overhead_median": med, "overhead_mean": mean, "overhead_paired": pair,
-                      "noise_floor_off_vs_off": noise,
-                      "ratio_on_off_median": 1 + med, "metric_events": n_metric, "host_samples": n_host}))
+    print(
+        json.dumps(
+            {
+                "bench": "supervision_overhead",
+                "device": device,
+                "shape": shape,
+                "seq": seq,
+                "batch": batch,
+                "steps_off": len(off),
+                "steps_on": len(on_),
+                "median_step_ms_off": statistics.median(off) * 1e3,
+                "median_step_ms_on": statistics.median(on_) * 1e3,
+                "overhead_median": med,
+                "overhead_mean": mean,
+                "overhead_paired": pair,
+                "noise_floor_off_vs_off": noise,
+                "ratio_on_off_median": 1 + med,
+                "metric_events": n_metric,
+                "host_samples": n_host,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

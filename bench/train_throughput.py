@@ -19,6 +19,7 @@ figures come from one clock and one method:
 included; on a CPU bf16=False, since TRL's default bf16 refuses to start there). The last line
 is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,20 +37,40 @@ sys.path.insert(0, str(ROOT))
 
 SHAPES = {
     # Qwen/Qwen3-1.7B config.json (no download: the numbers, written out)
-    "qwen3-1.7b": dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
-                       num_attention_heads=16, num_key_value_heads=8, head_dim=128, vocab_size=151936,
-                       tie_word_embeddings=True, rope_theta=1_000_000.0, max_position_embeddings=40960,
-                       rms_norm_eps=1e-6),
-    "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
-                 num_key_value_heads=2, head_dim=32, vocab_size=128, tie_word_embeddings=True,
-                 rope_theta=10000.0, max_position_embeddings=512, rms_norm_eps=1e-6),
+    "qwen3-1.7b": dict(
+        hidden_size=2048,
+        intermediate_size=6144,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        rope_theta=1_000_000.0,
+        max_position_embeddings=40960,
+        rms_norm_eps=1e-6,
+    ),
+    "tiny": dict(
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        vocab_size=128,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        max_position_embeddings=512,
+        rms_norm_eps=1e-6,
+    ),
 }
-REWARD = '''def reward(prompt, completion, **fields):
+REWARD = """def reward(prompt, completion, **fields):
     return (len(completion) % 5) / 4.0
-'''
+"""
 
 
 # ---------------------------------------------------------------- setup (parent)
+
 
 def build_model(out: Path, shape: str) -> int:
     """Save a randomly initialised Qwen3 of `shape` with the character tokenizer; return N."""
@@ -61,8 +82,9 @@ def build_model(out: Path, shape: str) -> int:
     tok = build_tokenizer()
     cfg = dict(SHAPES[shape])
     cfg["vocab_size"] = max(cfg["vocab_size"], len(tok))
-    config = Qwen3Config(**cfg, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id)
+    config = Qwen3Config(
+        **cfg, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
     torch.manual_seed(0)
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     model = Qwen3ForCausalLM(config).to(dtype)
@@ -91,10 +113,10 @@ def write_data(folder: Path, seq: int, rows: int) -> tuple[Path, Path]:
 
 def run_child(argv: list[str], timeout: float) -> list[tuple[float, dict]]:
     """Start a child; return its protocol lines with the parent's arrival time."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
-               HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)
+    env = dict(
+        os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore"
+    )
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     lines: list[tuple[float, dict]] = []
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
@@ -133,6 +155,7 @@ def measure(lines: list[tuple[float, dict]], warm: int) -> dict:
 
 # ---------------------------------------------------------------- plain TRL (child)
 
+
 def baseline_child(args: argparse.Namespace) -> None:
     """Plain TRL defaults, emitting the same progress / metric lines as the worker."""
     from datasets import Dataset
@@ -148,8 +171,7 @@ def baseline_child(args: argparse.Namespace) -> None:
     class Lines(TrainerCallback):
         def on_log(self, a, state, control, logs=None, **kw):
             if logs and "loss" in logs:
-                emit({"event": "metric", "step": state.global_step,
-                      "values": {"num_tokens": logs.get("num_tokens")}})
+                emit({"event": "metric", "step": state.global_step, "values": {"num_tokens": logs.get("num_tokens")}})
 
         def on_step_end(self, a, state, control, **kw):
             emit({"event": "progress", "step": state.global_step, "total": state.max_steps})
@@ -157,8 +179,15 @@ def baseline_child(args: argparse.Namespace) -> None:
     tok = AutoTokenizer.from_pretrained(args.model)
     rows = [json.loads(x) for x in open(args.data)]
     model = AutoModelForCausalLM.from_pretrained(args.model)
-    common = dict(output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch,
-                  logging_steps=1, report_to=[], save_strategy="no", disable_tqdm=True)
+    common = dict(
+        output_dir=args.out,
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     import torch
 
     if not torch.cuda.is_available():
@@ -172,10 +201,15 @@ def baseline_child(args: argparse.Namespace) -> None:
         def reward_fn(prompts, completions, **kw):
             return [ns["reward"](p, c) for p, c in zip(prompts, completions)]
 
-        cfg = GRPOConfig(**common, num_generations=args.num_generations,
-                         max_completion_length=args.completion_len)
-        trainer = GRPOTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
-                              processing_class=tok, reward_funcs=reward_fn, callbacks=[Lines()])
+        cfg = GRPOConfig(**common, num_generations=args.num_generations, max_completion_length=args.completion_len)
+        trainer = GRPOTrainer(
+            model=model,
+            args=cfg,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            reward_funcs=reward_fn,
+            callbacks=[Lines()],
+        )
     else:
         from trl import SFTConfig, SFTTrainer
 
@@ -185,13 +219,20 @@ def baseline_child(args: argparse.Namespace) -> None:
 
             peft = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
         cfg = SFTConfig(**common, max_length=args.seq)
-        trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
-                             processing_class=tok, peft_config=peft, callbacks=[Lines()])
+        trainer = SFTTrainer(
+            model=model,
+            args=cfg,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            peft_config=peft,
+            callbacks=[Lines()],
+        )
     trainer.train()
     emit({"event": "result"})
 
 
 # ---------------------------------------------------------------- main
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -235,9 +276,12 @@ def main() -> None:
         params = build_model(tmp / "model", shape)
         sft_data, grpo_data = write_data(tmp, seq, max(64, batch * (steps + 2) * 2))
         (tmp / "reward.py").write_text(REWARD)
-        print(f"model: random {shape} ({params / 1e6:.1f}M parameters) on {device}; seq {seq}, "
-              f"batch {batch}, {steps} SFT / {gsteps} GRPO steps (first {warm} not timed); "
-              f"setup {time.monotonic() - t_build:.1f}s", flush=True)
+        print(
+            f"model: random {shape} ({params / 1e6:.1f}M parameters) on {device}; seq {seq}, "
+            f"batch {batch}, {steps} SFT / {gsteps} GRPO steps (first {warm} not timed); "
+            f"setup {time.monotonic() - t_build:.1f}s",
+            flush=True,
+        )
         for case in cases:
             lora = case == "sft_lora"
             method = "grpo" if case == "grpo" else "sft"
@@ -245,25 +289,51 @@ def main() -> None:
             for side in ("project", "trl"):
                 out = tmp / f"{case}-{side}"
                 if side == "project":
-                    spec = {"mode": "train", "method": method, "base_model": str(tmp / "model"),
-                            "dataset": str(grpo_data if method == "grpo" else sft_data),
-                            "output_dir": str(out), "max_steps": n_steps, "lora": lora,
-                            "per_device_train_batch_size": batch if method == "sft" else 2 * gens,
-                            "logging_steps": 1, "learning_rate": 1e-5}
+                    spec = {
+                        "mode": "train",
+                        "method": method,
+                        "base_model": str(tmp / "model"),
+                        "dataset": str(grpo_data if method == "grpo" else sft_data),
+                        "output_dir": str(out),
+                        "max_steps": n_steps,
+                        "lora": lora,
+                        "per_device_train_batch_size": batch if method == "sft" else 2 * gens,
+                        "logging_steps": 1,
+                        "learning_rate": 1e-5,
+                    }
                     if method == "sft":
                         spec["max_length"] = seq
                     else:
-                        spec.update(reward_file=str(tmp / "reward.py"), num_generations=gens,
-                                    max_completion_length=completion_len)
+                        spec.update(
+                            reward_file=str(tmp / "reward.py"),
+                            num_generations=gens,
+                            max_completion_length=completion_len,
+                        )
                     (tmp / f"{case}.json").write_text(json.dumps(spec))
                     argv = [py, "-m", "agent_core.ml.worker", str(tmp / f"{case}.json")]
                 else:
-                    argv = [py, __file__, "--baseline", {"sft_full": "full", "sft_lora": "lora", "grpo": "grpo"}[case],
-                            "--model", str(tmp / "model"), "--out", str(out),
-                            "--data", str(grpo_data if method == "grpo" else sft_data),
-                            "--steps", str(n_steps), "--seq", str(seq),
-                            "--batch", str(batch if method == "sft" else 2 * gens),
-                            "--num-generations", str(gens), "--completion-len", str(completion_len)]
+                    argv = [
+                        py,
+                        __file__,
+                        "--baseline",
+                        {"sft_full": "full", "sft_lora": "lora", "grpo": "grpo"}[case],
+                        "--model",
+                        str(tmp / "model"),
+                        "--out",
+                        str(out),
+                        "--data",
+                        str(grpo_data if method == "grpo" else sft_data),
+                        "--steps",
+                        str(n_steps),
+                        "--seq",
+                        str(seq),
+                        "--batch",
+                        str(batch if method == "sft" else 2 * gens),
+                        "--num-generations",
+                        str(gens),
+                        "--completion-len",
+                        str(completion_len),
+                    ]
                 t0 = time.monotonic()
                 try:
                     m = measure(run_child(argv, timeout=1800), warm if n_steps > warm + 1 else 1)
@@ -273,18 +343,30 @@ def main() -> None:
                 if "tokens_per_s" in m and peak:
                     m["mfu"] = m["tokens_per_s"] * (4.0 if lora else 6.0) * params / peak
                 results[f"{case}/{side}"] = m
-                print(f"  {case:9s} {side:8s} " + ", ".join(
-                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()), flush=True)
+                print(
+                    f"  {case:9s} {side:8s} "
+                    + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()),
+                    flush=True,
+                )
 
     def ratio(case: str, key: str) -> float | None:
         a, b = results.get(f"{case}/project", {}).get(key), results.get(f"{case}/trl", {}).get(key)
         return a / b if a and b else None
 
-    summary = {"bench": "train_throughput", "device": device, "shape": shape, "params": params, "seq": seq,
-               "batch": batch, "results": results,
-               "ratios": {"sft_full_tokens_per_s": ratio("sft_full", "tokens_per_s"),
-                          "sft_lora_tokens_per_s": ratio("sft_lora", "tokens_per_s"),
-                          "grpo_step_time": ratio("grpo", "s_per_step")}}  # lower is better
+    summary = {
+        "bench": "train_throughput",
+        "device": device,
+        "shape": shape,
+        "params": params,
+        "seq": seq,
+        "batch": batch,
+        "results": results,
+        "ratios": {
+            "sft_full_tokens_per_s": ratio("sft_full", "tokens_per_s"),
+            "sft_lora_tokens_per_s": ratio("sft_lora", "tokens_per_s"),
+            "grpo_step_time": ratio("grpo", "s_per_step"),
+        },
+    }  # lower is better
     print("\n  case       project               plain TRL             ratio (project / TRL; s/step: lower is better)")
     for case, key in (("sft_full", "tokens_per_s"), ("sft_lora", "tokens_per_s"), ("grpo", "s_per_step")):
         a, b = results.get(f"{case}/project", {}), results.get(f"{case}/trl", {})

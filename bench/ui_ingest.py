@@ -29,6 +29,7 @@ Phases (default: all):
 Prints readable figures; the last line is one JSON object with all figures. The UI runs
 headless: widgets still lay out and render lines, but nothing is written to a terminal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,9 +62,9 @@ def writer_main(path: str, rate: float, count: int, seed: int) -> None:
     them at `rate` events/s (0: as fast as possible) in 5 ms chunks, flushing each chunk.
     Prints {"marks": [[seq_end, t_monotonic], ...], "start": t, "end": t}."""
     from _synth import gen_lines
+
     # no approval requests: the live screen would open a prompt for each one
-    lines = gen_lines(count, t0=time.time(), dt=1.0 / (rate or 100_000), seed=seed,
-                      approvals=False)
+    lines = gen_lines(count, t0=time.time(), dt=1.0 / (rate or 100_000), seed=seed, approvals=False)
     print("ready", flush=True)
     sys.stdin.readline()
     marks = []
@@ -117,14 +118,22 @@ def make_app(home: Path, run, per_event: bool):
         def make_run_screen(self, run, mode, can_go_back=False):
             if not per_event:
                 return super().make_run_screen(run, mode, can_go_back)
-            return RunScreen(PerEventFeed(run, interval=self.live_interval), None, run=run,
-                             clock=self.clock, can_go_back=can_go_back)
+            return RunScreen(
+                PerEventFeed(run, interval=self.live_interval), None, run=run, clock=self.clock, can_go_back=can_go_back
+            )
 
     return BenchApp(home=home, run=run, mode="attach", live_interval=0.1)
 
 
-async def run_phase(name: str, rate: float, seconds: float, per_event: bool = False,
-                    cap: float | None = None, count: int | None = None, seed: int = 1) -> dict:
+async def run_phase(
+    name: str,
+    rate: float,
+    seconds: float,
+    per_event: bool = False,
+    cap: float | None = None,
+    count: int | None = None,
+    seed: int = 1,
+) -> dict:
     from agent_core.record.runs import RunDir
     from screens.run_screen import RunScreen
 
@@ -132,13 +141,17 @@ async def run_phase(name: str, rate: float, seconds: float, per_event: bool = Fa
     try:
         run = RunDir(tmp / "runs" / "bench")
         run.path.mkdir(parents=True)
-        run.write_config({"id": "bench", "task": "gsm8k", "model": "Qwen3-0.6B",
-                          "agent": "playbook", "budget_s": 36000})
+        run.write_config(
+            {"id": "bench", "task": "gsm8k", "model": "Qwen3-0.6B", "agent": "playbook", "budget_s": 36000}
+        )
         run.events_path.touch()
         n = count if count is not None else int(rate * seconds)
         writer = subprocess.Popen(
-            [sys.executable, __file__, "--writer", str(run.events_path), str(rate), str(n),
-             str(seed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [sys.executable, __file__, "--writer", str(run.events_path), str(rate), str(n), str(seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert writer.stdout.readline().strip() == "ready"
         app = make_app(tmp, run, per_event)
         loop_lags: list[float] = []
@@ -217,8 +230,12 @@ async def run_phase(name: str, rate: float, seconds: float, per_event: bool = Fa
         write_s = max(info["end"] - t_start, 1e-6)
         cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         return {
-            "phase": name, "per_event": per_event, "events": n, "seen": seen,
-            "complete": seen >= n, "write_rate": round(n / write_s),
+            "phase": name,
+            "per_event": per_event,
+            "events": n,
+            "seen": seen,
+            "complete": seen >= n,
+            "write_rate": round(n / write_s),
             "ingest_rate": round(seen / span),
             "steady_rate": round(steady) if steady is not None else None,
             "elapsed_s": round(t_done - t_go, 2),
@@ -240,29 +257,34 @@ async def run_phase(name: str, rate: float, seconds: float, per_event: bool = Fa
 
 
 def show(r: dict) -> None:
-    print(f"  {r['phase']:<10} {'per-event' if r['per_event'] else 'batched':<9} "
-          f"events {r['seen']:>7}/{r['events']:<7} write {r['write_rate']:>7}/s  "
-          f"ingest {r['ingest_rate']:>7}/s (steady {str(r['steady_rate'] or '-'):>7}/s)  latency p50/p99 {r['latency_p50_ms']:>6.1f}/"
-          f"{r['latency_p99_ms']:>7.1f} ms  loop lag p50/p99/max {r['loop_lag_p50_ms']:>5.1f}/"
-          f"{r['loop_lag_p99_ms']:>5.1f}/{r['loop_lag_max_ms']:>6.1f} ms  queue lag p99/max "
-          f"{r['queue_lag_p99_ms']:>7.1f}/{r['queue_lag_max_ms']:>7.1f} ms  "
-          f"cpu {r['cpu_s_per_1k'] * 1000:.1f} ms/1k (UI thread {r['ui_thread_cpu_s_per_1k'] * 1000:.1f}),"
-          f" {r['cpu_cores_used']:.2f} cores", flush=True)
+    print(
+        f"  {r['phase']:<10} {'per-event' if r['per_event'] else 'batched':<9} "
+        f"events {r['seen']:>7}/{r['events']:<7} write {r['write_rate']:>7}/s  "
+        f"ingest {r['ingest_rate']:>7}/s (steady {str(r['steady_rate'] or '-'):>7}/s)  latency p50/p99 {r['latency_p50_ms']:>6.1f}/"
+        f"{r['latency_p99_ms']:>7.1f} ms  loop lag p50/p99/max {r['loop_lag_p50_ms']:>5.1f}/"
+        f"{r['loop_lag_p99_ms']:>5.1f}/{r['loop_lag_max_ms']:>6.1f} ms  queue lag p99/max "
+        f"{r['queue_lag_p99_ms']:>7.1f}/{r['queue_lag_max_ms']:>7.1f} ms  "
+        f"cpu {r['cpu_s_per_1k'] * 1000:.1f} ms/1k (UI thread {r['ui_thread_cpu_s_per_1k'] * 1000:.1f}),"
+        f" {r['cpu_cores_used']:.2f} cores",
+        flush=True,
+    )
 
 
 async def main(args: argparse.Namespace) -> dict:
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     results: dict[str, dict] = {}
-    print(f"ui_ingest: {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}, "
-          f"target {TARGET_RATE}/s at p99 loop lag <= {TARGET_P99_MS:g} ms", flush=True)
+    print(
+        f"ui_ingest: {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}, "
+        f"target {TARGET_RATE}/s at p99 loop lag <= {TARGET_P99_MS:g} ms",
+        flush=True,
+    )
     for name in phases:
         if name == "low":
             r = await run_phase("low", 5000, min(args.seconds, 4))
         elif name == "target":
             r = await run_phase("target", args.rate, args.seconds)
         elif name == "unbatched":
-            r = await run_phase("unbatched", args.rate, min(args.seconds, 2), per_event=True,
-                                cap=args.cap)
+            r = await run_phase("unbatched", args.rate, min(args.seconds, 2), per_event=True, cap=args.cap)
         elif name == "flood":
             r = await run_phase("flood", 0, 0, count=args.flood)
         else:
@@ -283,16 +305,25 @@ async def main(args: argparse.Namespace) -> dict:
         ratios["capacity_over_target_rate"] = round(results["flood"]["ingest_rate"] / TARGET_RATE, 2)
     met = None
     if t:
-        met = bool(t["complete"] and (t["steady_rate"] or 0) >= TARGET_RATE * 0.98
-                   and t["loop_lag_p99_ms"] <= TARGET_P99_MS)
-        print(f"target: {t['steady_rate']}/s sustained ({t['ingest_rate']}/s first write to "
-              f"last visible; write {t['write_rate']}/s), "
-              f"p99 loop lag {t['loop_lag_p99_ms']} ms, p99 queue lag {t['queue_lag_p99_ms']} ms"
-              f" -> {'MET' if met else 'NOT MET'}")
+        met = bool(
+            t["complete"] and (t["steady_rate"] or 0) >= TARGET_RATE * 0.98 and t["loop_lag_p99_ms"] <= TARGET_P99_MS
+        )
+        print(
+            f"target: {t['steady_rate']}/s sustained ({t['ingest_rate']}/s first write to "
+            f"last visible; write {t['write_rate']}/s), "
+            f"p99 loop lag {t['loop_lag_p99_ms']} ms, p99 queue lag {t['queue_lag_p99_ms']} ms"
+            f" -> {'MET' if met else 'NOT MET'}"
+        )
     for k, v in ratios.items():
         print(f"ratio {k}: {v}")
-    return {"bench": "ui_ingest", "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2),
-            "phases": results, "ratios": ratios, "target_met": met}
+    return {
+        "bench": "ui_ingest",
+        "cpus": os.cpu_count(),
+        "load_avg": round(os.getloadavg()[0], 2),
+        "phases": results,
+        "ratios": ratios,
+        "target_met": met,
+    }
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ cannot approve by accident. The decision is sent by a thread worker (the control
 blocks); a `ControlError` is shown as a notification and the prompt stays open. On success
 the screen is dismissed with {"id", "decision", "scope", "reason"}; "later" dismisses None.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,9 @@ class ApprovalScreen(ModalScreen[dict | None]):
 
     BINDINGS = [
         Binding("a", "approve('once')", "Approve once", id="approval.approve_once"),
-        Binding("A,shift+a", "approve('session')", "Approve for session",
-                id="approval.approve_session", key_display="A"),
+        Binding(
+            "A,shift+a", "approve('session')", "Approve for session", id="approval.approve_session", key_display="A"
+        ),
         Binding("v", "veto", "Veto", id="approval.veto"),
         Binding("i", "instruct", "Veto with instruction", id="approval.veto_instruct"),
         Binding("e", "edit", "Edit then approve", id="approval.edit"),
@@ -96,8 +98,9 @@ class ApprovalScreen(ModalScreen[dict | None]):
             self.decision = decision
             self.error = error
 
-    def __init__(self, request: dict, client, *, grace: float = 0.5,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, request: dict, client, *, grace: float = 0.5, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.request = request
         self.request_id = request.get("id")
@@ -133,9 +136,14 @@ class ApprovalScreen(ModalScreen[dict | None]):
             sub.append("   risk ", pal["muted"])
             sub.append(str(risk), pal.bold(rstyle))
         keys = Text()
-        for key, label in (("a", "approve once"), ("A", "approve for session"), ("v", "veto"),
-                           ("i", "veto with instruction"), ("e", "edit then approve"),
-                           ("esc", "decide later")):
+        for key, label in (
+            ("a", "approve once"),
+            ("A", "approve for session"),
+            ("v", "veto"),
+            ("i", "veto with instruction"),
+            ("e", "edit then approve"),
+            ("esc", "decide later"),
+        ):
             keys.append(f" {key} ", pal.bold("person"))
             keys.append(f"{label}  ")
         doc, long, past = build_doc(details, pal)
@@ -153,8 +161,9 @@ class ApprovalScreen(ModalScreen[dict | None]):
                 with VerticalScroll(id="approval-details"):
                     yield Static(doc.text(), id="approval-details-text")
             yield Static(keys, id="approval-keys")
-            yield Input(placeholder="instruction for the agent (enter sends the veto, esc cancels)",
-                        id="approval-reason")
+            yield Input(
+                placeholder="instruction for the agent (enter sends the veto, esc cancels)", id="approval-reason"
+            )
             yield TextArea(id="approval-editor", soft_wrap=True, show_line_numbers=False)
 
     def on_mount(self) -> None:
@@ -180,8 +189,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
     # -- actions --------------------------------------------------------------------------
     def action_approve(self, scope: str) -> None:
         if self._ready():
-            self._send({"id": self.request_id, "decision": "approve", "scope": scope,
-                        "reason": ""})
+            self._send({"id": self.request_id, "decision": "approve", "scope": scope, "reason": ""})
 
     def action_veto(self) -> None:
         if self._ready():
@@ -218,8 +226,11 @@ class ApprovalScreen(ModalScreen[dict | None]):
             self.edit_field, text = self.edit_target()
             editor.load_text(text)
             editor.add_class("shown")
-            self.notify(f"editing {self.edit_field or 'the arguments (JSON)'}: ctrl+s approves the "
-                        "edited call, esc closes the editor", timeout=4)
+            self.notify(
+                f"editing {self.edit_field or 'the arguments (JSON)'}: ctrl+s approves the "
+                "edited call, esc closes the editor",
+                timeout=4,
+            )
         editor.focus()
 
     def action_apply_edit(self) -> None:
@@ -237,8 +248,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
             if not isinstance(edit, dict):
                 self.notify("the arguments must be a JSON object", title="edit not sent", severity="error")
                 return
-        self._send({"id": self.request_id, "decision": "approve", "scope": "once", "reason": "",
-                    "edit": edit})
+        self._send({"id": self.request_id, "decision": "approve", "scope": "once", "reason": "", "edit": edit})
 
     def action_later(self) -> None:
         editor = self.query_one("#approval-editor", TextArea)
@@ -260,8 +270,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
         event.stop()
         reason = event.value.strip()
         if reason and not self.busy:
-            self._send({"id": self.request_id, "decision": "veto", "scope": "once",
-                        "reason": reason})
+            self._send({"id": self.request_id, "decision": "veto", "scope": "once", "reason": reason})
 
     # -- sending --------------------------------------------------------------------------
     def _send(self, decision: dict) -> None:
@@ -271,8 +280,7 @@ class ApprovalScreen(ModalScreen[dict | None]):
             error = None
             try:
                 if decision.get("edit") is not None:
-                    self.client.request("approve", id=decision["id"], scope=decision["scope"],
-                                        edit=decision["edit"])
+                    self.client.request("approve", id=decision["id"], scope=decision["scope"], edit=decision["edit"])
                 elif decision["decision"] == "approve":
                     self.client.approve(decision["id"], decision["scope"])
                 else:

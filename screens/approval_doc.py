@@ -3,6 +3,7 @@ call_view.py's CallDoc). Short fields on top as `key: value`; long ones (run_pyt
 diff, a file's content, big JSON) as numbered blocks, whole; the policy's flagged spans
 highlighted and listed; characters a terminal would hide shown escaped. Nothing is cut
 silently: a field over MAX_SHOWN characters says how many are not shown."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")  # line breaks as Python reads source code
 # characters a terminal would not show faithfully (controls, bidi overrides, zero-width, line and
 # page separators): shown escaped (\x0c, \u202e) so the text on screen is the text that runs (and
 # a display line never breaks: a block's lines are split before, at _NEWLINE)
-_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
-                        "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+)
 
 
 def _escaped(ch: str) -> str:
@@ -92,8 +94,7 @@ def _add_block(doc: CallDoc, title: str, value: str, pal: Palette, spans: list) 
     head = doc.add(f"{visible(title)[0]}  ", pal.bold("tool"))
     if len(value) > MAX_SHOWN:
         total = len(_NEWLINE.findall(value)) + (0 if _NEWLINE.match(value, len(value) - 1) else 1)
-        doc.lines[head] += (f"({len(pieces):,} of {total:,} lines shown, "
-                            f"{len(shown):,} of {len(value):,} characters)")
+        doc.lines[head] += f"({len(pieces):,} of {total:,} lines shown, {len(shown):,} of {len(value):,} characters)"
     else:
         doc.lines[head] += f"({len(pieces):,} line{'s' if len(pieces) != 1 else ''}, {len(value):,} characters)"
     doc.style(head, len(visible(title)[0]) + 2, len(doc.lines[head]), pal["muted"])
@@ -109,8 +110,11 @@ def _add_block(doc: CallDoc, title: str, value: str, pal: Palette, spans: list) 
         cols.append(colmap)
     doc.gutters.append((first, first + len(pieces), gutter, pal["muted"]))
     if len(value) > MAX_SHOWN:
-        doc.add(f"[... {len(value) - MAX_SHOWN:,} more characters not shown: the prompt shows at most "
-                f"{MAX_SHOWN:,} characters of one field ...]", pal.bold("risk-high"))
+        doc.add(
+            f"[... {len(value) - MAX_SHOWN:,} more characters not shown: the prompt shows at most "
+            f"{MAX_SHOWN:,} characters of one field ...]",
+            pal.bold("risk-high"),
+        )
     flag = pal.bold("risk-high") + Style(reverse=True)
     past: list[tuple[str, int]] = []
     marked: list[tuple[int, int, str]] = []
@@ -169,8 +173,9 @@ def build_doc(details: Any, pal: Palette) -> tuple[CallDoc, bool, list[tuple[str
         if isinstance(value, str):
             if _is_long(key, value):
                 same = indent and isinstance(details.get(key), str) and details[key] == value
-                _add_line(doc, f"{indent}{key}: ↓ below, as {key if same else where}", pal,
-                          key_end=len(indent) + len(key) + 2)
+                _add_line(
+                    doc, f"{indent}{key}: ↓ below, as {key if same else where}", pal, key_end=len(indent) + len(key) + 2
+                )
                 if not same:
                     blocks.append((where, value, []))
             else:
@@ -225,13 +230,12 @@ def flag_note(doc: CallDoc, past: list[tuple[str, int]], pal: Palette) -> Text |
     out.append(f"{count} flagged span{'s' if count != 1 else ''}", pal.bold("risk-high"))
     if doc.flags:
         out.append(" (highlighted): ", pal.bold("risk-high"))
-        out.append(", ".join(f"{f.label} at line {f.source_line}" for f in doc.flags[:4])
-                   + (" ..." if len(doc.flags) > 4 else ""))
+        out.append(
+            ", ".join(f"{f.label} at line {f.source_line}" for f in doc.flags[:4])
+            + (" ..." if len(doc.flags) > 4 else "")
+        )
     if past:
         out.append(f"{';' if doc.flags else ':'} {len(past)} past the part shown (NOT SHOWN): ", pal.bold("risk-high"))
-        out.append(", ".join(f"{label} at line {line}" for label, line in past[:4])
-                   + (" ..." if len(past) > 4 else ""))
+        out.append(", ".join(f"{label} at line {line}" for label, line in past[:4]) + (" ..." if len(past) > 4 else ""))
     out.append("   n next · ↑↓ pgup pgdn scroll" if doc.flags else "   ↑↓ pgup pgdn scroll", pal["muted"])
     return out
-
-

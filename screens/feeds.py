@@ -18,6 +18,7 @@ fed by one of these; both post the same `EventsArrived` message (a batch) to it.
 
 Feeds never touch widgets: they only post messages; the screen owns all state.
 """
+
 from __future__ import annotations
 
 import sys
@@ -35,8 +36,7 @@ from agent_core.record.runs import RunDir
 from screens.replay_log import FastLogReader, ReplayLog, ReplayState
 from screens.state import parse_ts
 
-__all__ = ["EventsArrived", "DaemonAlive", "ReplayProgress", "LiveFeed", "ReplayFeed",
-           "parse_ts", "SPEEDS"]
+__all__ = ["EventsArrived", "DaemonAlive", "ReplayProgress", "LiveFeed", "ReplayFeed", "parse_ts", "SPEEDS"]
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
@@ -47,8 +47,7 @@ class EventsArrived(Message):
     apply `events`; without a state, rebuild from `events` alone (they start at the log's
     beginning). A reset supersedes any batch still queued before it."""
 
-    def __init__(self, events: list[dict], reset: bool = False,
-                 state: ReplayState | None = None) -> None:
+    def __init__(self, events: list[dict], reset: bool = False, state: ReplayState | None = None) -> None:
         super().__init__()
         self.events = events
         self.reset = reset or state is not None
@@ -77,8 +76,13 @@ class LiveFeed:
 
     live = True
 
-    def __init__(self, run_dir: RunDir | Path | str, interval: float = 0.1,
-                 liveness_every: float = 2.0, chunk_bytes: int = 2 << 20) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir | Path | str,
+        interval: float = 0.1,
+        liveness_every: float = 2.0,
+        chunk_bytes: int = 2 << 20,
+    ) -> None:
         self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
         self.interval = interval
         self.liveness_every = liveness_every
@@ -88,8 +92,12 @@ class LiveFeed:
 
     def start(self, target: MessagePump) -> None:
         self._worker = target.run_worker(
-            lambda: self._loop(target), thread=True, group="feed", exclusive=True,
-            name=f"live-feed:{self.run.id}", exit_on_error=False,
+            lambda: self._loop(target),
+            thread=True,
+            group="feed",
+            exclusive=True,
+            name=f"live-feed:{self.run.id}",
+            exit_on_error=False,
         )
 
     def stop(self) -> None:
@@ -125,14 +133,21 @@ class ReplayFeed:
     built by a thread worker for a large file and read under its lock."""
 
     live = False
-    FORWARD_BATCH = 256       # a seek further ahead than this rebuilds from a snapshot
-    TICK_MAX = 5000           # at most this many events per playback tick
-    SYNC_BYTES = 2 << 20      # logs up to this size are indexed before the first frame
+    FORWARD_BATCH = 256  # a seek further ahead than this rebuilds from a snapshot
+    TICK_MAX = 5000  # at most this many events per playback tick
+    SYNC_BYTES = 2 << 20  # logs up to this size are indexed before the first frame
 
-    def __init__(self, source: Sequence[dict] | Path | str, *, speed: float = 10.0,
-                 playing: bool = True, max_gap: float = 2.0, tick: float = 0.05,
-                 run: RunDir | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: Sequence[dict] | Path | str,
+        *,
+        speed: float = 10.0,
+        playing: bool = True,
+        max_gap: float = 2.0,
+        tick: float = 0.05,
+        run: RunDir | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if isinstance(source, (str, Path)):
             self.log = ReplayLog.of_file(source, max_gap)
             try:
@@ -149,8 +164,8 @@ class ReplayFeed:
         self._monotonic = monotonic
         self.speed = min(SPEEDS, key=lambda s: abs(s - speed))
         self.playing = playing and (self.log.count > 0 or not self.log.done)
-        self.position = 0          # events[:position] have been shown
-        self.vtime = 0.0           # virtual (gap-compressed) seconds since the first event
+        self.position = 0  # events[:position] have been shown
+        self.vtime = 0.0  # virtual (gap-compressed) seconds since the first event
         self._target: MessagePump | None = None
         self._timer: Timer | None = None
         self._worker: Worker | None = None
@@ -179,8 +194,13 @@ class ReplayFeed:
         return self.log.done and self.position >= self.log.count
 
     def status(self) -> dict:
-        return {"position": self.position, "total": self.total, "playing": self.playing,
-                "speed": self.speed, "loading": self.loading}
+        return {
+            "position": self.position,
+            "total": self.total,
+            "playing": self.playing,
+            "speed": self.speed,
+            "loading": self.loading,
+        }
 
     # -- wiring ---------------------------------------------------------------------------
     def start(self, target: MessagePump) -> None:
@@ -188,8 +208,8 @@ class ReplayFeed:
         self._last_tick = self._monotonic()
         if not self.log.done:
             self._worker = target.run_worker(
-                self._scan, thread=True, group="replay-index", exclusive=True,
-                name="replay-index", exit_on_error=False)
+                self._scan, thread=True, group="replay-index", exclusive=True, name="replay-index", exit_on_error=False
+            )
         self._timer = target.set_interval(self.tick, self._on_tick, name="replay-feed")
 
     def _scan(self) -> None:
@@ -206,8 +226,7 @@ class ReplayFeed:
         self._target = None
         self.log.close()
 
-    def _post(self, events: list[dict], reset: bool = False,
-              state: ReplayState | None = None) -> None:
+    def _post(self, events: list[dict], reset: bool = False, state: ReplayState | None = None) -> None:
         if self._target is not None and (events or reset or state is not None):
             self._target.post_message(EventsArrived(events, reset=reset, state=state))
 

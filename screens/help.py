@@ -3,6 +3,7 @@ from their BINDINGS with the keymap of the config file applied, so what it says 
 keys do. Columns: key(s), what it does, binding id (the name to use in config.toml), and
 whether it applies right now (e.g. replay keys on a live run do not).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,8 +52,7 @@ def binding_rows(node: DOMNode) -> list[BindingRow]:
                 bid = binding.id or f"({binding.action})"
                 keys_of.setdefault(bid, []).append(key)
                 first.setdefault(bid, binding)
-        declared = [getattr(b, "id", None) or f"({b.action})"
-                    for b in _declared(owner)]
+        declared = [getattr(b, "id", None) or f"({b.action})" for b in _declared(owner)]
         for bid in declared + [b for b in keys_of if b not in declared]:
             if bid in seen or bid not in keys_of:
                 continue
@@ -61,15 +61,21 @@ def binding_rows(node: DOMNode) -> list[BindingRow]:
             action, _, rest = binding.action.partition("(")
             params: tuple = ()
             if rest:
-                params = tuple(p.strip().strip("'\"") for p in rest.rstrip(")").split(",")
-                               if p.strip())
+                params = tuple(p.strip().strip("'\"") for p in rest.rstrip(")").split(",") if p.strip())
             try:
                 active = owner.check_action(action, params) is not False
             except Exception:
                 active = True
-            rows.append(BindingRow(bid, tuple(keys_of[bid]), binding.description or action,
-                                   binding.action, bool(active),
-                                   "app" if owner is app else type(owner).__name__))
+            rows.append(
+                BindingRow(
+                    bid,
+                    tuple(keys_of[bid]),
+                    binding.description or action,
+                    binding.action,
+                    bool(active),
+                    "app" if owner is app else type(owner).__name__,
+                )
+            )
     return rows
 
 
@@ -106,9 +112,12 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-box"):
             name = type(self.target).__name__.replace("Screen", "").lower() or "screen"
             yield Static(f"Keys · {name} screen", id="help-title", markup=False)
-            yield Static("Remap any key in config.toml:  [keys]  \"<id>\" = \"<key>\"   "
-                         "· (n/a): not available here now · esc closes", id="help-hint",
-                         markup=False)
+            yield Static(
+                'Remap any key in config.toml:  [keys]  "<id>" = "<key>"   '
+                "· (n/a): not available here now · esc closes",
+                id="help-hint",
+                markup=False,
+            )
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -15,6 +15,7 @@ A thread worker scans the runs (keeping one incremental `LogReader` per run, so 
 reads only what was appended) and posts `RunsLoaded`; the handler owns the table. Opening a
 run posts `HomeScreen.OpenRun(run, mode)`, which the app handles.
 """
+
 from __future__ import annotations
 
 import time
@@ -62,9 +63,9 @@ class RunRow:
     score: str
     created: float | None
     live: bool
-    pending: int = 0          # approvals waiting (by the log)
-    alerts: int = 0           # alerts so far
-    last_alert: str = ""      # rule of the last alert
+    pending: int = 0  # approvals waiting (by the log)
+    alerts: int = 0  # alerts so far
+    last_alert: str = ""  # rule of the last alert
 
 
 class RunIndex:
@@ -113,14 +114,21 @@ class RunIndex:
                     created = run.config_path.stat().st_mtime
                 except OSError:
                     created = None
-            rows.append(RunRow(
-                id=run.id, path=run.path, state=self._state.get(run.path, "new"),
-                task=str(cfg.get("task", "") or ""), model=str(cfg.get("model", "") or ""),
-                score=self._score.get(run.path, ""), created=created, live=run.is_live(),
-                pending=len(self._pending.get(run.path, ())),
-                alerts=self._alerts.get(run.path, (0, ""))[0],
-                last_alert=self._alerts.get(run.path, (0, ""))[1],
-            ))
+            rows.append(
+                RunRow(
+                    id=run.id,
+                    path=run.path,
+                    state=self._state.get(run.path, "new"),
+                    task=str(cfg.get("task", "") or ""),
+                    model=str(cfg.get("model", "") or ""),
+                    score=self._score.get(run.path, ""),
+                    created=created,
+                    live=run.is_live(),
+                    pending=len(self._pending.get(run.path, ())),
+                    alerts=self._alerts.get(run.path, (0, ""))[0],
+                    last_alert=self._alerts.get(run.path, (0, ""))[1],
+                )
+            )
         rows.reverse()  # newest first
         return rows
 
@@ -151,8 +159,14 @@ class HomeScreen(Screen):
     ]
 
     COLUMNS = (("id", 20), ("state", 21), ("task", 12), ("model", 18), ("score", 12), ("age", 6))
-    NARROW_COLUMNS = (("id", 20), ("state", 11), ("task", 9), ("model", 11), ("score", 10),
-                      ("age", 5))  # fits 80 columns
+    NARROW_COLUMNS = (
+        ("id", 20),
+        ("state", 11),
+        ("task", 9),
+        ("model", 11),
+        ("score", 10),
+        ("age", 5),
+    )  # fits 80 columns
 
     class OpenRun(Message):
         """The person chose a run: mode is "attach" or "replay"."""
@@ -162,8 +176,9 @@ class HomeScreen(Screen):
             self.run = run
             self.mode = mode
 
-    def __init__(self, home: Path, *, clock: Callable[[], float] = time.time,
-                 refresh_every: float = 2.0, name: str | None = None) -> None:
+    def __init__(
+        self, home: Path, *, clock: Callable[[], float] = time.time, refresh_every: float = 2.0, name: str | None = None
+    ) -> None:
         super().__init__(name=name)
         self.home = Path(home)
         self.clock = clock
@@ -171,14 +186,13 @@ class HomeScreen(Screen):
         self.rows: list[RunRow] = []
         self._index = RunIndex()
         self._shown: list[tuple] = []
-        self._alerts_known: dict[Path, int] = {}   # alert count when first seen here
+        self._alerts_known: dict[Path, int] = {}  # alert count when first seen here
 
     def compose(self) -> ComposeResult:
         yield Static(f"tinker-tui · runs in {self.home}", id="home-title")
         table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Static("No runs yet. Press N to start one (or `tinker-tui new` in a shell).",
-                     id="home-empty")
+        yield Static("No runs yet. Press N to start one (or `tinker-tui new` in a shell).", id="home-empty")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -205,8 +219,7 @@ class HomeScreen(Screen):
             if not get_current_worker().is_cancelled:
                 self.post_message(RunsLoaded(rows))
 
-        self.run_worker(work, thread=True, group="home-scan", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(work, thread=True, group="home-scan", exclusive=True, exit_on_error=False)
 
     @on(RunsLoaded)
     def _on_loaded(self, message: RunsLoaded) -> None:
@@ -217,10 +230,22 @@ class HomeScreen(Screen):
         pal = Palette.from_app(self.app)
         shown = []
         for row in self.rows:
-            state = row.state if (row.live or row.state in ("finished", "failed", "crashed", "new")) \
+            state = (
+                row.state
+                if (row.live or row.state in ("finished", "failed", "crashed", "new"))
                 else f"{row.state} (no daemon)"
-            shown.append((row.id, state, row.task, row.model, row.score,
-                          fmt_age(now - row.created if row.created else None), row.live))
+            )
+            shown.append(
+                (
+                    row.id,
+                    state,
+                    row.task,
+                    row.model,
+                    row.score,
+                    fmt_age(now - row.created if row.created else None),
+                    row.live,
+                )
+            )
         self.query_one("#home-empty").set_class(not shown, "shown")
         if shown == self._shown:
             return
@@ -245,8 +270,11 @@ class HomeScreen(Screen):
         app = self.app
         if not hasattr(app, "set_attention"):
             return
-        watched = {str(getattr(getattr(scr, "run", None), "path", ""))
-                   for scr in app.screen_stack if getattr(scr, "client", None) is not None}
+        watched = {
+            str(getattr(getattr(scr, "run", None), "path", ""))
+            for scr in app.screen_stack
+            if getattr(scr, "client", None) is not None
+        }
         waiting = [r.id for r in rows if r.live and r.pending and str(r.path) not in watched]
         if waiting:
             app.set_attention("approval:home", "approval waiting (" + ", ".join(waiting) + ")")
@@ -332,15 +360,17 @@ class HomeScreen(Screen):
         try:
             resumed = resume_run(run.path)
         except Exception as exc:  # the launcher's message is for the person
-            self.app.call_from_thread(self.notify, f"could not resume {run.id}: {exc}",
-                                      title="resume failed", severity="error", timeout=10)
+            self.app.call_from_thread(
+                self.notify, f"could not resume {run.id}: {exc}", title="resume failed", severity="error", timeout=10
+            )
             return
         target = resumed if isinstance(resumed, RunDir) else run
         self.post_message(self.OpenRun(target, "attach"))
 
     def action_delete(self) -> None:
-        picked = self._selected_run("run {id} is live: stop it first (s on its screen, or "
-                                    "`tinker-tui stop`)", severity="error")
+        picked = self._selected_run(
+            "run {id} is live: stop it first (s on its screen, or `tinker-tui stop`)", severity="error"
+        )
         if picked is None:
             return
         row, run = picked
@@ -357,9 +387,10 @@ class HomeScreen(Screen):
             self.notify(f"deleted {row.id}")
             self.action_refresh()
 
-        self.app.push_screen(ConfirmScreen(
-            f"Delete run {row.id}? Its log, workspace and checkpoints are removed for good."),
-            callback=answered)
+        self.app.push_screen(
+            ConfirmScreen(f"Delete run {row.id}? Its log, workspace and checkpoints are removed for good."),
+            callback=answered,
+        )
 
     def action_new_run(self) -> None:
         start = getattr(self.app, "start_new_run", None)

@@ -3,6 +3,7 @@
 Dismissed with a validated run config (agent_core.daemon.launch.build_config) or None; bad input
 is shown under the form and loses nothing the person typed.
 """
+
 from __future__ import annotations
 
 from textual import on
@@ -56,8 +57,12 @@ class NewRunScreen(ModalScreen[dict | None]):
     def start(self) -> None:
         v = self.values()
         try:
-            cfg = build_config(task=v["task"] or "arithmetic", model=v["model"] or "tiny",
-                               agent=v["agent"] or "playbook", budget=v["budget"])
+            cfg = build_config(
+                task=v["task"] or "arithmetic",
+                model=v["model"] or "tiny",
+                agent=v["agent"] or "playbook",
+                budget=v["budget"],
+            )
         except ValueError as exc:
             self.query_one("#error", Static).update(str(exc))
             return

@@ -17,6 +17,7 @@
 Nothing here touches widgets; it is shared by the feed's worker thread (which appends) and
 the UI thread (which reads), under a lock.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,17 +33,16 @@ from agent_core.record.events import LogReader
 from screens.state import RunView, parse_ts
 from screens.widgets.chart import LOSS_KEYS, extra_points, metric_point
 
-__all__ = ["parse_lines", "FastLogReader", "ReplayLog", "ReplayState", "SNAPSHOT_EVERY",
-           "HIDDEN_TYPES"]
+__all__ = ["parse_lines", "FastLogReader", "ReplayLog", "ReplayState", "SNAPSHOT_EVERY", "HIDDEN_TYPES"]
 
 SNAPSHOT_EVERY = 1000
 HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})  # = transcript.HIDDEN_TYPES
 # Types whose events change RunView beyond count/time and the last host sample.
-_STATE_CHANGES = frozenset({"run_state", "approval_request", "approval_decision", "job_state",
-                            "score", "alert", "budget"})
+_STATE_CHANGES = frozenset(
+    {"run_state", "approval_request", "approval_decision", "job_state", "score", "alert", "budget"}
+)
 # Timeline markers: what `[` / `]` jump between.
-MARKER_TYPES = frozenset({"approval_request", "approval_decision", "alert", "checkpoint",
-                          "human_nudge", "score"})
+MARKER_TYPES = frozenset({"approval_request", "approval_decision", "alert", "checkpoint", "human_nudge", "score"})
 _NAN = float("nan")
 
 
@@ -63,7 +63,7 @@ def parse_lines(lines: Sequence[bytes], group: int = 256) -> list:
     lines are ~1-2 ms, a whole 2 MB poll would stall the UI thread for ~50 ms."""
     out: list = []
     for lo in range(0, len(lines), group):
-        part = lines[lo:lo + group]
+        part = lines[lo : lo + group]
         objs = None
         if all(ln[:1] == b"{" and ln[-1:] == b"}" for ln in part):
             try:
@@ -82,8 +82,12 @@ def valid_events(objs: Iterable[object], last_seq: int) -> tuple[list[tuple[int,
     out = []
     bad = 0
     for k, obj in enumerate(objs):
-        if (not isinstance(obj, dict) or not isinstance(obj.get("seq"), int) or "type" not in obj
-                or obj["seq"] <= last_seq):
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("seq"), int)
+            or "type" not in obj
+            or obj["seq"] <= last_seq
+        ):
             bad += 1
             continue
         last_seq = obj["seq"]
@@ -110,9 +114,9 @@ class _JobSeries:
 
     def __init__(self, key: str, pos: int) -> None:
         self.key = key
-        self.pos = pos                  # position in ReplayLog.job_names
+        self.pos = pos  # position in ReplayLog.job_names
         self.idx = array("q")
-        self.step: list = []            # as logged (int stays int), None when not a number
+        self.step: list = []  # as logged (int stays int), None when not a number
         self.value = array("d")
         self.reset_pos = [0]
         self.reset_key = [key]
@@ -134,34 +138,33 @@ class ReplayLog:
 
     Readers use indexes < `count`; `done` is set once the whole log is indexed."""
 
-    def __init__(self, max_gap: float = 2.0, path: Path | None = None,
-                 events: list[dict] | None = None) -> None:
+    def __init__(self, max_gap: float = 2.0, path: Path | None = None, events: list[dict] | None = None) -> None:
         self.max_gap = max_gap
         self.path = Path(path) if path is not None else None
-        self._list = events                 # in-memory source (tests, small logs)
+        self._list = events  # in-memory source (tests, small logs)
         self._lock = threading.RLock()
-        self._fh = None                     # UI-thread reader of the file
+        self._fh = None  # UI-thread reader of the file
         self.count = 0
         self.done = False
         self.corrupt = 0
         self.error: str | None = None
-        self.starts = array("q")            # byte offset of each event's line (file source)
-        self.lengths = array("l")           # its length in bytes, without the newline
-        self.vt = array("d")                # virtual (gap-compressed) seconds of each event
-        self.tsf = array("d")               # last parseable ts at or before each event (nan)
-        self.codes = bytearray()            # type code of each event
+        self.starts = array("q")  # byte offset of each event's line (file source)
+        self.lengths = array("l")  # its length in bytes, without the newline
+        self.vt = array("d")  # virtual (gap-compressed) seconds of each event
+        self.tsf = array("d")  # last parseable ts at or before each event (nan)
+        self.codes = bytearray()  # type code of each event
         self.type_names: list[str] = []
         self._type_codes: dict[str, int] = {}
-        self.shown = array("q")             # events the transcript shows
-        self.hosts = array("q")             # host_sample events
-        self.changes = array("q")           # events that change RunView state
+        self.shown = array("q")  # events the transcript shows
+        self.hosts = array("q")  # host_sample events
+        self.changes = array("q")  # events that change RunView state
         self.snapshots: list[RunView] = []  # snapshots[k]: RunView after events[:k*N]
         self.jobs: dict[str, _JobSeries] = {}  # in order of first accepted metric
-        self.m_idx = array("q")             # accepted metric events, all jobs
-        self.m_job = array("l")             # their job (position in job_names)
+        self.m_idx = array("q")  # accepted metric events, all jobs
+        self.m_job = array("l")  # their job (position in job_names)
         self.job_names: list[str] = []
         self.first_ts: float | None = None
-        self.markers = array("q")           # events of MARKER_TYPES (timeline, [ and ])
+        self.markers = array("q")  # events of MARKER_TYPES (timeline, [ and ])
         self.job_metrics: dict[str, array] = {}  # job -> its metric events (jobs pane)
         self.extra: dict[tuple[str, str], _JobSeries] = {}  # (chart kind, job) -> points
         self.dev_scores: list[tuple[int, str, object, float]] = []  # (i, job, step, value)
@@ -183,14 +186,18 @@ class ReplayLog:
     def of_file(cls, path: Path | str, max_gap: float = 2.0) -> "ReplayLog":
         return cls(max_gap, path=Path(path))
 
-    def scan(self, cancelled: Callable[[], bool] = lambda: False,
-             chunk_bytes: int = 1 << 20, progress: Callable[[], None] | None = None) -> None:
+    def scan(
+        self,
+        cancelled: Callable[[], bool] = lambda: False,
+        chunk_bytes: int = 1 << 20,
+        progress: Callable[[], None] | None = None,
+    ) -> None:
         """Index the file (call once, from a worker thread). Same events as read_events:
         a torn last line and corrupt lines are skipped."""
         assert self.path is not None
         try:
             with open(self.path, "rb") as fh:
-                base = 0          # file offset of `pending`
+                base = 0  # file offset of `pending`
                 pending = b""
                 while not cancelled():
                     chunk = fh.read(chunk_bytes)
@@ -210,13 +217,11 @@ class ReplayLog:
                     for lo in range(0, len(keep), 500):
                         if cancelled():
                             return
-                        part = keep[lo:lo + 500]
-                        good, self._last_seq, bad = valid_events(parse_lines(part),
-                                                                 self._last_seq)
+                        part = keep[lo : lo + 500]
+                        good, self._last_seq, bad = valid_events(parse_lines(part), self._last_seq)
                         with self._lock:
                             self.corrupt += bad
-                            self.add_events([ev for _, ev in good],
-                                            [(starts[lo + k], len(part[k])) for k, _ in good])
+                            self.add_events([ev for _, ev in good], [(starts[lo + k], len(part[k])) for k, _ in good])
                     if progress is not None:
                         progress()
         except OSError as exc:
@@ -234,8 +239,7 @@ class ReplayLog:
                 self._fh = None
 
     # -- building ---------------------------------------------------------------------------
-    def add_events(self, events: Sequence[dict],
-                   spans: Sequence[tuple[int, int]] | None = None) -> None:
+    def add_events(self, events: Sequence[dict], spans: Sequence[tuple[int, int]] | None = None) -> None:
         """Index the next events (in log order); `spans`: (offset, length) of each line."""
         with self._lock:
             n = self.count
@@ -279,8 +283,7 @@ class ReplayLog:
                     if kind == "score" and ev.get("split") == "dev":
                         value = ev.get("value")
                         if isinstance(value, (int, float)) and not isinstance(value, bool):
-                            self.dev_scores.append((i, str(ev.get("job") or "run"),
-                                                    ev.get("step"), float(value)))
+                            self.dev_scores.append((i, str(ev.get("job") or "run"), ev.get("step"), float(value)))
                 if kind in _STATE_CHANGES:
                     self.changes.append(i)
                     view.last_ts = None if math.isnan(last) else last
@@ -359,7 +362,7 @@ class ReplayLog:
             self._fh.seek(base)
             data = self._fh.read(end - base)
             starts, lengths = self.starts, self.lengths
-            lines = [data[starts[j] - base:starts[j] - base + lengths[j]] for j in range(lo, hi)]
+            lines = [data[starts[j] - base : starts[j] - base + lengths[j]] for j in range(lo, hi)]
         objs = parse_lines(lines)
         return [o if isinstance(o, dict) else {"seq": 0, "type": "unreadable"} for o in objs]
 
@@ -403,8 +406,7 @@ class ReplayState:
         view.last_host = log.event(host_i) if host_i is not None else None
         return view
 
-    def chart(self, maxlen: int) -> tuple[dict[str, tuple[str, Callable[[], list]]],
-                                          str | None]:
+    def chart(self, maxlen: int) -> tuple[dict[str, tuple[str, Callable[[], list]]], str | None]:
         """(job -> (key, function returning its points)) as LossChart would hold them, in
         order of first metric, and the latest job. Points are made only when asked for."""
         log, i = self.log, self.index
@@ -415,8 +417,7 @@ class ReplayState:
                     continue
                 p = bisect_left(js.idx, i)
                 r = bisect_right(js.reset_pos, p - 1) - 1
-                series[job] = (js.reset_key[r], partial(self._points, js, p, js.reset_pos[r],
-                                                        maxlen))
+                series[job] = (js.reset_key[r], partial(self._points, js, p, js.reset_pos[r], maxlen))
             m = bisect_left(log.m_idx, i)
             latest = log.job_names[log.m_job[m - 1]] if m else None
         return series, latest
@@ -435,7 +436,7 @@ class ReplayState:
         log = self.log
         with log._lock:
             p = bisect_left(log.shown, self.index)
-            return list(log.shown[max(0, p - max_entries):p])
+            return list(log.shown[max(0, p - max_entries) : p])
 
     def extra_chart(self, maxlen: int) -> dict[str, dict[str, Callable[[], list]]]:
         """kind -> job -> function returning the last `maxlen` points of that chart kind

@@ -23,6 +23,7 @@ approvals waiting), else at most every `PRESENT_S` with a trailing redraw. A rep
 that carries a `ReplayState` is rebuilt from the log index (view, chart series, transcript
 entries, host sample) instead of from every event before it.
 """
+
 from __future__ import annotations
 
 import time
@@ -51,8 +52,18 @@ from tinker_tui.client import ControlError
 __all__ = ["RunScreen", "RunView", "ConfirmScreen", "ControlDone", "RunCommands"]
 
 LIVE_ACTIONS = frozenset({"toggle_pause", "nudge", "stop", "detach", "review_approvals"})
-REPLAY_ACTIONS = frozenset({"replay_toggle", "replay_faster", "replay_slower", "replay_step",
-                            "replay_start", "replay_end", "replay_seek", "replay_marker"})
+REPLAY_ACTIONS = frozenset(
+    {
+        "replay_toggle",
+        "replay_faster",
+        "replay_slower",
+        "replay_step",
+        "replay_start",
+        "replay_end",
+        "replay_seek",
+        "replay_marker",
+    }
+)
 
 
 class ControlDone(Message):
@@ -118,8 +129,7 @@ class RunCommands(Provider):
         for name, action, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(screen.run_action, action),
-                          help=help_text)
+                yield Hit(score, matcher.highlight(name), partial(screen.run_action, action), help=help_text)
 
 
 class RunScreen(Screen):
@@ -147,28 +157,39 @@ class RunScreen(Screen):
         Binding("d", "detach", "Detach", id="run.detach"),
         # replay (priority: the focused transcript would take left/right for scrolling)
         Binding("space", "replay_toggle", "Play/Pause", id="replay.toggle", priority=True),
-        Binding("plus,equals_sign", "replay_faster", "Speed", id="replay.faster",
-                key_display="+/-", priority=True),
-        Binding("minus", "replay_slower", "Slower", id="replay.slower", key_display="-",
-                priority=True, show=False),
-        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True,
-                show=False),
-        Binding("right", "replay_step(1)", "Step", id="replay.step", key_display="←/→",
-                priority=True),
+        Binding("plus,equals_sign", "replay_faster", "Speed", id="replay.faster", key_display="+/-", priority=True),
+        Binding("minus", "replay_slower", "Slower", id="replay.slower", key_display="-", priority=True, show=False),
+        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True, show=False),
+        Binding("right", "replay_step(1)", "Step", id="replay.step", key_display="←/→", priority=True),
         Binding("home", "replay_start", "Start", id="replay.start", show=False, priority=True),
         Binding("end", "replay_end", "End", id="replay.end", show=False, priority=True),
-        Binding("comma", "replay_seek(-1)", "Back 1%", id="replay.back_1pct", key_display=",",
-                show=False),
-        Binding("full_stop", "replay_seek(1)", "Forward 1%", id="replay.forward_1pct",
-                key_display=".", show=False),
-        Binding("less_than_sign", "replay_seek(-10)", "Back 10%", id="replay.back_10pct",
-                key_display="<", show=False),
-        Binding("greater_than_sign", "replay_seek(10)", "Forward 10%",
-                id="replay.forward_10pct", key_display=">", show=False),
-        Binding("left_square_bracket", "replay_marker(-1)", "Previous marker",
-                id="replay.prev_marker", key_display="[", show=False),
-        Binding("right_square_bracket", "replay_marker(1)", "Next marker",
-                id="replay.next_marker", key_display="]", show=False),
+        Binding("comma", "replay_seek(-1)", "Back 1%", id="replay.back_1pct", key_display=",", show=False),
+        Binding("full_stop", "replay_seek(1)", "Forward 1%", id="replay.forward_1pct", key_display=".", show=False),
+        Binding("less_than_sign", "replay_seek(-10)", "Back 10%", id="replay.back_10pct", key_display="<", show=False),
+        Binding(
+            "greater_than_sign",
+            "replay_seek(10)",
+            "Forward 10%",
+            id="replay.forward_10pct",
+            key_display=">",
+            show=False,
+        ),
+        Binding(
+            "left_square_bracket",
+            "replay_marker(-1)",
+            "Previous marker",
+            id="replay.prev_marker",
+            key_display="[",
+            show=False,
+        ),
+        Binding(
+            "right_square_bracket",
+            "replay_marker(1)",
+            "Next marker",
+            id="replay.next_marker",
+            key_display="]",
+            show=False,
+        ),
         # both
         Binding("c", "cycle_chart", "Chart", id="run.chart"),
         Binding("j", "cycle_job", "Job", id="run.cycle_job", show=False),
@@ -177,9 +198,17 @@ class RunScreen(Screen):
         Binding("q", "quit_ui", "Quit", id="run.quit"),
     ]
 
-    def __init__(self, feed: LiveFeed | ReplayFeed, client=None, *, run=None,
-                 clock: Callable[[], float] = time.time, can_go_back: bool = False,
-                 approval_grace: float = 0.5, name: str | None = None) -> None:
+    def __init__(
+        self,
+        feed: LiveFeed | ReplayFeed,
+        client=None,
+        *,
+        run=None,
+        clock: Callable[[], float] = time.time,
+        can_go_back: bool = False,
+        approval_grace: float = 0.5,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name=name)
         self.feed = feed
         self.client = client
@@ -189,19 +218,19 @@ class RunScreen(Screen):
         self.approval_grace = approval_grace
         self.view = RunView(self.run.config() if self.run is not None else {})
         self.daemon_alive: bool | None = None
-        self._deferred: set[str] = set()     # "decide later"
-        self._sent: set[str] = set()         # decided here, waiting for the log to say so
-        self._rung: set[str] = set()         # bell already rung for these
+        self._deferred: set[str] = set()  # "decide later"
+        self._sent: set[str] = set()  # decided here, waiting for the log to say so
+        self._rung: set[str] = set()  # bell already rung for these
         self._approval_open: str | None = None
         self._inbox: deque[list[dict]] = deque()  # batches not applied yet (in order)
-        self._inbox_pos = 0                       # events of _inbox[0] already applied
+        self._inbox_pos = 0  # events of _inbox[0] already applied
         self._drain_timer = None
-        self._shown_at = 0.0                      # last status/host redraw
+        self._shown_at = 0.0  # last status/host redraw
         self._status_key: tuple = ()
         self._present_timer = None
         self._host_shown: dict | None = None
-        self._alerts_seen = 0     # alerts the person has been told about (bell, title)
-        self._panes_at = -1e9     # last jobs/alerts panes redraw (monotonic)
+        self._alerts_seen = 0  # alerts the person has been told about (bell, title)
+        self._panes_at = -1e9  # last jobs/alerts panes redraw (monotonic)
         self._panes_timer = None
 
     # -- layout ---------------------------------------------------------------------------
@@ -224,8 +253,7 @@ class RunScreen(Screen):
                 yield HostPane(id="host")
         with Horizontal(id="nudge-bar"):
             yield Label("nudge ▸")
-            yield Input(placeholder="a hint for the agent; enter sends, esc cancels",
-                        id="nudge-input")
+            yield Input(placeholder="a hint for the agent; enter sends, esc cancels", id="nudge-input")
         if self.replay:
             yield Timeline(self.feed, id="timeline")
         yield Footer()
@@ -261,8 +289,8 @@ class RunScreen(Screen):
         return True
 
     # -- events in ------------------------------------------------------------------------
-    SLICE_S = 0.004   # work off the inbox in slices of about this long
-    CHUNK = 256       # events applied per step within a slice
+    SLICE_S = 0.004  # work off the inbox in slices of about this long
+    CHUNK = 256  # events applied per step within a slice
 
     @on(EventsArrived)
     def _on_events(self, message: EventsArrived) -> None:
@@ -292,8 +320,9 @@ class RunScreen(Screen):
                 transcript.t0 = self.view.start_ts
             transcript.load(state.transcript(transcript.max_entries), state.log)
             jobs = state.job_metrics()
-            chart.restore_extra(state.extra_chart(chart.maxlen), state.dev_scores(),
-                                {job: last for job, (_, last) in jobs.items()})
+            chart.restore_extra(
+                state.extra_chart(chart.maxlen), state.dev_scores(), {job: last for job, (_, last) in jobs.items()}
+            )
             self.query_one(JobsPane).seed(jobs)
         if state is None:
             self.query_one(JobsPane).reset()
@@ -345,8 +374,9 @@ class RunScreen(Screen):
         if force or key != self._status_key or now - self._shown_at >= self.PRESENT_S:
             self._present()
         elif self._present_timer is None:
-            self._present_timer = self.set_timer(self._shown_at + self.PRESENT_S - now,
-                                                 self._present, name="run-present")
+            self._present_timer = self.set_timer(
+                self._shown_at + self.PRESENT_S - now, self._present, name="run-present"
+            )
 
     def _present(self) -> None:
         if self._present_timer is not None:
@@ -362,8 +392,7 @@ class RunScreen(Screen):
         if view.alert_count > self._alerts_seen and not self.replay:
             self._alerts_seen = view.alert_count
             last = view.alerts[-1] if view.alerts else {}
-            self.app.set_attention(self._attention_sources()[1],
-                                   f"alert: {last.get('rule', '?')}")
+            self.app.set_attention(self._attention_sources()[1], f"alert: {last.get('rule', '?')}")
         self._refresh_status()
 
     PANES_S = 0.5  # jobs / alerts panes redraw interval while events stream in
@@ -409,14 +438,18 @@ class RunScreen(Screen):
             now = self.clock()
         budget = cfg.get("budget_s")
         return StatusInfo(
-            run_id=self.run_id, task=str(cfg.get("task", "") or ""),
-            model=str(cfg.get("model", "") or ""), agent=str(cfg.get("agent", "") or ""),
-            state=self.view.state, elapsed=self.view.elapsed(now),
+            run_id=self.run_id,
+            task=str(cfg.get("task", "") or ""),
+            model=str(cfg.get("model", "") or ""),
+            agent=str(cfg.get("agent", "") or ""),
+            state=self.view.state,
+            elapsed=self.view.elapsed(now),
             budget=float(budget) if isinstance(budget, (int, float)) else None,
             pending=len(self.view.pending),
             daemon=None if self.replay else self.daemon_alive,
             replay=self.feed.status() if self.replay else None,
-            spend=self.view.budget, unsandboxed=bool(cfg.get("unsafe_no_sandbox")),
+            spend=self.view.budget,
+            unsandboxed=bool(cfg.get("unsafe_no_sandbox")),
         )
 
     def _refresh_status(self) -> None:
@@ -470,8 +503,7 @@ class RunScreen(Screen):
             self._refresh_status()
             self.call_later(self._check_approvals)
 
-        self.app.push_screen(ApprovalScreen(req, self.client, grace=self.approval_grace),
-                             callback=closed)
+        self.app.push_screen(ApprovalScreen(req, self.client, grace=self.approval_grace), callback=closed)
 
     def action_review_approvals(self) -> None:
         if not self.view.pending:
@@ -503,8 +535,12 @@ class RunScreen(Screen):
         if message.error:
             self.notify(message.error, title=f"{message.cmd} failed", severity="error")
         else:
-            done = {"pause": "pause requested", "resume": "resume requested",
-                    "stop": "stop requested", "nudge": "nudge sent"}
+            done = {
+                "pause": "pause requested",
+                "resume": "resume requested",
+                "stop": "stop requested",
+                "nudge": "nudge sent",
+            }
             self.notify(done.get(message.cmd, f"{message.cmd} sent"), timeout=3)
 
     def action_toggle_pause(self) -> None:
@@ -517,8 +553,8 @@ class RunScreen(Screen):
             self.call_later(self._check_approvals)
 
         self.app.push_screen(
-            ConfirmScreen(f"Stop run {self.run_id}? The agent stops and the run ends."),
-            callback=answered)
+            ConfirmScreen(f"Stop run {self.run_id}? The agent stops and the run ends."), callback=answered
+        )
 
     def _nudge_shown(self) -> bool:
         try:
@@ -577,8 +613,7 @@ class RunScreen(Screen):
         self.feed.pause()
         found = self.feed.next_marker() if direction > 0 else self.feed.prev_marker()
         if found is None:
-            self.notify("no further marker" if direction > 0 else "no earlier marker",
-                        timeout=2)
+            self.notify("no further marker" if direction > 0 else "no earlier marker", timeout=2)
         self._refresh_status()
 
     @on(Timeline.Seek)

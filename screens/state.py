@@ -5,6 +5,7 @@ but parses timestamps only where the state needs them (the first and last event 
 and state changes), which is what makes 50k events/s affordable. Replay keeps copies
 (`copy()`) as snapshots to seek from.
 """
+
 from __future__ import annotations
 
 from agent_core.record.events import TERMINAL_STATES, parse_ts
@@ -12,8 +13,9 @@ from agent_core.record.events import TERMINAL_STATES, parse_ts
 __all__ = ["RunView", "STATE_TYPES", "parse_ts"]
 
 # Types that change RunView beyond count/start/last time (host_sample only sets last_host).
-STATE_TYPES = frozenset({"run_state", "approval_request", "approval_decision", "job_state",
-                         "score", "host_sample", "alert", "budget"})
+STATE_TYPES = frozenset(
+    {"run_state", "approval_request", "approval_decision", "job_state", "score", "host_sample", "alert", "budget"}
+)
 MAX_ALERTS = 50  # alerts kept for the alerts pane (the newest)
 
 
@@ -33,8 +35,8 @@ class RunView:
         self.jobs: dict[str, str] = {}
         self.last_score: dict | None = None
         self.last_host: dict | None = None
-        self.budget: dict | None = None      # the last `budget` event
-        self.alerts: tuple[dict, ...] = ()   # the last MAX_ALERTS alerts, oldest first
+        self.budget: dict | None = None  # the last `budget` event
+        self.alerts: tuple[dict, ...] = ()  # the last MAX_ALERTS alerts, oldest first
         self.alert_count = 0
         self.count = 0
 

@@ -1,4 +1,5 @@
 """Shared fixtures: an isolated runs home, and the CLI run as a real subprocess."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ def _no_daemon_outlives_its_test(tmp_path):
     """A failing test must not leave a daemon behind (it would wait for approval forever)."""
     yield
     import signal
+
     for pid_file in tmp_path.rglob("daemon.pid"):
         try:
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
@@ -35,11 +37,13 @@ def home(tmp_path, monkeypatch) -> Path:
 
 def cli(home: Path, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "TINKER_TUI_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "tinker_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tinker_tui", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"tinker-tui {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"tinker-tui {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -48,10 +52,13 @@ def file_task(folder: Path, task: str = "arithmetic") -> Path:
     tests that must know the hidden test items, as an agent that memorised a public benchmark
     would (a generated task's hidden split comes from the run's secret seed)."""
     from agent_core.training import tasks
+
     paths = tasks.materialize(tasks.get_task(task), folder)
     toml = folder / "task.toml"
-    toml.write_text('name = "arithmetic-file"\ndescription = "arithmetic: answer with the number only"\n'
-                    '[data]\n' + "".join(f'{s} = "{p.name}"\n' for s, p in paths.items()))
+    toml.write_text(
+        'name = "arithmetic-file"\ndescription = "arithmetic: answer with the number only"\n'
+        "[data]\n" + "".join(f'{s} = "{p.name}"\n' for s, p in paths.items())
+    )
     return toml
 
 
@@ -88,6 +95,7 @@ def workers_of(run) -> list[int]:
 
 def events_of(run_dir: Path) -> list[dict]:
     from agent_core.record.events import read_events
+
     return read_events(run_dir / "events.jsonl")
 
 

@@ -1,12 +1,13 @@
 """Shared helpers for the UI tests (imported explicitly: `from conftest_ui import ...`).
 
-    make_run(home, run_id, events, config)   a synthetic run dir with a fixed-time log
-    EventWriter(run)                         appends events with seq and fixed timestamps
-    FakeDaemon(run)                          a real Unix-socket control server that records
-                                             requests and answers {"ok": true}
-    wait_for(pilot, predicate)               polls the app until predicate() is true
-    sample_events()                          a whole finished run, fixed timestamps
+make_run(home, run_id, events, config)   a synthetic run dir with a fixed-time log
+EventWriter(run)                         appends events with seq and fixed timestamps
+FakeDaemon(run)                          a real Unix-socket control server that records
+                                         requests and answers {"ok": true}
+wait_for(pilot, predicate)               polls the app until predicate() is true
+sample_events()                          a whole finished run, fixed timestamps
 """
+
 from __future__ import annotations
 
 import json
@@ -38,12 +39,17 @@ def ts_at(seconds: float) -> str:
     return (BASE + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-CONFIG = {"id": "r1", "task": "gsm8k", "model": "Qwen3-0.6B", "agent": "claude",
-          "budget_s": 7200, "created": BASE_EPOCH}
+CONFIG = {
+    "id": "r1",
+    "task": "gsm8k",
+    "model": "Qwen3-0.6B",
+    "agent": "claude",
+    "budget_s": 7200,
+    "created": BASE_EPOCH,
+}
 
 
-def make_run(home: Path, run_id: str = "r1", events: list[dict] | None = None,
-             config: dict | None = None) -> RunDir:
+def make_run(home: Path, run_id: str = "r1", events: list[dict] | None = None, config: dict | None = None) -> RunDir:
     run = RunDir(Path(home) / "runs" / run_id)
     run.path.mkdir(parents=True, exist_ok=True)
     cfg = {**CONFIG, **(config or {}), "id": run_id}
@@ -167,7 +173,9 @@ async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.05, w
         await pilot.pause(step)
     if predicate():
         return True
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or getattr(predicate, '__name__', 'a condition')}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or getattr(predicate, '__name__', 'a condition')}"
+    )
 
 
 def sample_events() -> list[dict]:
@@ -176,23 +184,88 @@ def sample_events() -> list[dict]:
         {"type": "run_state", "state": "starting", "at": 0},
         {"type": "run_state", "state": "running", "at": 1},
         {"type": "agent_message", "text": "Plan: look at the data, then SFT a LoRA on gsm8k.", "at": 3},
-        {"type": "tool_call", "id": "c1", "tool": "read_file", "args": {"path": "data/train.jsonl", "limit": 5}, "at": 4},
+        {
+            "type": "tool_call",
+            "id": "c1",
+            "tool": "read_file",
+            "args": {"path": "data/train.jsonl", "limit": 5},
+            "at": 4,
+        },
         {"type": "tool_result", "id": "c1", "ok": True, "summary": "5 lines, 2.1 KB", "at": 5},
-        {"type": "host_sample", "gpus": [{"name": "NVIDIA H100 80GB HBM3", "util": 3, "mem_used": 1200, "mem_total": 81559, "power": 70, "temp": 31}], "cpu": 12.5, "memory": {"used": 17179869184, "total": 137438953472}, "at": 6},
+        {
+            "type": "host_sample",
+            "gpus": [
+                {
+                    "name": "NVIDIA H100 80GB HBM3",
+                    "util": 3,
+                    "mem_used": 1200,
+                    "mem_total": 81559,
+                    "power": 70,
+                    "temp": 31,
+                }
+            ],
+            "cpu": 12.5,
+            "memory": {"used": 17179869184, "total": 137438953472},
+            "at": 6,
+        },
         {"type": "tool_call", "id": "c2", "tool": "shell", "args": {"cmd": "pip list | grep trl"}, "at": 7},
         {"type": "tool_result", "id": "c2", "ok": False, "summary": "exit 1: grep found nothing", "at": 8},
-        {"type": "approval_request", "id": "a1", "rule": "network", "summary": "download the gsm8k dataset from the hub", "details": {"url": "https://huggingface.co/datasets/gsm8k", "risk": "medium"}, "at": 10},
-        {"type": "approval_decision", "id": "a1", "decision": "approve", "scope": "once", "reason": "", "by": "person", "at": 14},
+        {
+            "type": "approval_request",
+            "id": "a1",
+            "rule": "network",
+            "summary": "download the gsm8k dataset from the hub",
+            "details": {"url": "https://huggingface.co/datasets/gsm8k", "risk": "medium"},
+            "at": 10,
+        },
+        {
+            "type": "approval_decision",
+            "id": "a1",
+            "decision": "approve",
+            "scope": "once",
+            "reason": "",
+            "by": "person",
+            "at": 14,
+        },
         {"type": "job_state", "job": "j1", "state": "running", "at": 20},
     ]
     t = 21
     for step in range(40):
-        evs.append({"type": "metric", "job": "j1", "step": step, "values": {"loss": 2.0 * (0.95 ** step) + 0.1 * ((step * 7) % 3)}, "at": t})
+        evs.append(
+            {
+                "type": "metric",
+                "job": "j1",
+                "step": step,
+                "values": {"loss": 2.0 * (0.95**step) + 0.1 * ((step * 7) % 3)},
+                "at": t,
+            }
+        )
         t += 2
     evs += [
-        {"type": "host_sample", "gpus": [{"name": "NVIDIA H100 80GB HBM3", "util": 91, "mem_used": 61234, "mem_total": 81559, "power": 612, "temp": 67}], "cpu": 43.0, "memory": {"used": 34359738368, "total": 137438953472}, "at": t},
+        {
+            "type": "host_sample",
+            "gpus": [
+                {
+                    "name": "NVIDIA H100 80GB HBM3",
+                    "util": 91,
+                    "mem_used": 61234,
+                    "mem_total": 81559,
+                    "power": 612,
+                    "temp": 67,
+                }
+            ],
+            "cpu": 43.0,
+            "memory": {"used": 34359738368, "total": 137438953472},
+            "at": t,
+        },
         {"type": "human_nudge", "text": "try a lower learning rate next", "at": t + 1},
-        {"type": "alert", "rule": "loss_plateau", "severity": "warning", "message": "loss flat for 10 steps", "at": t + 2},
+        {
+            "type": "alert",
+            "rule": "loss_plateau",
+            "severity": "warning",
+            "message": "loss flat for 10 steps",
+            "at": t + 2,
+        },
         {"type": "job_state", "job": "j1", "state": "finished", "at": t + 3},
         {"type": "score", "split": "test", "value": 0.4125, "checkpoint": "ckpt-1", "at": t + 600},
         {"type": "agent_message", "text": "Done: test accuracy 41.2%.\nCheckpoint ckpt-1 is the best.", "at": t + 601},

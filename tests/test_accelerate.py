@@ -1,5 +1,6 @@
 """Scale-out: a training job with launcher "accelerate" runs the same spec file under
 `accelerate launch` with 2 CPU processes (DDP over gloo); only rank 0 reports and saves."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,13 @@ from agent_core.training import tasks
 from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, worker_command
 
-SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-         "num_attention_heads": 2, "num_key_value_heads": 2}
+SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +35,19 @@ def base_and_data(tmp_path_factory):
 
 def _spec(base_and_data, out: Path, **over) -> dict:
     base, train = base_and_data
-    return {"mode": "train", "method": "sft", "base_model": str(base), "dataset": str(train),
-            "output_dir": str(out), "max_steps": 4, "per_device_train_batch_size": 4, "learning_rate": 1e-3,
-            "launcher": "accelerate", "num_processes": 2, **over}
+    return {
+        "mode": "train",
+        "method": "sft",
+        "base_model": str(base),
+        "dataset": str(train),
+        "output_dir": str(out),
+        "max_steps": 4,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 1e-3,
+        "launcher": "accelerate",
+        "num_processes": 2,
+        **over,
+    }
 
 
 def _run(run: Path, spec: dict, stop_at_step: int | None = None):
@@ -97,9 +113,19 @@ def test_accelerate_command_line(tmp_path):
     # an accelerate YAML (DeepSpeed ZeRO-2) relative to the workspace, and multi-node fields
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "zero2.yaml").write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 2\n")
-    cmd = worker_command({"launcher": "accelerate", "num_processes": 16, "accelerate_config": "zero2.yaml",
-                          "num_machines": 2, "machine_rank": 1, "main_process_ip": "10.0.0.1",
-                          "main_process_port": 29501}, spec_path, base=tmp_path / "ws")
+    cmd = worker_command(
+        {
+            "launcher": "accelerate",
+            "num_processes": 16,
+            "accelerate_config": "zero2.yaml",
+            "num_machines": 2,
+            "machine_rank": 1,
+            "main_process_ip": "10.0.0.1",
+            "main_process_port": 29501,
+        },
+        spec_path,
+        base=tmp_path / "ws",
+    )
     joined = " ".join(cmd)
     assert f"--config_file {tmp_path / 'ws' / 'zero2.yaml'}" in joined and "--multi_gpu" not in cmd
     assert "--num_machines 2" in joined and "--machine_rank 1 --main_process_ip 10.0.0.1" in joined
@@ -108,12 +134,14 @@ def test_accelerate_command_line(tmp_path):
     # sharded weights (FSDP, ZeRO-3) would save a broken checkpoint: refused before anything runs
     (tmp_path / "fsdp.yaml").write_text("distributed_type: FSDP\n")
     (tmp_path / "zero3.yaml").write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\n")
-    for bad, msg in [({"launcher": "slurm"}, "unknown launcher"),
-                     ({"launcher": "accelerate", "accelerate_config": "fsdp.yaml"}, "FSDP is not supported yet"),
-                     ({"launcher": "accelerate", "accelerate_config": "zero3.yaml"}, "ZeRO-3 is not supported"),
-                     ({"launcher": "accelerate", "num_processes": 0}, "num_processes must be"),
-                     ({"launcher": "accelerate", "accelerate_config": "nope.yaml"}, "accelerate_config not found"),
-                     ({"launcher": "accelerate", "num_machines": 2}, "needs machine_rank"),
-                     ({"num_processes": 4}, "needs launcher")]:
+    for bad, msg in [
+        ({"launcher": "slurm"}, "unknown launcher"),
+        ({"launcher": "accelerate", "accelerate_config": "fsdp.yaml"}, "FSDP is not supported yet"),
+        ({"launcher": "accelerate", "accelerate_config": "zero3.yaml"}, "ZeRO-3 is not supported"),
+        ({"launcher": "accelerate", "num_processes": 0}, "num_processes must be"),
+        ({"launcher": "accelerate", "accelerate_config": "nope.yaml"}, "accelerate_config not found"),
+        ({"launcher": "accelerate", "num_machines": 2}, "needs machine_rank"),
+        ({"num_processes": 4}, "needs launcher"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             worker_command(bad, spec_path, base=tmp_path)

@@ -1,5 +1,6 @@
 """Where a base model comes from: tiny, a local folder, the smollm2 GGUF (optional extra), a hub
 id from the local cache, and a hub id that is not cached (an outside_download to approve)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ def fake_hub_cache(cache, repo_id: str) -> None:
     """A Hugging Face cache holding `repo_id` as the tiny model (the layout huggingface_hub reads)."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / ("0" * 40)
-    code = ("from agent_core.ml.tiny import build_tiny_model;"
-            f"build_tiny_model({str(snapshot)!r}, seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1)")
+    code = (
+        "from agent_core.ml.tiny import build_tiny_model;"
+        f"build_tiny_model({str(snapshot)!r}, seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1)"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("0" * 40)
@@ -38,8 +41,12 @@ def test_resolve_names_each_source_and_refuses_what_cannot_be_used(tmp_path, mon
     monkeypatch.setattr(base_models, "cached_hub_snapshot", lambda repo: None)
     src = resolve("someorg/some-model", run)
     assert (src.kind, src.built_here) == ("download", True)
-    assert src.build_spec() == {"mode": "build_base", "out_dir": str(run / "base_model"), "seed": 0,
-                                "hub_id": "someorg/some-model"}
+    assert src.build_spec() == {
+        "mode": "build_base",
+        "out_dir": str(run / "base_model"),
+        "seed": 0,
+        "hub_id": "someorg/some-model",
+    }
     monkeypatch.setattr(base_models, "smollm2_gguf", lambda: None)
     with pytest.raises(ValueError, match="make smollm2"):
         resolve("smollm2-135m", run)
@@ -51,8 +58,18 @@ def test_resolve_names_each_source_and_refuses_what_cannot_be_used(tmp_path, mon
 def test_uncached_hub_model_waits_for_approval_and_a_veto_fails_the_run(home, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     agent = write_script(tmp_path / "s.json", [{"say": "never reached"}])
-    proc = cli(home, "run", "--model", "someorg/instruct-model", "--agent", agent, "--headless",
-               "--veto-flagged", check=False, timeout=120)
+    proc = cli(
+        home,
+        "run",
+        "--model",
+        "someorg/instruct-model",
+        "--agent",
+        agent,
+        "--headless",
+        "--veto-flagged",
+        check=False,
+        timeout=120,
+    )
     [run] = list((home / "runs").iterdir())
     events = events_of(run)
     [req] = [e for e in events if e["type"] == "approval_request"]
@@ -80,8 +97,13 @@ def test_cached_hub_model_is_used_offline(home, tmp_path, monkeypatch):
 def test_smollm2_gguf_converts_to_a_loadable_model_folder(tmp_path):
     spec = {"mode": "build_base", "out_dir": str(tmp_path / "base"), "gguf": str(base_models.smollm2_gguf())}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["event"] == "result" and 100e6 < result["params"] < 200e6

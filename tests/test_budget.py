@@ -1,4 +1,5 @@
 """Budgets: wall clock, GPU-hours, tokens and dollars; warnings at 50/80/95%, a hard stop after grace."""
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,10 @@ def test_prices_per_model_and_override_file(tmp_path):
     assert sonnet == {"input": 3.0, "output": 15.0}
     assert cost_usd(usage, sonnet) == pytest.approx(3.0 + 1.5 + 2 * 0.3)
     assert price_for("my-local-llama", table) is None
-    (tmp_path / "prices.toml").write_text('[models."my-local-llama"]\ninput = 0.5\noutput = 1.0\n'
-                                          '[models."claude-sonnet-4-6"]\ninput = 1.0\noutput = 2.0\n')
+    (tmp_path / "prices.toml").write_text(
+        '[models."my-local-llama"]\ninput = 0.5\noutput = 1.0\n'
+        '[models."claude-sonnet-4-6"]\ninput = 1.0\noutput = 2.0\n'
+    )
     table = load_prices(tmp_path, override={"models": {"gpt-4.1": {"input": 9, "output": 9}}})
     assert price_for("my-local-llama", table)["input"] == 0.5
     assert price_for("claude-sonnet-4-6", table) == {"input": 1.0, "output": 2.0}
@@ -92,10 +95,14 @@ def test_prices_per_model_and_override_file(tmp_path):
 
 
 def test_cli_budget_options_land_in_the_config(tmp_path):
-    cfg = build_config(budget="2h", gpu_hours="1.5", max_tokens="2M", max_usd="$20", budget_grace="5m",
-                       home=tmp_path)
-    assert (cfg["budget_s"], cfg["budget_gpu_h"], cfg["budget_tokens"], cfg["budget_usd"], cfg["budget_grace_s"]) \
-        == (7200, 1.5, 2_000_000, 20.0, 300)
+    cfg = build_config(budget="2h", gpu_hours="1.5", max_tokens="2M", max_usd="$20", budget_grace="5m", home=tmp_path)
+    assert (cfg["budget_s"], cfg["budget_gpu_h"], cfg["budget_tokens"], cfg["budget_usd"], cfg["budget_grace_s"]) == (
+        7200,
+        1.5,
+        2_000_000,
+        20.0,
+        300,
+    )
     assert parse_count("500k") == 500_000
     for bad in ({"max_tokens": "lots"}, {"max_usd": "-3"}, {"gpu_hours": "0"}):
         with pytest.raises(ValueError):
@@ -105,9 +112,15 @@ def test_cli_budget_options_land_in_the_config(tmp_path):
 def test_daemon_warns_the_agent_and_stops_the_run_after_the_grace(home, tmp_path):
     """A 3 s wall budget while the agent waits on a flagged call nobody answers: budget events,
     the 50/80/95/100% alerts, the agent reads them in its tool result, the run stops with the reason."""
-    agent = write_script(tmp_path / "s.json", [{"say": "start"}, {"tool": "list_datasets", "args": {}},
-                                               {"tool": "load_dataset", "args": {"name": "hf:x/more"}},
-                                               {"say": "never said"}])
+    agent = write_script(
+        tmp_path / "s.json",
+        [
+            {"say": "start"},
+            {"tool": "list_datasets", "args": {}},
+            {"tool": "load_dataset", "args": {"name": "hf:x/more"}},
+            {"say": "never said"},
+        ],
+    )
     out = cli(home, "run", "--agent", agent, "--budget", "3s", "--budget-grace", "1s", "--detach").stdout
     run = RunDir(home / "runs" / out.split()[1])
     wait_for(lambda: last_state(run.path) in ("finished", "failed", "crashed"), 60, what="the run's end")

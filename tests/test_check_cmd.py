@@ -1,5 +1,6 @@
 """`tinker-tui check metrics|contamination`, run as a real subprocess (python -m
 tinker_tui.check_cmd); exit codes: 0 clean, 1 found, 2 unreadable input."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def check(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tinker_tui.check_cmd", *args], capture_output=True,
-                          text=True, cwd=ROOT, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "tinker_tui.check_cmd", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=stdin,
+        timeout=60,
+    )
 
 
 def write_events(path: Path, events: list[dict]) -> Path:
@@ -114,9 +121,16 @@ def test_metrics_accepts_worker_protocol_lines(tmp_path):
 
 def test_metrics_plan_options_and_thresholds(tmp_path):
     # a healthy cosine run recorded without its plan: the schedule's tail looks like a dead LR
-    events = [{"type": "metric", "job": "job1", "step": s, "ts": iso(T0 + 5 * s),
-               "values": {"learning_rate": 1e-4 * 0.5 * (1 + math.cos(math.pi * s / 100)), "loss": 2 * 0.98 ** s}}
-              for s in range(1, 101)]
+    events = [
+        {
+            "type": "metric",
+            "job": "job1",
+            "step": s,
+            "ts": iso(T0 + 5 * s),
+            "values": {"learning_rate": 1e-4 * 0.5 * (1 + math.cos(math.pi * s / 100)), "loss": 2 * 0.98**s},
+        }
+        for s in range(1, 101)
+    ]
     path = write_events(tmp_path / "m.jsonl", events)
     assert [a["rule"] for a in alerts_of(check("metrics", str(path)))] == ["lr_near_zero"]
     proc = check("metrics", str(path), "--total-steps", "100", "--lr-scheduler-type", "cosine", "--warmup-steps", "0")
@@ -127,11 +141,30 @@ def test_metrics_plan_options_and_thresholds(tmp_path):
     # a recorded gap longer than the stall limit
     gap = [dict(e, ts=iso(T0 + 5 * e["step"] + (700 if e["step"] > 50 else 0))) for e in events]
     gpath = write_events(tmp_path / "gap.jsonl", gap)
-    rules = [a["rule"] for a in alerts_of(check("metrics", str(gpath), "--total-steps", "100",
-                                                "--lr-scheduler-type", "cosine", "--warmup-steps", "0"))]
+    rules = [
+        a["rule"]
+        for a in alerts_of(
+            check("metrics", str(gpath), "--total-steps", "100", "--lr-scheduler-type", "cosine", "--warmup-steps", "0")
+        )
+    ]
     assert rules == ["stall"]
-    rules = [a["rule"] for a in alerts_of(check("metrics", str(gpath), "--total-steps", "100", "--lr-scheduler-type",
-                                                "cosine", "--warmup-steps", "0", "--set", "stall_timeout_s=900"))]
+    rules = [
+        a["rule"]
+        for a in alerts_of(
+            check(
+                "metrics",
+                str(gpath),
+                "--total-steps",
+                "100",
+                "--lr-scheduler-type",
+                "cosine",
+                "--warmup-steps",
+                "0",
+                "--set",
+                "stall_timeout_s=900",
+            )
+        )
+    ]
     assert rules == []
 
 
@@ -156,8 +189,10 @@ def sets(tmp_path):
     dev = [{"prompt": f"{a}+{b}=", "completion": str(a + b)} for a in range(70, 72) for b in range(10, 30)]
     return {
         "train": _jsonl(tmp_path / "train.jsonl", train),
-        "leaky": _jsonl(tmp_path / "leaky.jsonl", train + test[:3] + [{"prompt": test[5]["prompt"].replace("+", " + "),
-                                                                         "completion": test[5]["completion"]}]),
+        "leaky": _jsonl(
+            tmp_path / "leaky.jsonl",
+            train + test[:3] + [{"prompt": test[5]["prompt"].replace("+", " + "), "completion": test[5]["completion"]}],
+        ),
         "test": _jsonl(tmp_path / "test.jsonl", test),
         "dev": _jsonl(tmp_path / "dev.jsonl", dev),
     }

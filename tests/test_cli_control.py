@@ -1,4 +1,5 @@
 """The CLI verbs against a real detached daemon, driven by `--agent script:` runs."""
+
 from __future__ import annotations
 
 import json
@@ -77,10 +78,10 @@ def test_flagged_action_waits_and_veto_reason_reaches_the_agent(home, tmp_path):
 def test_the_server_decides_who_decided(home, tmp_path):
     """A request's own "by" is ignored: whatever reaches the control socket is the person."""
     from agent_core.record.control import send_command
+
     run = start(home, tmp_path, [FLAGGED, {"say": "done"}])
     wait_state(run, "waiting_approval")
-    reply = send_command(run.socket_path, {"cmd": "approve", "id": None, "scope": "once",
-                                           "by": "--approve-flagged"})
+    reply = send_command(run.socket_path, {"cmd": "approve", "id": None, "scope": "once", "by": "--approve-flagged"})
     assert reply["ok"], reply
     wait_state(run, "finished", timeout=120)
     [decision] = [e for e in events_of(run.path) if e["type"] == "approval_decision"]
@@ -167,9 +168,15 @@ def test_run_survives_the_terminal_that_started_it(home, tmp_path):
     processes with SIGHUP + SIGKILL and the daemon must go on."""
     agent = write_script(tmp_path / "steps.json", [FLAGGED, {"say": "survived"}])
     env = {**os.environ, "TINKER_TUI_HOME": str(home)}
-    term = subprocess.Popen([sys.executable, "-m", "tinker_tui", "run", "--agent", agent, "--headless"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=ROOT, start_new_session=True)
+    term = subprocess.Popen(
+        [sys.executable, "-m", "tinker_tui", "run", "--agent", agent, "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     run = wait_for(lambda: (home / "runs").exists() and list((home / "runs").iterdir()), 30, what="run dir")[0]
     run = RunDir(run)
     wait_state(run, "waiting_approval")
@@ -184,14 +191,20 @@ def test_run_survives_the_terminal_that_started_it(home, tmp_path):
 
 def test_a_nudge_wakes_a_parked_wait_at_once(home, tmp_path):
     from agent_core.record.events import parse_ts
+
     job = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8}}
-    run = start(home, tmp_path, [job, {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},
-                                 {"say": "read the message"}])
-    wait_for(lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path)), 120,
-             what="the agent parked in wait")
+    run = start(
+        home, tmp_path, [job, {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}}, {"say": "read the message"}]
+    )
+    wait_for(
+        lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path)),
+        120,
+        what="the agent parked in wait",
+    )
     assert "nudge: ok" in cli(home, "nudge", run.id, "stop after this epoch").stdout
-    wait_for(lambda: any(e.get("text") == "read the message" for e in events_of(run.path)), 30,
-             what="the agent's next step")
+    wait_for(
+        lambda: any(e.get("text") == "read the message" for e in events_of(run.path)), 30, what="the agent's next step"
+    )
     events = events_of(run.path)
     [nudge] = [e for e in events if e["type"] == "human_nudge"]
     [woke] = [e for e in events if e["type"] == "tool_result" and "a message from the person" in e["summary"]]

@@ -1,5 +1,6 @@
 """Contamination check: verbatim and lightly reworded eval items in a training set are found;
 disjoint splits, templated items with other numbers and unrelated texts are not."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,11 @@ from agent_core.training.tasks import arithmetic_task, generate_splits
 GSM = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
     "How many clips did Natalia sell altogether in April and May?",
-    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
-    "How much did she earn?",
+    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
     "Betty is saving money for a new wallet which costs $100. Betty has only half of the money she "
     "needs. Her parents decided to give her $15 for that purpose, and her grandparents twice as much "
     "as her parents. How much more money does Betty need to buy the wallet?",
-    "James writes a 3-page letter to 2 different friends twice a week. How many pages does he write "
-    "a year?",
+    "James writes a 3-page letter to 2 different friends twice a week. How many pages does he write a year?",
     "Mark has a garden with flowers. He planted plants of three different colors in it. Ten of them "
     "are yellow, and there are 80% more of those in purple. There are only 25% as many green flowers "
     "as there are yellow and purple flowers. How many flowers does Mark have in his garden?",
@@ -48,8 +47,10 @@ def filler(n: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(2, 9)
         name, thing = rng.choice(names), rng.choice(things)
-        q = (f"{name} has {a} {thing}. {name} buys {b} more {thing} and then gives away {c} of them to "
-             f"friends at school. How many {thing} does {name} have now?")
+        q = (
+            f"{name} has {a} {thing}. {name} buys {b} more {thing} and then gives away {c} of them to "
+            f"friends at school. How many {thing} does {name} have now?"
+        )
         rows.append({"question": q, "answer": str(a + b - c)})
     return rows
 
@@ -57,8 +58,13 @@ def filler(n: int, seed: int = 0) -> list[dict]:
 def test_rows_text_layouts():
     assert rows_text({"prompt": "12+7=", "completion": "19"}) == "12+7=\n19"
     assert row_parts({"prompt": "12+7=", "completion": "19"}) == ("12+7=\n19", "12+7=")
-    msgs = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"},
-                         {"role": "assistant", "content": "Hello"}]}
+    msgs = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi there"},
+            {"role": "assistant", "content": "Hello"},
+        ]
+    }
     assert rows_text(msgs) == "Be brief.\nHi there\nHello"
     assert row_parts(msgs)[1] == "Hi there"
     share = {"conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]}
@@ -84,10 +90,17 @@ def test_disjoint_arithmetic_splits_are_clean_and_added_test_items_are_found():
     train, test = splits["train"], splits["test"]
     assert check(train, test).contaminated == 0
     assert check(train, splits["dev"]).contaminated == 0
-    leaked = train + [dict(r) for r in test[:5]] + [
-        {"prompt": test[10]["prompt"].replace("+", " + ").replace("-", " - "), "completion": test[10]["completion"]},
-        {"prompt": test[11]["prompt"], "completion": "The answer is " + test[11]["completion"] + "."},
-    ]
+    leaked = (
+        train
+        + [dict(r) for r in test[:5]]
+        + [
+            {
+                "prompt": test[10]["prompt"].replace("+", " + ").replace("-", " - "),
+                "completion": test[10]["completion"],
+            },
+            {"prompt": test[11]["prompt"], "completion": "The answer is " + test[11]["completion"] + "."},
+        ]
+    )
     report = check(leaked, test)
     assert report.contaminated == 7
     assert report.contaminated_indices == [0, 1, 2, 3, 4, 10, 11]
@@ -98,14 +111,19 @@ def test_disjoint_arithmetic_splits_are_clean_and_added_test_items_are_found():
 
 def test_short_templated_items_do_not_match():
     train = [{"prompt": "12+7=", "completion": "19"}, {"prompt": "What is 12+8?", "completion": "20"}]
-    evals = [{"prompt": "12+8=", "completion": "20"}, {"prompt": "What is 13+8?", "completion": "21"},
-             {"prompt": "21+7=", "completion": "28"}]
+    evals = [
+        {"prompt": "12+8=", "completion": "20"},
+        {"prompt": "What is 13+8?", "completion": "21"},
+        {"prompt": "21+7=", "completion": "28"},
+    ]
     assert check(train, evals).contaminated == 0
     assert check(train, [{"prompt": "  what IS 12 + 8 ?", "completion": "20"}]).contaminated == 1
 
 
-@pytest.mark.parametrize("edit", ["verbatim", "case_ws_punct", "one_word", "two_words", "answer_differs",
-                                  "embedded_in_longer_row", "chat_format"])
+@pytest.mark.parametrize(
+    "edit",
+    ["verbatim", "case_ws_punct", "one_word", "two_words", "answer_differs", "embedded_in_longer_row", "chat_format"],
+)
 def test_lightly_reworded_word_problems_are_found(edit):
     evals = [{"question": q, "answer": "42"} for q in GSM]
     train = filler(2000)
@@ -126,7 +144,14 @@ def test_lightly_reworded_word_problems_are_found(edit):
         elif edit == "answer_differs":
             row = {"prompt": q, "completion": "Let's think step by step. First, ... so the answer is 7."}
         elif edit == "embedded_in_longer_row":
-            row = {"text": "Practice set.\n" + filler(1, 9)[0]["question"] + "\n" + q + "\nAnswer: 42\n" + filler(1, 8)[0]["question"]}
+            row = {
+                "text": "Practice set.\n"
+                + filler(1, 9)[0]["question"]
+                + "\n"
+                + q
+                + "\nAnswer: 42\n"
+                + filler(1, 8)[0]["question"]
+            }
         else:
             row = {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "42"}]}
         leaked.append(row)
@@ -136,7 +161,9 @@ def test_lightly_reworded_word_problems_are_found(edit):
         train.insert(pos, row)
     report = check(train, evals)
     assert report.contaminated == len(GSM), report.format()
-    expected_kind = "verbatim" if edit in ("verbatim", "embedded_in_longer_row", "answer_differs", "chat_format") else "reworded"
+    expected_kind = (
+        "verbatim" if edit in ("verbatim", "embedded_in_longer_row", "answer_differs", "chat_format") else "reworded"
+    )
     if edit in ("verbatim", "embedded_in_longer_row"):
         assert report.verbatim == len(GSM)
     elif edit in ("case_ws_punct", "one_word", "two_words"):
@@ -163,11 +190,14 @@ def test_similar_but_different_word_problems_do_not_match():
 def test_shared_preamble_is_boilerplate():
     rng = random.Random(0)
     vocab = ["".join(rng.choice("abcdefghij") for _ in range(5)) for _ in range(3000)]
-    pre = ("You are an expert. Read the question carefully and answer with the letter of the correct "
-           "option only. Think before answering. Question: ")
+    pre = (
+        "You are an expert. Read the question carefully and answer with the letter of the correct "
+        "option only. Think before answering. Question: "
+    )
 
     def item():
         return pre + " ".join(rng.choice(vocab) for _ in range(12)) + " Options: A) x B) y C) z D) w"
+
     evals, train = [item() for _ in range(200)], [item() for _ in range(3000)]
     assert check(train, evals).contaminated == 0
     words = evals[7].split()
@@ -205,8 +235,9 @@ def test_threshold_and_n():
 
 
 def test_report_format_and_dict():
-    report = check([{"prompt": "12+7=", "completion": "19"}, {}], [{"prompt": "12+7=", "completion": "19"}, ""],
-                   name="test.jsonl")
+    report = check(
+        [{"prompt": "12+7=", "completion": "19"}, {}], [{"prompt": "12+7=", "completion": "19"}, ""], name="test.jsonl"
+    )
     assert isinstance(report, Report)
     d = report.to_dict()
     assert d["contaminated"] == 1 and d["eval_rows"] == 2 and d["overlap_fraction"] == 0.5
@@ -224,6 +255,7 @@ def test_speed_scales_to_large_sets():
 
     def sent(k):
         return " ".join(rng.choice(vocab) for _ in range(k)) + "?"
+
     train = [{"prompt": sent(rng.randint(10, 60)), "completion": sent(rng.randint(5, 60))} for _ in range(20_000)]
     evals = [{"question": sent(rng.randint(8, 80)), "answer": str(rng.randint(0, 1000))} for _ in range(2_000)]
     for i in range(10):
@@ -236,8 +268,10 @@ def test_speed_scales_to_large_sets():
 
 
 # ------------------------------------------------------------------ red-team bypasses (closed)
-ARITH_EVAL = [{"prompt": p, "completion": c} for p, c in
-              (("12+7=", "19"), ("33+4=", "37"), ("5+61=", "66"), ("48-9=", "39"), ("7*8=", "56"))]
+ARITH_EVAL = [
+    {"prompt": p, "completion": c}
+    for p, c in (("12+7=", "19"), ("33+4=", "37"), ("5+61=", "66"), ("48-9=", "39"), ("7*8=", "56"))
+]
 
 
 def _found(train, evals=ARITH_EVAL, **kw):
@@ -247,11 +281,11 @@ def _found(train, evals=ARITH_EVAL, **kw):
 def test_leak_hidden_in_an_extra_field_is_found():
     evals = ARITH_EVAL + [{"question": q, "answer": "42"} for q in GSM[:3]]
     train = filler(300) + [
-        {"prompt": "x", "completion": "y", "notes": "12+7="},                        # a field not read before
+        {"prompt": "x", "completion": "y", "notes": "12+7="},  # a field not read before
         {"prompt": "x", "completion": "y", "meta": {"scratch": [{"q": "33+4="}]}},  # nested deep
-        {"prompt": "x", "completion": "y", "5+61=": "key"},                         # text in a key
-        {"prompt": "Say hi.", "completion": "hi", "notes": GSM[0]},                 # long item
-        {"input_ids": [1, 2], "comment": GSM[1].upper()},                           # no known key at all
+        {"prompt": "x", "completion": "y", "5+61=": "key"},  # text in a key
+        {"prompt": "Say hi.", "completion": "hi", "notes": GSM[0]},  # long item
+        {"input_ids": [1, 2], "comment": GSM[1].upper()},  # no known key at all
     ]
     report = check(train, evals)
     assert report.contaminated_indices == [0, 1, 2, 5, 6], report.format()
@@ -261,10 +295,23 @@ def test_leak_hidden_in_an_extra_field_is_found():
 def test_leak_in_nested_chat_messages_is_found():
     evals = ARITH_EVAL + [{"question": q, "answer": "42"} for q in GSM[:3]]
     train = [
-        {"messages": [{"role": "user", "content": "hi"},
-                      {"role": "assistant", "content": "", "tool_calls": [
-                          {"type": "function", "function": {"name": "calc", "arguments": json.dumps({"expr": "12+7="})}}]}]},
-        {"prompt": "x", "completion": "y", "history": [{"role": "user", "content": [{"type": "text", "text": "48-9="}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {"type": "function", "function": {"name": "calc", "arguments": json.dumps({"expr": "12+7="})}}
+                    ],
+                },
+            ]
+        },
+        {
+            "prompt": "x",
+            "completion": "y",
+            "history": [{"role": "user", "content": [{"type": "text", "text": "48-9="}]}],
+        },
         {"data": {"turns": [{"from": "human", "value": GSM[0]}, {"from": "gpt", "value": "72"}]}},
         {"messages": [{"role": "user", "content": "Hello"}], "prompt": [{"role": "user", "content": GSM[2]}]},
     ]
@@ -275,11 +322,28 @@ def test_leak_in_nested_chat_messages_is_found():
     assert m.eval_text == "12+7=\n19" and m.method == "contained"
 
 
-@pytest.mark.parametrize("inserted", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\x01", "\x7f",
-                                      "\x0b", "\u202e", "\U000e0041", "\ufe0f"])
+@pytest.mark.parametrize(
+    "inserted",
+    [
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u00ad",
+        "\x01",
+        "\x7f",
+        "\x0b",
+        "\u202e",
+        "\U000e0041",
+        "\ufe0f",
+    ],
+)
 def test_invisible_characters_inside_a_short_item_are_removed(inserted):
-    leaked = [{"prompt": "1" + inserted + "2+" + inserted + "7=", "completion": "1" + inserted + "9"},
-              {"text": inserted.join("33+4=37")}]
+    leaked = [
+        {"prompt": "1" + inserted + "2+" + inserted + "7=", "completion": "1" + inserted + "9"},
+        {"text": inserted.join("33+4=37")},
+    ]
     assert _found(leaked) == [0, 1]
     words = GSM[0].split()
     long_leak = {"text": " ".join(w[:2] + inserted + w[2:] for w in words)}  # every word cut
@@ -289,6 +353,7 @@ def test_invisible_characters_inside_a_short_item_are_removed(inserted):
 def test_every_format_character_is_invisible():
     import sys
     import unicodedata
+
     cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
     assert len(cf) > 150
     for ch in cf + [chr(c) for c in range(32) if chr(c) not in "\t\n\r"] + ["\x7f", "\x85"]:
@@ -296,15 +361,18 @@ def test_every_format_character_is_invisible():
     assert tokens("a\tb\nc\rd") == ["a", "b", "c", "d"]
 
 
-@pytest.mark.parametrize("row", [
-    {"prompt": "Q: 12+7=", "completion": "19"},
-    {"prompt": "Question 1. Compute 12+7= and explain.", "completion": "19"},
-    {"text": "12+7= is 19, easy"},
-    {"text": "Q12+7=19"},
-    {"text": "\u2022 12+7=19"},
-    {"text": "Item\u202212+7=19"},
-    {"text": "[12+7=] -> 19"},
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"prompt": "Q: 12+7=", "completion": "19"},
+        {"prompt": "Question 1. Compute 12+7= and explain.", "completion": "19"},
+        {"text": "12+7= is 19, easy"},
+        {"text": "Q12+7=19"},
+        {"text": "\u2022 12+7=19"},
+        {"text": "Item\u202212+7=19"},
+        {"text": "[12+7=] -> 19"},
+    ],
+)
 def test_prefix_or_suffix_around_a_short_item_is_found(row):
     report = check(filler(50) + [row], ARITH_EVAL)
     assert report.contaminated_indices == [0]
@@ -317,48 +385,62 @@ def test_packed_few_shot_counts_every_item():
     assert report.contaminated_indices == [0, 1, 2, 3] and report.contaminated == 4
     assert {m.train_index for m in report.examples} == {1}
     # one per line, in a chat, each with its own prefix
-    chat = {"messages": [{"role": "user", "content": "Examples:\n- Q: 12+7= A: 19\n- Q: 7*8= A: 56"},
-                         {"role": "assistant", "content": "Got it"}]}
+    chat = {
+        "messages": [
+            {"role": "user", "content": "Examples:\n- Q: 12+7= A: 19\n- Q: 7*8= A: 56"},
+            {"role": "assistant", "content": "Got it"},
+        ]
+    }
     assert _found([chat]) == [0, 4]
 
 
 def test_nfkc_and_case_folded_variants_are_found():
     evals = ARITH_EVAL + [{"prompt": "Wie heißt die Straße?", "completion": "Hauptstraße"}]
-    train = [{"text": "Practice: \uff11\uff12\uff0b\uff17\uff1d\uff11\uff19"},   # full-width, with a prefix
-             {"text": "Then 48\u20139= 39"},                                     # en dash as the minus
-             {"text": "Note: 7\u00d78 is not it; 7*8=56 is"},
-             {"text": "WIE HEISST DIE STRASSE? HAUPTSTRASSE"}]                   # ß folds to ss
+    train = [
+        {"text": "Practice: \uff11\uff12\uff0b\uff17\uff1d\uff11\uff19"},  # full-width, with a prefix
+        {"text": "Then 48\u20139= 39"},  # en dash as the minus
+        {"text": "Note: 7\u00d78 is not it; 7*8=56 is"},
+        {"text": "WIE HEISST DIE STRASSE? HAUPTSTRASSE"},
+    ]  # ß folds to ss
     assert _found(train, evals) == [0, 3, 4, 5]
     assert tokens("\uff21\uff22\uff23 \ufb01ne \u2460") == ["abc", "fine", "1"]
     assert normalize("STRASSE") == normalize("Straße")
 
 
 def test_whitespace_variants_inside_a_longer_row_are_found():
-    train = [{"text": "Practice:\n\n12\u00a0+\u20097\t=\u3000 19\r\n"},
-             {"text": "Drill  33 +\n\n4 =\u2028 37"}]
+    train = [{"text": "Practice:\n\n12\u00a0+\u20097\t=\u3000 19\r\n"}, {"text": "Drill  33 +\n\n4 =\u2028 37"}]
     assert _found(train) == [0, 1]
 
 
 def test_near_misses_of_a_short_item_do_not_match():
-    evals = [{"prompt": "12+7=", "completion": "19"}, {"prompt": "12+9=", "completion": "21"},
-             {"prompt": "What is 3+4?", "completion": "7"}]
-    train = [{"text": "warm-up: 12+8=20"},        # a templated neighbour
-             {"text": "then 112+9=121"},          # digit boundary before
-             {"text": "and 12+91=103"},           # digit boundary after
-             {"text": "also 1.12+9=10.12"},       # a decimal is one number
-             {"text": "finally 12+9.5=21.5"},
-             {"text": "What is 3+45?"},
-             {"text": "What is 13+4?"},
-             {"text": "Q: 12+7= 19"}]             # the one real leak
+    evals = [
+        {"prompt": "12+7=", "completion": "19"},
+        {"prompt": "12+9=", "completion": "21"},
+        {"prompt": "What is 3+4?", "completion": "7"},
+    ]
+    train = [
+        {"text": "warm-up: 12+8=20"},  # a templated neighbour
+        {"text": "then 112+9=121"},  # digit boundary before
+        {"text": "and 12+91=103"},  # digit boundary after
+        {"text": "also 1.12+9=10.12"},  # a decimal is one number
+        {"text": "finally 12+9.5=21.5"},
+        {"text": "What is 3+45?"},
+        {"text": "What is 13+4?"},
+        {"text": "Q: 12+7= 19"},
+    ]  # the one real leak
     report = check(train, evals)
     assert report.contaminated_indices == [0], report.format()
     assert tokens("1.12+9=10.12, 1,000 and 3.") == ["1.12", "+", "9", "=", "10.12", "1000", "and", "3"]
 
 
 def test_a_short_question_shared_by_many_eval_rows_is_a_template():
-    evals = [{"question": "Which option is correct?", "answer": f"the {w} one"} for w in
-             ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-              "a b c d e f g h i j k l m n o p q r s t u v w x y z").split()]
+    evals = [
+        {"question": "Which option is correct?", "answer": f"the {w} one"}
+        for w in (
+            "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+            "a b c d e f g h i j k l m n o p q r s t u v w x y z"
+        ).split()
+    ]
     assert len(evals) > 32
     assert check([{"prompt": "Which option is correct?", "completion": "Nobody knows."}], evals).contaminated == 0
     assert check([{"text": "Which option is correct?\nThe third one"}], evals).contaminated_indices == [2]
@@ -369,12 +451,13 @@ def test_content_digest_follows_content_not_mtime(tmp_path):
     import os
 
     from agent_core.oversight.contamination import content_digest
+
     path = tmp_path / "train.jsonl"
     path.write_text('{"prompt": "12+8=", "completion": "20"}\n')
     first = content_digest(str(path))
     assert first == hashlib.sha256(path.read_bytes()).hexdigest()
     st = os.stat(path)
-    path.write_text('{"prompt": "12+7=", "completion": "19"}\n')   # same size, a test item
+    path.write_text('{"prompt": "12+7=", "completion": "19"}\n')  # same size, a test item
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert os.stat(path).st_mtime_ns == st.st_mtime_ns and os.stat(path).st_size == st.st_size
     assert content_digest(str(path)) != first
@@ -390,8 +473,10 @@ def test_short_item_lookup_stays_fast_on_a_dense_template_set():
     small numbers: short items are looked up by two tokens, not compared with every row."""
     rng = random.Random(3)
     evals = [{"prompt": f"What is {a}+{b}?", "completion": str(a + b)} for a in range(100) for b in range(100)]
-    train = [{"text": " ".join(f"Kim has {rng.randint(0, 99)} apples and {rng.randint(0, 99)} pears." for _ in range(5))}
-             for _ in range(20_000)]
+    train = [
+        {"text": " ".join(f"Kim has {rng.randint(0, 99)} apples and {rng.randint(0, 99)} pears." for _ in range(5))}
+        for _ in range(20_000)
+    ]
     train[7] = {"text": "Warm-up. Q: what is 12+7? A: 19. Q: WHAT IS 99 + 0? A: 99"}
     t0 = time.perf_counter()
     report = check(train, evals)

@@ -5,6 +5,7 @@ The long runs go through the real LLMAgent and the real SDKs (OpenAI over httpx,
 httpx2), served by a MockTransport whose handler records each request's size and checks the
 tool-call pairing rules of its API. No network.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,18 @@ import pytest
 
 from agent_core.agents.base import Brief, Call, Done, Say, ToolOutcome
 from agent_core.agents.llm import SUPERVISOR_PREFIX, make_llm_agent
-from agent_core.agents.context import (ALERT_MARK, CHARS_PER_TOKEN, DIGEST_MARK, ContextManager, compact_text,
-                                estimate_tokens, fixed_chars, message_chars, metrics_table, render_result)
+from agent_core.agents.context import (
+    ALERT_MARK,
+    CHARS_PER_TOKEN,
+    DIGEST_MARK,
+    ContextManager,
+    compact_text,
+    estimate_tokens,
+    fixed_chars,
+    message_chars,
+    metrics_table,
+    render_result,
+)
 from agent_core.agents.providers import AssistantTurn, ToolCall, ToolResult, ToolResults, UserText, tool_specs
 from agent_core.agents.providers.anthropic_provider import to_wire as anthropic_wire
 from agent_core.agents.providers.openai_provider import to_wire as openai_wire
@@ -54,7 +65,9 @@ def test_repeated_lines_are_reported_once_with_counts_and_errors_survive_the_mid
     for i in range(5000):
         if i % 9 == 0:
             lines.append("UserWarning: pad_token is not set; using eos_token")
-        lines.append(f"step {i} loss {2 * math.exp(-i / 900) + rng.random() / 100:.4f} tokens/s {rng.randint(900, 1100)}")
+        lines.append(
+            f"step {i} loss {2 * math.exp(-i / 900) + rng.random() / 100:.4f} tokens/s {rng.randint(900, 1100)}"
+        )
         if i == 2600:
             lines.append("RuntimeError: CUDA error: an illegal memory access was encountered")
     lines += ["saving checkpoint to out/job3", "training finished"]
@@ -81,19 +94,28 @@ def test_compact_text_never_exceeds_max_chars(max_chars):
     rng = random.Random(max_chars)
     for _ in range(12):
         n = rng.randint(1, 1500)
-        text = "\n".join(rng.choice(["a", "WARNING x", f"line {rng.random()}", "y" * rng.randint(0, 3000), ""])
-                         for _ in range(n))
+        text = "\n".join(
+            rng.choice(["a", "WARNING x", f"line {rng.random()}", "y" * rng.randint(0, 3000), ""]) for _ in range(n)
+        )
         assert len(compact_text(text, max_chars)) <= max_chars
 
 
 # -- metrics_table -------------------------------------------------------------------------------
 def test_metrics_table_is_small_fixed_width_and_keeps_first_last_and_the_first_nan():
-    rows = [{"step": i, "loss": 2 * math.exp(-i / 300), "learning_rate": 1e-3, "grad_norm": 1 + i / 1000,
-             "note": "text fields are left out"} for i in range(1, 1001)]
+    rows = [
+        {
+            "step": i,
+            "loss": 2 * math.exp(-i / 300),
+            "learning_rate": 1e-3,
+            "grad_norm": 1 + i / 1000,
+            "note": "text fields are left out",
+        }
+        for i in range(1, 1001)
+    ]
     rows[733]["loss"] = float("nan")
     out = metrics_table(rows, max_rows=10)
     lines = out.splitlines()
-    table = lines[:lines.index(next(x for x in lines if x.startswith("(")))]
+    table = lines[: lines.index(next(x for x in lines if x.startswith("(")))]
     assert table[0].split() == ["step", "loss", "learning_rate", "grad_norm"]
     assert len({len(x) for x in table}) == 1  # fixed width
     assert len(table) == 1 + 10 + 1  # header, 10 evenly spaced rows, the NaN row
@@ -117,9 +139,11 @@ def test_render_result_small_is_the_plain_text_and_big_data_becomes_tables():
     assert render_result("bad call: x", None, prefix="FAILED: ") == "FAILED: bad call: x"
     rows = [{"step": i, "loss": 1 / i, "grad_norm": 0.5} for i in range(1, 2001)]
     log = "\n".join(f"{i}/2000 loss={1 / i:.4f}" for i in range(1, 2001))
-    out = render_result("job2 finished, step 2000/2000", {"job": "job2", "state": "finished", "metrics": rows,
-                                                          "log": log, "examples": [{"ok": True}] * 300},
-                        max_chars=3000)
+    out = render_result(
+        "job2 finished, step 2000/2000",
+        {"job": "job2", "state": "finished", "metrics": rows, "log": log, "examples": [{"ok": True}] * 300},
+        max_chars=3000,
+    )
     assert len(out) <= 3000
     assert out.startswith("job2 finished") and '"state": "finished"' in out
     assert "data.metrics (2,000 rows):" in out and "grad_norm: 0.5 throughout" in out
@@ -162,8 +186,11 @@ def synthetic_history(turns: int, result_chars: int = 1500, calls_per_turn: int 
     for t in range(1, turns + 1):
         calls = [ToolCall(f"c{t}_{k}", "wait", {"job": "job1"}) for k in range(calls_per_turn)]
         hist.append(AssistantTurn(f"Turn {t}: waiting for job1.", calls))
-        hist.append(ToolResults([ToolResult(c.id, c.name, f"timeout: job1 running, turn {t}\n" + "m" * result_chars)
-                                 for c in calls]))
+        hist.append(
+            ToolResults(
+                [ToolResult(c.id, c.name, f"timeout: job1 running, turn {t}\n" + "m" * result_chars) for c in calls]
+            )
+        )
         hist.append(UserText(f"[tinker-tui clock] {t} minutes used"))
     return hist
 
@@ -173,8 +200,9 @@ def test_fit_leaves_a_short_history_alone():
     hist = synthetic_history(3)
     out = cm.fit("system", [], hist)
     assert out == hist and all(a is b for a, b in zip(out, hist))
-    assert cm.compactions == 0 and cm.last_tokens == estimate_tokens(fixed_chars("system", []) +
-                                                                     sum(message_chars(m) for m in hist))
+    assert cm.compactions == 0 and cm.last_tokens == estimate_tokens(
+        fixed_chars("system", []) + sum(message_chars(m) for m in hist)
+    )
 
 
 def test_fit_drops_whole_turns_keeps_the_brief_and_the_findings_and_pairing_stays_valid():
@@ -182,16 +210,33 @@ def test_fit_drops_whole_turns_keeps_the_brief_and_the_findings_and_pairing_stay
     cm = ContextManager(BUDGET, keep_turns=6)
     cm.record_nudge("Use LoRA from now on.", turn=4)
     cm.record_result("note", {"text": "lr 1e-3 beats 1e-4 by 20 points"}, True, "noted", turn=5)
-    cm.record_result("start_training", {"dataset": "train", "learning_rate": 0.001}, True,
-                     "job1 started: SFT on train from base, lr 0.001; call wait to park until it ends",
-                     {"job": "job1"}, turn=6)
-    cm.record_result("wait", {"job": "job1"}, True, "job ended: job1 finished" + ALERT_MARK +
-                     "loss_spike (warning): loss jumped 4x at step 90",
-                     {"job": "job1", "state": "finished", "step": 100, "total": 100, "loss": 0.4}, turn=7)
-    cm.record_result("evaluate", {"checkpoint": "job1"}, True, "job1 on dev: 62.0% exact match (31/50)",
-                     {"score": 0.62, "n": 50}, turn=8)
-    cm.record_result("load_dataset", {"name": "hf:gsm8k"}, False, "vetoed by the person [outside_download]: no",
-                     denied=True, turn=9)
+    cm.record_result(
+        "start_training",
+        {"dataset": "train", "learning_rate": 0.001},
+        True,
+        "job1 started: SFT on train from base, lr 0.001; call wait to park until it ends",
+        {"job": "job1"},
+        turn=6,
+    )
+    cm.record_result(
+        "wait",
+        {"job": "job1"},
+        True,
+        "job ended: job1 finished" + ALERT_MARK + "loss_spike (warning): loss jumped 4x at step 90",
+        {"job": "job1", "state": "finished", "step": 100, "total": 100, "loss": 0.4},
+        turn=7,
+    )
+    cm.record_result(
+        "evaluate",
+        {"checkpoint": "job1"},
+        True,
+        "job1 on dev: 62.0% exact match (31/50)",
+        {"score": 0.62, "n": 50},
+        turn=8,
+    )
+    cm.record_result(
+        "load_dataset", {"name": "hf:gsm8k"}, False, "vetoed by the person [outside_download]: no", denied=True, turn=9
+    )
     hist = synthetic_history(60)
     out = cm.fit("system prompt", tools, hist)
     assert cm.last_tokens <= BUDGET and cm.compactions == 1
@@ -199,9 +244,15 @@ def test_fit_drops_whole_turns_keeps_the_brief_and_the_findings_and_pairing_stay
     assert isinstance(out[2], AssistantTurn)  # the kept turns start with a whole turn
     assert out[-3:] == hist[-3:]  # the latest turn as it was
     digest = out[1].text
-    for s in ("t4: Use LoRA from now on.", "lr 1e-3 beats 1e-4 by 20 points", "job1 (t6): SFT on train from base",
-              "finished, step 100/100, loss 0.4 -> dev 62.0% (31/50)", "loss_spike (warning) x1, t7",
-              "DENIED load_dataset(name=hf:gsm8k)", "Earlier turns, one line each:"):
+    for s in (
+        "t4: Use LoRA from now on.",
+        "lr 1e-3 beats 1e-4 by 20 points",
+        "job1 (t6): SFT on train from base",
+        "finished, step 100/100, loss 0.4 -> dev 62.0% (31/50)",
+        "loss_spike (warning) x1, t7",
+        "DENIED load_dataset(name=hf:gsm8k)",
+        "Earlier turns, one line each:",
+    ):
         assert s in digest, s
     for wire, kind in ((openai_wire(out), "openai"), (anthropic_wire(out), "anthropic")):
         check_pairing(kind, wire)
@@ -214,8 +265,11 @@ def test_fit_drops_whole_turns_keeps_the_brief_and_the_findings_and_pairing_stay
 def test_one_huge_turn_is_shrunk_to_fit():
     cm = ContextManager(BUDGET)
     calls = [ToolCall(f"c{k}", "write_file", {"path": "train.py", "content": "x = 1\n" * 20_000}) for k in range(3)]
-    hist = [UserText("brief"), AssistantTurn("Writing the script.", calls),
-            ToolResults([ToolResult(c.id, c.name, "y" * 200_000) for c in calls])]
+    hist = [
+        UserText("brief"),
+        AssistantTurn("Writing the script.", calls),
+        ToolResults([ToolResult(c.id, c.name, "y" * 200_000) for c in calls]),
+    ]
     out = cm.fit("system", tool_specs(SCHEMAS), hist)
     assert cm.last_tokens <= BUDGET and cm.over_budget == 0
     check_pairing("openai", openai_wire(out))
@@ -224,9 +278,11 @@ def test_one_huge_turn_is_shrunk_to_fit():
 
 
 # -- a long run through the LLM agent ------------------------------------------------------------------
-NUDGES = {100: "Keep the learning rate at or below 3e-4 from now on.",
-          700: "Try LoRA next; full fine-tuning is too slow.",
-          1500: "Leave 30 minutes at the end to evaluate and submit."}
+NUDGES = {
+    100: "Keep the learning rate at or below 3e-4 from now on.",
+    700: "Try LoRA next; full fine-tuning is too slow.",
+    1500: "Leave 30 minutes at the end to evaluate and submit.",
+}
 CYCLE = 40  # turns per experiment
 
 
@@ -266,7 +322,10 @@ class Run:
             return "Evaluating.", [("evaluate", {"checkpoint": job})]
         if pos == 36:
             note = f"{job} lr={1e-4 * (e + 1):.0e} dev={10 + e}% finding-{e + 1}"
-            return "Sampling and noting.", [("sample", {"checkpoint": job, "prompts": ["1+1="]}), ("note", {"text": note})]
+            return "Sampling and noting.", [
+                ("sample", {"checkpoint": job, "prompts": ["1+1="]}),
+                ("note", {"text": note}),
+            ]
         if pos == 37:
             return "Thinking about the next experiment.", []
         return "", [("job_status", {"job": job})]
@@ -281,30 +340,59 @@ class Run:
             alert = ALERT_MARK + f"{rule} (warning): seen at turn {self.n}. Check: the learning rate"
             self.alerts.append(rule)
         if name == "start_training":
-            return ToolOutcome(name, True, f"job{e + 1} started: SFT on train from base, lr {args['learning_rate']:g}; "
-                               f"call wait to park until it ends", {"job": f"job{e + 1}"})
+            return ToolOutcome(
+                name,
+                True,
+                f"job{e + 1} started: SFT on train from base, lr {args['learning_rate']:g}; "
+                f"call wait to park until it ends",
+                {"job": f"job{e + 1}"},
+            )
         if name in ("wait", "job_status"):
             pos = (self.n - 1) % CYCLE
             state = "finished" if pos >= 34 else "running"
             step = min(pos * 30, 1020)
-            rows = [{"step": s, "loss": round(2 * math.exp(-s / 400) + self.rng.random() / 50, 5),
-                     "learning_rate": args.get("learning_rate", 3e-4), "grad_norm": round(self.rng.uniform(.5, 2), 4)}
-                    for s in range(max(0, step - 30), step)]
-            log = "\n".join(f"{r['step']}/1020 loss={r['loss']} grad_norm={r['grad_norm']}" +
-                            ("\nUserWarning: pad_token is not set" if r["step"] % 4 == 0 else "") for r in rows)
-            data = {"job": args["job"], "state": state, "step": step, "total": 1020, "loss": rows[-1]["loss"] if rows else 2.0,
-                    "metrics": rows if name == "wait" else [], "log_tail": log if name == "wait" else ""}
+            rows = [
+                {
+                    "step": s,
+                    "loss": round(2 * math.exp(-s / 400) + self.rng.random() / 50, 5),
+                    "learning_rate": args.get("learning_rate", 3e-4),
+                    "grad_norm": round(self.rng.uniform(0.5, 2), 4),
+                }
+                for s in range(max(0, step - 30), step)
+            ]
+            log = "\n".join(
+                f"{r['step']}/1020 loss={r['loss']} grad_norm={r['grad_norm']}"
+                + ("\nUserWarning: pad_token is not set" if r["step"] % 4 == 0 else "")
+                for r in rows
+            )
+            data = {
+                "job": args["job"],
+                "state": state,
+                "step": step,
+                "total": 1020,
+                "loss": rows[-1]["loss"] if rows else 2.0,
+                "metrics": rows if name == "wait" else [],
+                "log_tail": log if name == "wait" else "",
+            }
             if state == "finished":
                 data["checkpoint"] = args["job"]
             return ToolOutcome(name, True, f"{args['job']} {state}, step {step}/1020" + alert, data)
         if name == "evaluate":
             c = 10 + e
             self.scores.append((f"{c / 100:.1%} ({c}/100)", f"{c / 100:.1%} exact match ({c}/100)"))
-            ex = [{"prompt": f"{i}+{i}=", "expected": str(2 * i), "got": str(2 * i), "correct": i < c} for i in range(100)]
-            return ToolOutcome(name, True, f"{args['checkpoint']} on dev: {c / 100:.1%} exact match ({c}/100)" + alert,
-                               {"score": c / 100, "n": 100, "examples": ex})
+            ex = [
+                {"prompt": f"{i}+{i}=", "expected": str(2 * i), "got": str(2 * i), "correct": i < c} for i in range(100)
+            ]
+            return ToolOutcome(
+                name,
+                True,
+                f"{args['checkpoint']} on dev: {c / 100:.1%} exact match ({c}/100)" + alert,
+                {"score": c / 100, "n": 100, "examples": ex},
+            )
         if name == "sample":
-            return ToolOutcome(name, True, "1 samples: '1+1=' -> '2'", {"samples": [{"prompt": "1+1=", "completion": "2"}]})
+            return ToolOutcome(
+                name, True, "1 samples: '1+1=' -> '2'", {"samples": [{"prompt": "1+1=", "completion": "2"}]}
+            )
         if name == "note":
             self.notes.append(args["text"])
             return ToolOutcome(name, True, "noted")
@@ -335,17 +423,36 @@ class Run:
         if self.kind == "openai":
             msg: dict = {"role": "assistant", "content": text or None}
             if calls:
-                msg["tool_calls"] = [{"id": f"call_{n}_{i}", "type": "function",
-                                      "function": {"name": c, "arguments": json.dumps(a)}} for i, (c, a) in enumerate(calls)]
-            reply = {"id": f"x{n}", "object": "chat.completion", "created": 0, "model": "gpt-4.1",
-                     "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
-                     "usage": {"prompt_tokens": self.sizes[-1], "completion_tokens": 20, "total_tokens": self.sizes[-1] + 20}}
+                msg["tool_calls"] = [
+                    {"id": f"call_{n}_{i}", "type": "function", "function": {"name": c, "arguments": json.dumps(a)}}
+                    for i, (c, a) in enumerate(calls)
+                ]
+            reply = {
+                "id": f"x{n}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "gpt-4.1",
+                "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": {
+                    "prompt_tokens": self.sizes[-1],
+                    "completion_tokens": 20,
+                    "total_tokens": self.sizes[-1] + 20,
+                },
+            }
             return httpx.Response(200, json=reply)
         content = ([{"type": "text", "text": text}] if text else []) + [
-            {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": c, "input": a} for i, (c, a) in enumerate(calls)]
-        reply = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
-                 "content": content, "stop_reason": "tool_use" if calls else "end_turn", "stop_sequence": None,
-                 "usage": {"input_tokens": self.sizes[-1], "output_tokens": 20}}
+            {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": c, "input": a} for i, (c, a) in enumerate(calls)
+        ]
+        reply = {
+            "id": f"msg_{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": content,
+            "stop_reason": "tool_use" if calls else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": self.sizes[-1], "output_tokens": 20},
+        }
         return ahttpx.Response(200, json=reply)
 
     def check_findings(self, wire: str) -> None:
@@ -364,8 +471,13 @@ def drive(kind: str, turns: int, monkeypatch) -> tuple[Run, object]:
     else:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-context-0000000000000000")
         client, extra = ahttpx.Client(transport=ahttpx.MockTransport(run.handler)), {"stream": False}
-    brief = Brief(task="arithmetic", description="Answer two-digit additions.", base_model="tiny",
-                  budget_s=36_000.0, datasets=["dev", "train"])
+    brief = Brief(
+        task="arithmetic",
+        description="Answer two-digit additions.",
+        base_model="tiny",
+        budget_s=36_000.0,
+        datasets=["dev", "train"],
+    )
     agent = make_llm_agent(kind, brief, http_client=client, max_retries=0, max_failures=0, **extra)
     last = None
     for _ in range(turns * 4):
@@ -403,7 +515,7 @@ def test_long_run_prompt_tokens_stay_bounded_and_findings_survive(monkeypatch, k
     assert DIGEST_MARK in last and "DENIED load_dataset(name=hf:gsm8k)" in last
     assert re.search(r"t\d+: " + re.escape(NUDGES[700]), last)
     # The estimate the agent budgets with is not below what went over the wire.
-    assert ctx.max_tokens >= max(run.sizes[len(run.sizes) // 2:]) * 0.9
+    assert ctx.max_tokens >= max(run.sizes[len(run.sizes) // 2 :]) * 0.9
 
 
 def test_the_persons_message_reaches_the_model_verbatim_and_stays_after_compaction(monkeypatch):

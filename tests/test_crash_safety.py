@@ -2,6 +2,7 @@
 (the run does not train on), an acknowledged pause stays, a nudge reaches the resumed agent, a
 run killed before its agent started resumes and does its work, and no worker outlives its
 daemon."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,14 @@ from agent_core.record.events import EventLog
 from agent_core.daemon.launch import build_config
 from agent_core.record.runs import RunDir, list_runs, new_run
 
-LONG_JOB = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8,
-                                               "learning_rate": 0.001}}
-SHORT_JOB = {"tool": "start_training", "args": {"dataset": "train", "max_steps": 8, "batch_size": 8,
-                                                "learning_rate": 0.001}}
+LONG_JOB = {
+    "tool": "start_training",
+    "args": {"dataset": "train", "max_steps": 5000, "batch_size": 8, "learning_rate": 0.001},
+}
+SHORT_JOB = {
+    "tool": "start_training",
+    "args": {"dataset": "train", "max_steps": 8, "batch_size": 8, "learning_rate": 0.001},
+}
 
 
 def _kill(run: RunDir) -> None:
@@ -30,9 +35,15 @@ def _metrics(run: RunDir, job: str) -> list[dict]:
 
 
 def test_an_acknowledged_pause_then_stop_survive_crashes_and_no_worker_outlives_the_daemon(home, tmp_path):
-    agent = write_script(tmp_path / "steps.json", [LONG_JOB, {"tool": "wait", "args": {"job": "job1"}},
-                                                   {"say": "after the wait"},
-                                                   {"tool": "submit", "args": {"checkpoint": "job1"}}])
+    agent = write_script(
+        tmp_path / "steps.json",
+        [
+            LONG_JOB,
+            {"tool": "wait", "args": {"job": "job1"}},
+            {"say": "after the wait"},
+            {"tool": "submit", "args": {"checkpoint": "job1"}},
+        ],
+    )
     cli(home, "run", "--agent", agent, "--detach")
     [run] = list_runs(home)
     wait_for(lambda: len(_metrics(run, "job1")) >= 3, 120, what="job1 training")
@@ -61,14 +72,23 @@ def test_an_acknowledged_pause_then_stop_survive_crashes_and_no_worker_outlives_
 
 def test_a_nudge_acknowledged_before_a_crash_reaches_the_resumed_agent(home, tmp_path):
     # the nudge wakes the first wait at once; the second one waits for the job
-    agent = write_script(tmp_path / "steps.json", [SHORT_JOB, {"tool": "wait", "args": {"job": "job1"}},
-                                                   {"tool": "wait", "args": {"job": "job1"}},
-                                                   {"tool": "wait", "args": {"job": "job1"}},
-                                                   {"tool": "submit", "args": {"checkpoint": "job1"}}])
+    agent = write_script(
+        tmp_path / "steps.json",
+        [
+            SHORT_JOB,
+            {"tool": "wait", "args": {"job": "job1"}},
+            {"tool": "wait", "args": {"job": "job1"}},
+            {"tool": "wait", "args": {"job": "job1"}},
+            {"tool": "submit", "args": {"checkpoint": "job1"}},
+        ],
+    )
     cli(home, "run", "--agent", agent, "--detach")
     [run] = list_runs(home)
-    wait_for(lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path)), 60,
-             what="the agent parked in wait")
+    wait_for(
+        lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path)),
+        60,
+        what="the agent parked in wait",
+    )
     assert "nudge: ok" in cli(home, "nudge", run.id, "use the dev split to pick the checkpoint").stdout
     _kill(run)
     cli(home, "resume", run.id)
@@ -82,8 +102,10 @@ def test_a_nudge_acknowledged_before_a_crash_reaches_the_resumed_agent(home, tmp
 
 
 def test_a_run_killed_before_its_agent_started_resumes_and_does_its_work(home, tmp_path):
-    agent = write_script(tmp_path / "steps.json", [SHORT_JOB, {"tool": "wait", "args": {"job": "job1"}},
-                                                   {"tool": "submit", "args": {"checkpoint": "job1"}}])
+    agent = write_script(
+        tmp_path / "steps.json",
+        [SHORT_JOB, {"tool": "wait", "args": {"job": "job1"}}, {"tool": "submit", "args": {"checkpoint": "job1"}}],
+    )
     # what a daemon killed right after its first event leaves: run.json and one `starting` event
     run = new_run(home, build_config(agent=agent, budget="30m", home=home))
     EventLog(run.events_path).emit("run_state", state="starting", pid=999999, config=run.config())

@@ -2,6 +2,7 @@
 
 This is also the check on the demo recipe (DEMO_TASK with tasks.sft_recipe): from ~0 to at least
 90% exact match on the hidden test split, on 2 CPU cores, within 5 minutes."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,18 @@ def test_demo_headless_improves_the_hidden_test_score(home):
     events = events_of(home / "runs" / result["run"])
     assert result["events"] == len(events)
     types = {e["type"] for e in events}
-    assert {"run_state", "agent_message", "tool_call", "tool_result", "metric", "job_state",
-            "score", "host_sample", "approval_request", "approval_decision"} <= types
+    assert {
+        "run_state",
+        "agent_message",
+        "tool_call",
+        "tool_result",
+        "metric",
+        "job_state",
+        "score",
+        "host_sample",
+        "approval_request",
+        "approval_decision",
+    } <= types
     losses = [e["values"]["loss"] for e in events if e["type"] == "metric" and "loss" in e["values"]]
     assert len(losses) >= 5 and losses[-1] < losses[0]
     # The headless demo settles its one flagged action (an outside download) with a veto.

@@ -1,4 +1,5 @@
 """The event log is the record of a run: order, durability, torn and corrupt lines, reload."""
+
 from __future__ import annotations
 
 import base64
@@ -122,12 +123,20 @@ def test_emit_redacts_keys_in_agent_messages_and_notes(tmp_path, monkeypatch):
 
 def test_emit_redacts_nested_fields_and_what_json_cannot_write(tmp_path, monkeypatch):
     log = _log_with_secret(tmp_path, monkeypatch)
-    detail = {"kind": "crashed", "message": "worker died",
-              "trace": ["File x.py", {"env": f"OPENAI_API_KEY={ANTHROPIC}", ENV_SECRET: 1}],
-              "args": (ENV_SECRET[::-1], 3, None, 1.5)}
+    detail = {
+        "kind": "crashed",
+        "message": "worker died",
+        "trace": ["File x.py", {"env": f"OPENAI_API_KEY={ANTHROPIC}", ENV_SECRET: 1}],
+        "args": (ENV_SECRET[::-1], 3, None, 1.5),
+    }
     log.emit("job_state", job="job1", state="failed", error=detail)
-    log.emit("alert", rule="reward", severity="error", message="reward import error",
-             error=ImportError(f"cannot import reward: {ENV_SECRET}"))  # written as its str
+    log.emit(
+        "alert",
+        rule="reward",
+        severity="error",
+        message="reward import error",
+        error=ImportError(f"cannot import reward: {ENV_SECRET}"),
+    )  # written as its str
     log.emit("metric", job="job1", step=3, values={"loss": 1.23, "learning_rate": 0.001})
     log.close()
     raw = _raw(tmp_path)

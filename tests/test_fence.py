@@ -1,6 +1,7 @@
 """The fence (agent_core/oversight/fence.py) for real: run_python's code and a reward process see only their
 workspace, reach no network, host file, socket or process, get no key, hit their limits, and die
 with their call. Nothing here relies on a keyword scan: the code is handed to the sandbox as is."""
+
 from __future__ import annotations
 
 import asyncio
@@ -72,6 +73,7 @@ def run_dir(tmp_path, monkeypatch):
 
 def test_the_fence_shows_only_the_workspace(run_dir):
     from agent_core.oversight.policy import HARNESS_DIR
+
     listener = socket.socket()  # a host service on loopback: the sandbox's loopback is its own
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -79,8 +81,12 @@ def test_the_fence_shows_only_the_workspace(run_dir):
     ctl.bind(str(run_dir / "control.sock"))
     ctl.listen()
     victim = os.getpid()
-    code = (PROBE.replace("@RUN@", str(run_dir)).replace("@HARNESS@", str(HARNESS_DIR / "tasks.py"))
-            .replace("@PORT@", str(listener.getsockname()[1])).replace("@HOSTPID@", str(victim)))
+    code = (
+        PROBE.replace("@RUN@", str(run_dir))
+        .replace("@HARNESS@", str(HARNESS_DIR / "tasks.py"))
+        .replace("@PORT@", str(listener.getsockname()[1]))
+        .replace("@HOSTPID@", str(victim))
+    )
     try:
         res = asyncio.run(run_code(code, run_dir / "workspace", timeout=60))
     finally:
@@ -115,24 +121,32 @@ def _host_cmdlines() -> list[str]:
 
 
 def test_no_process_outlives_the_call(run_dir):
-    code = ("import subprocess, os\n"
-            "subprocess.Popen(['sleep', '4242'], start_new_session=True)\n"
-            "if os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '4243'])\n"
-            "print('spawned')")
+    code = (
+        "import subprocess, os\n"
+        "subprocess.Popen(['sleep', '4242'], start_new_session=True)\n"
+        "if os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '4243'])\n"
+        "print('spawned')"
+    )
     res = asyncio.run(run_code(code, run_dir / "workspace", timeout=30))
     assert "spawned" in res["output"]
     time.sleep(0.3)
     assert not [c for c in _host_cmdlines() if c.startswith(("sleep 4242", "sleep 4243"))]
-    res = asyncio.run(run_code("import subprocess\nsubprocess.Popen(['sleep', '4244'])\nimport time\ntime.sleep(60)",
-                               run_dir / "workspace", timeout=2))
+    res = asyncio.run(
+        run_code(
+            "import subprocess\nsubprocess.Popen(['sleep', '4244'])\nimport time\ntime.sleep(60)",
+            run_dir / "workspace",
+            timeout=2,
+        )
+    )
     assert res["timed_out"] and res["seconds"] < 15
     time.sleep(0.3)
     assert not [c for c in _host_cmdlines() if c.startswith("sleep 4244")]
 
 
 def test_limits_hold(run_dir, monkeypatch):
-    monkeypatch.setattr(sandbox, "LIMITS", fence.Limits(cpu_s=5, memory_bytes=1 << 30, processes=40,
-                                                        file_bytes=1 << 20, open_files=64))
+    monkeypatch.setattr(
+        sandbox, "LIMITS", fence.Limits(cpu_s=5, memory_bytes=1 << 30, processes=40, file_bytes=1 << 20, open_files=64)
+    )
     code = r"""
 import os, time
 try:
@@ -161,6 +175,7 @@ except OSError:
     print("procs refused", kids)
 """
     import signal
+
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited: the write fails instead of killing
     try:
         res = asyncio.run(run_code(code, run_dir / "workspace", timeout=60))
@@ -175,11 +190,15 @@ except OSError:
 
 
 def test_approved_network_and_output_cap(run_dir):
-    res = asyncio.run(run_code("import socket; print(socket.gethostname())", run_dir / "workspace",
-                               network=True, timeout=30))
+    res = asyncio.run(
+        run_code("import socket; print(socket.gethostname())", run_dir / "workspace", network=True, timeout=30)
+    )
     assert res["isolation"] == "bwrap+network" and res["exit"] == 0
-    res = asyncio.run(run_code("import sys\nfor i in range(200000): sys.stdout.write(f'line {i}\\n')",
-                               run_dir / "workspace", timeout=60))
+    res = asyncio.run(
+        run_code(
+            "import sys\nfor i in range(200000): sys.stdout.write(f'line {i}\\n')", run_dir / "workspace", timeout=60
+        )
+    )
     assert res["bytes"] > HEAD + TAIL
     assert len(res["output"]) < HEAD + TAIL + 200 and "bytes of output not kept" in res["output"]
     assert "line 0\n" in res["output"] and "line 199999" in res["output"]
@@ -191,8 +210,13 @@ def test_without_bubblewrap_the_fence_refuses_with_a_clear_message(run_dir, monk
     assert not ok and "apt-get install bubblewrap" in why and "--unsafe-no-sandbox" in why
     with pytest.raises(fence.FenceUnavailable, match="bubblewrap"):
         asyncio.run(run_code("print(1)", run_dir / "workspace"))
-    res = asyncio.run(run_code("import os\nprint('ran', os.getcwd(), 'ANTHROPIC_API_KEY' in os.environ)",
-                               run_dir / "workspace", fenced=False))  # --unsafe-no-sandbox
+    res = asyncio.run(
+        run_code(
+            "import os\nprint('ran', os.getcwd(), 'ANTHROPIC_API_KEY' in os.environ)",
+            run_dir / "workspace",
+            fenced=False,
+        )
+    )  # --unsafe-no-sandbox
     assert res["isolation"] == "none" and f"ran {run_dir / 'workspace'} False" in res["output"]
 
 
@@ -208,9 +232,23 @@ def test_a_run_without_bubblewrap_refuses_to_start_unless_the_person_says_unsafe
     home = tmp_path / "home"
     env = {**os.environ, "TINKER_TUI_HOME": str(home), "TINKER_TUI_BWRAP": "none"}
     agent = write_script(tmp_path / "steps.json", [{"tool": "run_python", "args": {"code": "print('ran unfenced')"}}])
-    run = lambda *extra: subprocess.run([sys.executable, "-m", "tinker_tui", "run", "--agent", agent,  # noqa: E731
-                                         "--headless", *extra], capture_output=True, text=True, env=env,
-                                        cwd=ROOT, timeout=120)
+    run = lambda *extra: subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinker_tui",
+            "run",
+            "--agent",
+            agent,  # noqa: E731
+            "--headless",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     refused = run()
     assert refused.returncode == 2 and "apt-get install bubblewrap" in refused.stderr
     assert not list_runs(home)  # nothing started

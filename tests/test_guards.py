@@ -1,4 +1,5 @@
 """Guards before training: data that overlaps the hidden test split waits for a person."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,18 @@ def test_training_on_test_items_waits_for_approval_and_shows_examples(home, tmp_
     task = file_task(tmp_path / "task")
     rows = [json.loads(x) for x in (task.parent / "test.jsonl").read_text().splitlines()[:13]]
     test_rows = rows[:10]  # verbatim, and three lightly reworded (spacing)
-    reworded = [{"prompt": r["prompt"].replace("+", " + ").replace("=", " ="), "completion": r["completion"]}
-                for r in rows[10:]]
+    reworded = [
+        {"prompt": r["prompt"].replace("+", " + ").replace("=", " ="), "completion": r["completion"]} for r in rows[10:]
+    ]
     leaked = "\n".join(json.dumps(r) for r in test_rows + reworded) + "\n"
-    agent = write_script(tmp_path / "steps.json", [
-        {"tool": "write_file", "args": {"path": "data/synthetic.jsonl", "content": leaked}},
-        {"tool": "start_training", "args": {"dataset": "synthetic"}},
-        {"say": "after the decision"},
-    ])
+    agent = write_script(
+        tmp_path / "steps.json",
+        [
+            {"tool": "write_file", "args": {"path": "data/synthetic.jsonl", "content": leaked}},
+            {"tool": "start_training", "args": {"dataset": "synthetic"}},
+            {"say": "after the decision"},
+        ],
+    )
     cli(home, "run", "--agent", agent, "--task", str(task), "--detach")
     [run] = list_runs(home)
     wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the contamination request")

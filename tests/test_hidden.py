@@ -1,5 +1,6 @@
 """The hidden folder: a per-run secret seed the public generator cannot reproduce, and hashes
 that refuse a scoring (or a resume) after the hidden split or scorer changed."""
+
 from __future__ import annotations
 
 from agent_core.oversight import hidden
@@ -52,10 +53,13 @@ def test_a_run_whose_hidden_split_changed_is_not_resumed(home, tmp_path):
     from conftest import cli, events_of, last_state, wait_for, write_script
     from agent_core.record.runs import list_runs
 
-    agent = write_script(tmp_path / "steps.json", [
-        {"tool": "load_dataset", "args": {"name": "hf:someone/gsm8k"}},  # waits for a person
-        {"say": "done"},
-    ])
+    agent = write_script(
+        tmp_path / "steps.json",
+        [
+            {"tool": "load_dataset", "args": {"name": "hf:someone/gsm8k"}},  # waits for a person
+            {"say": "done"},
+        ],
+    )
     cli(home, "run", "--agent", agent, "--detach")
     [run] = list_runs(home)
     wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the approval request")

@@ -4,6 +4,7 @@ and here), and at run time (what the UI process and the daemon really load).
     agent_core never imports Textual; the UI process (tinker_tui, screens, themes) and the
     daemon never import torch, trl, transformers, peft or datasets; what runs inside the
     sandbox (agent_core/fenced) is standard library only."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ PACKAGES = ("agent_core", "tinker_tui", "screens", "themes")
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT), "--no-cache"], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(cwd)})
+    return subprocess.run(
+        [str(LINT), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(cwd)},
+    )
 
 
 def test_the_contracts_hold_and_a_broken_one_fails(tmp_path):
@@ -40,9 +47,11 @@ def test_the_contracts_hold_and_a_broken_one_fails(tmp_path):
 
 
 def test_the_daemon_loads_no_ml_library():
-    code = ("import sys, agent_core.daemon.supervisor, agent_core.agents.tools, agent_core.oversight.sandbox, agent_core.oversight.fence; "
-            "bad = [m for m in ('torch', 'trl', 'transformers', 'peft', 'datasets', 'textual') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, agent_core.daemon.supervisor, agent_core.agents.tools, agent_core.oversight.sandbox, agent_core.oversight.fence; "
+        "bad = [m for m in ('torch', 'trl', 'transformers', 'peft', 'datasets', 'textual') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -74,8 +83,7 @@ def test_ui_never_imports_ml_libraries(tmp_path):
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)
         print(json.dumps({{"attempted": attempted, "loaded": loaded}}))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60, cwd=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=str(ROOT))
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"attempted": [], "loaded": []}

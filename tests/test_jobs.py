@@ -1,5 +1,6 @@
 """Jobs: worker lines become events with the job id (metric, score, checkpoint), and failures
 are reported with their cause: a crash's error tail summarized, a killed worker, out of memory."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,13 @@ from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, summarize_stderr
 from agent_core.training.failures import crash_summary, oom_advice
 
-SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-         "num_attention_heads": 2, "num_key_value_heads": 2}
+SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+}
 
 
 def _run_jobs(run: Path, spec: dict, during=None, timeout: float = 120):
@@ -39,40 +45,52 @@ def _run_jobs(run: Path, spec: dict, during=None, timeout: float = 120):
 
 def _fake_worker(monkeypatch, script: str) -> None:
     """Run `script` in place of the worker (the real JobManager reads its real stdout/stderr)."""
-    monkeypatch.setattr(jobs_mod, "worker_command",
-                        lambda spec, path, module=None, base=None: [sys.executable, "-c", script])
+    monkeypatch.setattr(
+        jobs_mod, "worker_command", lambda spec, path, module=None, base=None: [sys.executable, "-c", script]
+    )
 
 
 def test_score_and_metric_lines_become_events_with_the_job_id(tmp_path, monkeypatch):
-    _fake_worker(monkeypatch, "\n".join([
-        "import json",
-        "for obj in [{'event': 'progress', 'step': 1, 'total': 2},",
-        "            {'event': 'metric', 'step': 1, 'values': {'loss': 2.5}},",
-        "            {'event': 'score', 'split': 'dev', 'value': 0.25, 'step': 1, 'n': 8},",
-        "            {'event': 'score', 'value': 0.5, 'step': 2},",
-        "            {'event': 'checkpoint', 'path': '/x', 'step': 2},",
-        "            {'event': 'result', 'checkpoint': '/x', 'steps': 2, 'stopped': False}]:",
-        "    print(json.dumps(obj), flush=True)",
-        "print('not json: ignored')",
-    ]))
+    _fake_worker(
+        monkeypatch,
+        "\n".join(
+            [
+                "import json",
+                "for obj in [{'event': 'progress', 'step': 1, 'total': 2},",
+                "            {'event': 'metric', 'step': 1, 'values': {'loss': 2.5}},",
+                "            {'event': 'score', 'split': 'dev', 'value': 0.25, 'step': 1, 'n': 8},",
+                "            {'event': 'score', 'value': 0.5, 'step': 2},",
+                "            {'event': 'checkpoint', 'path': '/x', 'step': 2},",
+                "            {'event': 'result', 'checkpoint': '/x', 'steps': 2, 'stopped': False}]:",
+                "    print(json.dumps(obj), flush=True)",
+                "print('not json: ignored')",
+            ]
+        ),
+    )
     job, events = _run_jobs(tmp_path / "run", {"mode": "train"})
     assert job.state == "finished"
     scores = [e for e in events if e["type"] == "score"]
-    assert [(s["job"], s["split"], s["value"], s["step"]) for s in scores] == \
-        [("job1", "dev", 0.25, 1), ("job1", "dev", 0.5, 2)]
+    assert [(s["job"], s["split"], s["value"], s["step"]) for s in scores] == [
+        ("job1", "dev", 0.25, 1),
+        ("job1", "dev", 0.5, 2),
+    ]
     assert scores[0]["n"] == 8 and job.brief()["dev_score"] == 0.5
-    assert [(e["job"], e["step"], e["values"]) for e in events if e["type"] == "metric"] == \
-        [("job1", 1, {"loss": 2.5})]
+    assert [(e["job"], e["step"], e["values"]) for e in events if e["type"] == "metric"] == [("job1", 1, {"loss": 2.5})]
 
 
 def test_crash_reports_the_summarized_error_tail(tmp_path, monkeypatch):
-    _fake_worker(monkeypatch, "\n".join([
-        "import json, sys",
-        "print(json.dumps({'event': 'progress', 'step': 3, 'total': 9}), flush=True)",
-        "def collate(batch):",
-        "    return {}['input_ids']",
-        "collate([])",
-    ]))
+    _fake_worker(
+        monkeypatch,
+        "\n".join(
+            [
+                "import json, sys",
+                "print(json.dumps({'event': 'progress', 'step': 3, 'total': 9}), flush=True)",
+                "def collate(batch):",
+                "    return {}['input_ids']",
+                "collate([])",
+            ]
+        ),
+    )
     job, events = _run_jobs(tmp_path / "run", {"mode": "train"})
     assert job.state == "failed" and job.error["kind"] == "crash" and job.error["step"] == 3
     msg = job.error["message"]
@@ -88,9 +106,15 @@ def test_killed_training_worker_fails_with_memory_advice(tmp_path):
 
     build_tiny_model(tmp_path / "base", seed=0, **SMALL)
     data = tasks.materialize(tasks.arithmetic_task(2, n_train=200, n_dev=4, n_test=4), tmp_path / "data")
-    spec = {"mode": "train", "method": "sft", "base_model": str(tmp_path / "base"),
-            "dataset": str(data["train"]), "output_dir": str(tmp_path / "out"), "max_steps": 100_000,
-            "per_device_train_batch_size": 8}
+    spec = {
+        "mode": "train",
+        "method": "sft",
+        "base_model": str(tmp_path / "base"),
+        "dataset": str(data["train"]),
+        "output_dir": str(tmp_path / "out"),
+        "max_steps": 100_000,
+        "per_device_train_batch_size": 8,
+    }
 
     async def kill_after_first_metric(jobs, job):
         while job.step < 1 and not job.done.is_set():
@@ -106,16 +130,21 @@ def test_killed_training_worker_fails_with_memory_advice(tmp_path):
 
 
 def test_oom_advice_names_the_cause_and_concrete_changes():
-    detail = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.11 GiB "
-              "of which 1.10 GiB is free. Including non-PyTorch memory, this process has 77.9 GiB in use.")
-    msg = oom_advice({"mode": "train", "per_device_train_batch_size": 16, "gradient_accumulation_steps": 2,
-                      "max_length": 2048}, detail)
+    detail = (
+        "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.11 GiB "
+        "of which 1.10 GiB is free. Including non-PyTorch memory, this process has 77.9 GiB in use."
+    )
+    msg = oom_advice(
+        {"mode": "train", "per_device_train_batch_size": 16, "gradient_accumulation_steps": 2, "max_length": 2048},
+        detail,
+    )
     assert msg.startswith("out of GPU memory while allocating 2.00 GiB (device 79.11 GiB, 1.10 GiB free)")
     assert "per_device_train_batch_size 16 -> 8 with gradient_accumulation_steps 2 -> 4" in msg
     assert "LoRA (lora: true) instead of a full fine-tune" in msg and "max_length 2048 -> 1024" in msg
     # already LoRA with a micro-batch of 1: no advice that cannot apply
-    lora = oom_advice({"mode": "train", "lora": True, "per_device_train_batch_size": 1, "max_length": 512},
-                      "out of memory")
+    lora = oom_advice(
+        {"mode": "train", "lora": True, "per_device_train_batch_size": 1, "max_length": 512}, "out of memory"
+    )
     assert lora.startswith("out of host memory") and "LoRA" not in lora and "batch" not in lora
     assert "max_length 512 -> 256" in lora
     assert "batch_size (128 -> 64)" in oom_advice({"mode": "evaluate", "batch_size": 128}, "CUDA out of memory")
@@ -129,16 +158,32 @@ def test_worker_reports_oom_with_advice(tmp_path):
 
     from agent_core.ml.tiny import build_tiny_model
 
-    build_tiny_model(tmp_path / "m", seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                     num_attention_heads=2, num_key_value_heads=2)
+    build_tiny_model(
+        tmp_path / "m",
+        seed=0,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     (tmp_path / "d.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n')
     (tmp_path / "s.py").write_text("def score(p, c, e):\n    raise MemoryError()\n")
-    spec = {"mode": "evaluate", "model": str(tmp_path / "m"), "dataset": str(tmp_path / "d.jsonl"),
-            "batch_size": 32, "scorer": {"kind": "python", "file": str(tmp_path / "s.py")}}
+    spec = {
+        "mode": "evaluate",
+        "model": str(tmp_path / "m"),
+        "dataset": str(tmp_path / "d.jsonl"),
+        "batch_size": 32,
+        "scorer": {"kind": "python", "file": str(tmp_path / "s.py")},
+    }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
-                          capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     err = json.loads(proc.stdout.splitlines()[-1])
     assert proc.returncode == 4 and err["kind"] == "oom", proc.stderr[-1500:]
     assert err["message"].startswith("out of host memory; try: a smaller batch_size (32 -> 16)")
@@ -156,8 +201,9 @@ def test_error_tail_summaries():
         '  File "/x/accelerate/commands/launch.py", line 1000, in simple_launcher',
         "subprocess.CalledProcessError: Command '['python', '-m', 'agent_core.ml.worker']' returned 1.",
     ]
-    assert summarize_stderr(tail) == ("[rank0]: IndexError: Target 300 is out of bounds. "
-                                      "(at functional.py:3104 in cross_entropy)")
+    assert summarize_stderr(tail) == (
+        "[rank0]: IndexError: Target 300 is out of bounds. (at functional.py:3104 in cross_entropy)"
+    )
     assert summarize_stderr(["Segmentation fault (core dumped)"]) == "Segmentation fault (core dumped)"
     assert summarize_stderr([]) == "no error output"
     try:

@@ -1,5 +1,6 @@
 """A whole run with `--agent openai --base-url` against a local OpenAI-compatible server
 (recorded responses on 127.0.0.1): the real daemon, the real SDK, the key kept out of the log."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,13 @@ def serve(bodies: list[dict]):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server's name)
             length = int(self.headers.get("content-length", 0))
-            requests.append({"path": self.path, "auth": self.headers.get("authorization"),
-                             "body": json.loads(self.rfile.read(length) or b"{}")})
+            requests.append(
+                {
+                    "path": self.path,
+                    "auth": self.headers.get("authorization"),
+                    "body": json.loads(self.rfile.read(length) or b"{}"),
+                }
+            )
             body = bodies[min(len(requests), len(bodies)) - 1]
             data = json.dumps(body).encode()
             self.send_response(200)
@@ -78,16 +84,26 @@ def test_openai_compatible_agent_runs_tools_through_the_daemon(home, monkeypatch
 # -- the system prompt, and a resumed run's context ---------------------------------------------
 def _brief(**kw):
     from agent_core.agents.base import Brief
-    return Brief(task="arithmetic", description="Add two numbers.", base_model="tiny", budget_s=7200.0,
-                 datasets=["dev", "train"], **kw)
+
+    return Brief(
+        task="arithmetic",
+        description="Add two numbers.",
+        base_model="tiny",
+        budget_s=7200.0,
+        datasets=["dev", "train"],
+        **kw,
+    )
 
 
 def test_system_prompt_and_kickoff_cover_task_budget_tools_rules_and_memory():
     from agent_core.agents.llm import build_kickoff, build_system_prompt
     from agent_core.agents.tools import SCHEMAS
-    brief = _brief(limits={"wall_s": 7200.0, "gpu_h": 1.5, "tokens": 2_000_000, "usd": 20.0},
-                   memory="Earlier runs: - run r1 ... lr 0.001 -> dev 90.0%",
-                   prior={"run": "r1", "job": "job1", "method": "sft", "learning_rate": 0.001, "dev": 0.9})
+
+    brief = _brief(
+        limits={"wall_s": 7200.0, "gpu_h": 1.5, "tokens": 2_000_000, "usd": 20.0},
+        memory="Earlier runs: - run r1 ... lr 0.001 -> dev 90.0%",
+        prior={"run": "r1", "job": "job1", "method": "sft", "learning_rate": 0.001, "dev": 0.9},
+    )
     system = build_system_prompt(brief, SCHEMAS)
     low = system.lower()
     for tool in SCHEMAS:
@@ -95,9 +111,17 @@ def test_system_prompt_and_kickoff_cover_task_budget_tools_rules_and_memory():
     assert '"arithmetic"' in system and '"tiny"' in system
     assert "2.0 hours of wall-clock time; also at most 1.5 GPU-hours, 2,000,000 model tokens, $20.00" in system
     assert "50%, 80% and 95%" in system and "at 100% you must submit" in system
-    for rule in ("constant learning rate", "temperature 1.0", "batch size", "test it first on a few examples",
-                 "read a few completions", "change one thing at a time", "never use the test split",
-                 "never edit evaluation code", "train only the given base model"):
+    for rule in (
+        "constant learning rate",
+        "temperature 1.0",
+        "batch size",
+        "test it first on a few examples",
+        "read a few completions",
+        "change one thing at a time",
+        "never use the test split",
+        "never edit evaluation code",
+        "train only the given base model",
+    ):
         assert rule in low, rule
     kickoff = build_kickoff(brief)
     assert "Earlier runs: - run r1" in kickoff and "Best earlier config by dev score: run r1 job1" in kickoff
@@ -112,6 +136,7 @@ def test_restored_context_holds_the_transcript_marks_the_person_and_stays_bounde
     from agent_core.agents.llm import SUPERVISOR_PREFIX, make_llm_agent
     from agent_core.agents.base import Say
     from agent_core.agents.context import estimate_tokens
+
     seen = []
 
     def handler(request):
@@ -119,15 +144,33 @@ def test_restored_context_holds_the_transcript_marks_the_person_and_stays_bounde
         return httpx.Response(200, json=json.loads((FIX / "openai_text.json").read_text()))
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    agent = make_llm_agent("openai:gpt-4.1", _brief(), http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-                           backoff=0.0)
-    entries = [{"kind": "say", "text": "Looking at the data first."},
-               {"kind": "call", "id": "c1", "tool": "list_datasets", "args": {},
-                "result": {"ok": True, "summary": "dev: 50 rows; train: 200 rows"}}]
+    agent = make_llm_agent(
+        "openai:gpt-4.1", _brief(), http_client=httpx.Client(transport=httpx.MockTransport(handler)), backoff=0.0
+    )
+    entries = [
+        {"kind": "say", "text": "Looking at the data first."},
+        {
+            "kind": "call",
+            "id": "c1",
+            "tool": "list_datasets",
+            "args": {},
+            "result": {"ok": True, "summary": "dev: 50 rows; train: 200 rows"},
+        },
+    ]
     for i in range(2, 400):  # hours of waiting on jobs
-        entries.append({"kind": "call", "id": f"c{i}", "tool": "wait", "args": {"job": "job1"},
-                        "result": {"ok": True, "summary": f"timeout: job1 running, step {i * 10}/9000, loss "
-                                                          f"{1 / i:.4f}, lr 0.001, {i * 30.0}s " + "x" * 200}})
+        entries.append(
+            {
+                "kind": "call",
+                "id": f"c{i}",
+                "tool": "wait",
+                "args": {"job": "job1"},
+                "result": {
+                    "ok": True,
+                    "summary": f"timeout: job1 running, step {i * 10}/9000, loss "
+                    f"{1 / i:.4f}, lr 0.001, {i * 30.0}s " + "x" * 200,
+                },
+            }
+        )
     entries.insert(5, {"kind": "nudge", "text": "keep the learning rate constant"})
     entries.append({"kind": "call", "id": "c400", "tool": "wait", "args": {"job": "job1"}, "result": None})
     agent.restore(entries, "[tinker-tui] The run was interrupted and has been resumed. job1 restarts as job2.")
@@ -136,13 +179,16 @@ def test_restored_context_holds_the_transcript_marks_the_person_and_stays_bounde
     msgs = req["messages"]
     text = json.dumps(msgs)
     assert "keep the learning rate constant" in text  # kept as a finding even when its turn is compacted
-    assert msgs[-1] == {"role": "user", "content": "[tinker-tui] The run was interrupted and has been resumed. "
-                                                   "job1 restarts as job2."}
+    assert msgs[-1] == {
+        "role": "user",
+        "content": "[tinker-tui] The run was interrupted and has been resumed. job1 restarts as job2.",
+    }
     assert any(m["role"] == "tool" and m["tool_call_id"] == "c400" and "Not completed" in m["content"] for m in msgs)
     assert estimate_tokens(len(text)) < 8000  # 400 tool calls, one bounded request
     # a nudge restored from the log is marked as the person's and not delivered twice
-    short = make_llm_agent("openai:gpt-4.1", _brief(),
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)), backoff=0.0)
+    short = make_llm_agent(
+        "openai:gpt-4.1", _brief(), http_client=httpx.Client(transport=httpx.MockTransport(handler)), backoff=0.0
+    )
     short.restore(entries[:3] + [{"kind": "nudge", "text": "use dev only"}], "[tinker-tui] resumed")
     short.next_action(None)
     users = [m["content"] for m in seen[-1]["messages"] if m["role"] == "user"]

@@ -1,4 +1,5 @@
 """The runs ledger and the digest a new run starts with (no daemon: synthetic run directories)."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,27 @@ from agent_core.daemon.memory import best_prior, digest, read_ledger, record_run
 from agent_core.record.runs import new_run
 
 
-def fake_run(home, task="arithmetic", model="tiny", lr=1e-3, dev=0.5, test=(0.0, 0.4), note="a finding",
-             nudge=None, veto=None):
+def fake_run(
+    home, task="arithmetic", model="tiny", lr=1e-3, dev=0.5, test=(0.0, 0.4), note="a finding", nudge=None, veto=None
+):
     run = new_run(home, {"task": task, "model": model, "agent": "playbook"})
     log = EventLog(run.events_path)
     log.emit("run_state", state="starting")
     log.emit("brief", task=task, base_model=model)
     log.emit("tool_call", id="c1", tool="start_training", args={})
-    (run.jobs / "job1.json").write_text(json.dumps({
-        "mode": "train", "method": "sft", "learning_rate": lr, "num_train_epochs": 3,
-        "per_device_train_batch_size": 32, "lora": False, "lineage": {"parent": "base"}}))
+    (run.jobs / "job1.json").write_text(
+        json.dumps(
+            {
+                "mode": "train",
+                "method": "sft",
+                "learning_rate": lr,
+                "num_train_epochs": 3,
+                "per_device_train_batch_size": 32,
+                "lora": False,
+                "lineage": {"parent": "base"},
+            }
+        )
+    )
     log.emit("job_state", job="job1", state="running")
     log.emit("job_state", job="job1", state="finished")
     log.emit("score", split="dev", value=0.1, checkpoint="base", role="agent")
@@ -42,8 +54,19 @@ def test_ledger_entry_holds_configs_scores_notes_and_interventions(tmp_path):
     assert record_run(run) is None  # once per run
     [stored] = read_ledger(tmp_path)
     assert stored == json.loads(json.dumps(entry))
-    assert stored["jobs"] == [{"job": "job1", "method": "sft", "learning_rate": 0.001, "epochs": 3,
-                               "batch_size": 32, "lora": False, "parent": "base", "state": "finished", "dev": 0.5}]
+    assert stored["jobs"] == [
+        {
+            "job": "job1",
+            "method": "sft",
+            "learning_rate": 0.001,
+            "epochs": 3,
+            "batch_size": 32,
+            "lora": False,
+            "parent": "base",
+            "state": "finished",
+            "dev": 0.5,
+        }
+    ]
     assert stored["test"] == {"base": 0.0, "submitted": 0.4, "checkpoint": "job1"}
     assert stored["notes"] == ["a finding"]
     assert stored["interventions"][0] == {"kind": "nudge", "text": "try a lower lr"}

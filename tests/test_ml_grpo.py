@@ -4,6 +4,7 @@ reward sandbox they score through.
 Kept small: one tiny base and one short SFT checkpoint shared by the module, a few GRPO steps
 of 2 prompts x 4 completions each, completions of at most 4 characters.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,19 +22,19 @@ from test_ml_worker import SMALL, error_of, result_of, run_worker
 GROUP = 4
 BATCH = 8  # completions per step: 2 prompts x GROUP
 
-CORRECT = '''
+CORRECT = """
 def reward(prompt, completion, expected, **fields):
     # the dataset's reference completion arrives as `expected`
     return 1.0 if completion.strip().startswith(expected) else 0.0
-'''
-DIGITS = '''
+"""
+DIGITS = """
 def reward(prompt, completion, **fields):
     return sum(ch.isdigit() for ch in completion) / 4.0
 
 def short(prompt, completion, **fields):
     return 1.0 if len(completion) <= 2 else 0.0
-'''
-FLAKY = '''
+"""
+FLAKY = """
 import time
 calls = 0
 
@@ -46,7 +47,7 @@ def reward(prompt, completion, expected, **fields):
     if calls % 3 == 0:                  # every third call in a process raises
         raise ValueError("flaky reward")
     return 1.0
-'''
+"""
 
 
 def _metrics(events):
@@ -58,6 +59,7 @@ def _finite(x) -> bool:
 
 
 # ---------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
@@ -80,9 +82,19 @@ def base(work) -> Path:
 @pytest.fixture(scope="module")
 def sft_ck(work, base, data) -> Path:
     out = work / "sft"
-    rc, events, err = run_worker(work, {
-        "mode": "train", "method": "sft", "base_model": str(base), "dataset": str(data["train"]),
-        "output_dir": str(out), "learning_rate": 3e-3, "max_steps": 3, "per_device_train_batch_size": 16})
+    rc, events, err = run_worker(
+        work,
+        {
+            "mode": "train",
+            "method": "sft",
+            "base_model": str(base),
+            "dataset": str(data["train"]),
+            "output_dir": str(out),
+            "learning_rate": 3e-3,
+            "max_steps": 3,
+            "per_device_train_batch_size": 16,
+        },
+    )
     assert rc == 0, err[-2000:]
     return out
 
@@ -95,19 +107,32 @@ def _reward(work: Path, name: str, body: str) -> Path:
 
 
 def _grpo_spec(base: Path, data: dict, out: Path, reward: Path, **over) -> dict:
-    spec = {"mode": "train", "method": "grpo", "base_model": str(base), "dataset": str(data["train"]),
-            "output_dir": str(out), "reward_file": str(reward), "num_generations": GROUP,
-            "per_device_train_batch_size": BATCH, "max_completion_length": 4, "max_steps": 3,
-            "learning_rate": 1e-3, "seed": 0, "lineage": {"job": "g"}}
+    spec = {
+        "mode": "train",
+        "method": "grpo",
+        "base_model": str(base),
+        "dataset": str(data["train"]),
+        "output_dir": str(out),
+        "reward_file": str(reward),
+        "num_generations": GROUP,
+        "per_device_train_batch_size": BATCH,
+        "max_completion_length": 4,
+        "max_steps": 3,
+        "learning_rate": 1e-3,
+        "seed": 0,
+        "lineage": {"job": "g"},
+    }
     spec.update(over)
     return spec
 
 
 # ---------------------------------------------------------------- the sandbox (no torch)
 
+
 def test_sandbox_scores_crashes_and_hangs_as_zero(tmp_path):
     path = tmp_path / "r.py"
-    path.write_text(textwrap.dedent('''
+    path.write_text(
+        textwrap.dedent("""
         import os, time
         def reward(prompt, completion, expected, **fields):
             if completion == "raise": raise RuntimeError("bad reward")
@@ -116,7 +141,8 @@ def test_sandbox_scores_crashes_and_hangs_as_zero(tmp_path):
             if completion == "nan": return float("nan")
             if completion == "text": return "1"
             return 1.0 if completion == expected else 0.0
-    '''))
+    """)
+    )
     with RewardSandbox(path, timeout_s=1.0) as box:
         outs = ["7", "raise", "8", "hang", "7", "die", "nan", "text", "7"]
         scores = box.score("reward", [("3+4=", c, {"expected": "7"}) for c in outs])
@@ -132,8 +158,12 @@ def test_sandbox_rejects_broken_reward_files(tmp_path):
     (tmp_path / "syntax.py").write_text("def reward(:\n")
     (tmp_path / "none.py").write_text("def score(prompt, completion):\n    return 1.0\n")
     (tmp_path / "boom.py").write_text("raise ImportError('no such helper')\n")
-    for name, needle in (("syntax.py", "SyntaxError"), ("none.py", "no function 'reward'"),
-                         ("boom.py", "no such helper"), ("missing.py", "not found")):
+    for name, needle in (
+        ("syntax.py", "SyntaxError"),
+        ("none.py", "no function 'reward'"),
+        ("boom.py", "no such helper"),
+        ("missing.py", "not found"),
+    ):
         with pytest.raises(RewardFileError, match=needle):
             RewardSandbox(tmp_path / name)
 
@@ -144,13 +174,31 @@ def test_metric_helpers():
     assert peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
     assert peak_flops("NVIDIA L4") == 121e12 and peak_flops("NVIDIA GeForce RTX 4090") == 165e12
     assert peak_flops("Some Future Accelerator") is None and peak_flops(None) is None
-    mapped = grpo_values({"reward": 0.5, "reward_std": 0.1, "rewards/short/mean": 0.25,
-                          "frac_reward_zero_std": 0.5, "kl": 0.01, "completions/mean_length": 3.0,
-                          "completions/min_length": 1.0, "sampling/x": 2.0})
-    assert mapped == {"reward_mean": 0.5, "reward": 0.5, "reward_std": 0.1, "reward/short": 0.25,
-                      "frac_zero_std": 0.5, "frac_reward_zero_std": 0.5, "kl": 0.01, "completion_length": 3.0}
+    mapped = grpo_values(
+        {
+            "reward": 0.5,
+            "reward_std": 0.1,
+            "rewards/short/mean": 0.25,
+            "frac_reward_zero_std": 0.5,
+            "kl": 0.01,
+            "completions/mean_length": 3.0,
+            "completions/min_length": 1.0,
+            "sampling/x": 2.0,
+        }
+    )
+    assert mapped == {
+        "reward_mean": 0.5,
+        "reward": 0.5,
+        "reward_std": 0.1,
+        "reward/short": 0.25,
+        "frac_zero_std": 0.5,
+        "frac_reward_zero_std": 0.5,
+        "kl": 0.01,
+        "completion_length": 3.0,
+    }
     from transformers import get_scheduler
     import torch
+
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     assert schedule_horizon(get_scheduler("cosine", opt, num_warmup_steps=2, num_training_steps=40)) == 40
 
@@ -184,12 +232,15 @@ def test_mfu_from_tokens_per_second_and_device_peak(monkeypatch):
     def metric_values(peak):
         monkeypatch.setattr(callbacks, "device_peak_flops", lambda: peak)
         lines = []
-        cb = callbacks.ProtocolCallback(emit=lines.append, should_stop=lambda: False, job_error=RuntimeError,
-                                        flops_per_token=6 * 1_000_000)
+        cb = callbacks.ProtocolCallback(
+            emit=lines.append, should_stop=lambda: False, job_error=RuntimeError, flops_per_token=6 * 1_000_000
+        )
         control = SimpleNamespace(should_training_stop=False)
         cb.on_log(None, SimpleNamespace(global_step=1), control, logs={"loss": 1.0, "grad_norm": 0.5, "num_tokens": 0})
         cb._last_time -= 2.0  # two seconds pass, 4000 tokens later
-        cb.on_log(None, SimpleNamespace(global_step=2), control, logs={"loss": 0.9, "grad_norm": 0.5, "num_tokens": 4000})
+        cb.on_log(
+            None, SimpleNamespace(global_step=2), control, logs={"loss": 0.9, "grad_norm": 0.5, "num_tokens": 4000}
+        )
         return lines[-1]["values"]
 
     v = metric_values(989e12)
@@ -200,19 +251,42 @@ def test_mfu_from_tokens_per_second_and_device_peak(monkeypatch):
 
 # ---------------------------------------------------------------- GRPO jobs
 
+
 def test_grpo_lora_continues_from_sft_checkpoint(work, base, data, sft_ck):
     out = work / "g-lora"
     reward = _reward(work, "correct", CORRECT)
-    spec = _grpo_spec(base, data, out, reward, lora=True, lora_r=4, init_from=str(sft_ck),
-                      eval_dataset=str(data["dev"]), eval_steps=2, eval_limit=8)
+    spec = _grpo_spec(
+        base,
+        data,
+        out,
+        reward,
+        lora=True,
+        lora_r=4,
+        init_from=str(sft_ck),
+        eval_dataset=str(data["dev"]),
+        eval_steps=2,
+        eval_limit=8,
+    )
     rc, events, err = run_worker(work, spec)
     assert rc == 0, err[-3000:]
     metrics = _metrics(events)
     assert [m["step"] for m in metrics] == [1, 2, 3]
     for m in metrics:
         v = m["values"]
-        for key in ("reward_mean", "reward", "reward_std", "frac_zero_std", "frac_reward_zero_std", "kl",
-                    "entropy", "completion_length", "loss", "learning_rate", "grad_norm", "tokens_per_s"):
+        for key in (
+            "reward_mean",
+            "reward",
+            "reward_std",
+            "frac_zero_std",
+            "frac_reward_zero_std",
+            "kl",
+            "entropy",
+            "completion_length",
+            "loss",
+            "learning_rate",
+            "grad_norm",
+            "tokens_per_s",
+        ):
             assert _finite(v.get(key)), (key, v)
         assert 0.0 <= v["reward_mean"] <= 1.0 and 0.0 <= v["frac_zero_std"] <= 1.0
         assert v["reward/reward"] == v["reward_mean"]
@@ -237,8 +311,17 @@ def test_grpo_lora_continues_from_sft_checkpoint(work, base, data, sft_ck):
 def test_grpo_full_two_reward_functions_and_schedule_horizon(work, base, data):
     out = work / "g-full"
     reward = _reward(work, "digits", DIGITS)
-    spec = _grpo_spec(base, data, out, reward, reward_functions=["reward", "short"], max_steps=4,
-                      lr_scheduler_type="cosine", learning_rate=3e-3, temperature=1.0)
+    spec = _grpo_spec(
+        base,
+        data,
+        out,
+        reward,
+        reward_functions=["reward", "short"],
+        max_steps=4,
+        lr_scheduler_type="cosine",
+        learning_rate=3e-3,
+        temperature=1.0,
+    )
     rc, events, err = run_worker(work, spec)
     assert rc == 0, err[-3000:]
     metrics = _metrics(events)
@@ -287,10 +370,13 @@ def test_reward_that_raises_or_hangs_scores_zero_and_job_finishes(work, base, da
     assert (out / "lineage.json").is_file()
 
 
-@pytest.mark.parametrize("body,needle", [
-    ("def reward(prompt, completion:\n    return 1\n", "does not import"),
-    ("def score(prompt, completion, **kw):\n    return 1.0\n", "no function 'reward'"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("def reward(prompt, completion:\n    return 1\n", "does not import"),
+        ("def score(prompt, completion, **kw):\n    return 1.0\n", "no function 'reward'"),
+    ],
+)
 def test_bad_reward_file_is_bad_input_before_training(work, base, data, body, needle):
     reward = _reward(work, f"bad{len(body)}", body)
     out = work / f"g-bad{len(body)}"
@@ -312,12 +398,14 @@ def test_grpo_batch_must_hold_whole_groups(work, base, data):
 
 # ---------------------------------------------------------------- the start_training tool
 
+
 class _FakeJobs:
     def __init__(self):
         self.jobs, self.specs = {}, []
 
     async def start(self, spec):
         from types import SimpleNamespace
+
         self.specs.append(spec)
         job = SimpleNamespace(id=f"job{len(self.specs)}")
         self.jobs[job.id] = job
@@ -341,14 +429,20 @@ def _toolbox(tmp_path: Path):
         return base
 
     from agent_core.training.workspace import Workspace
+
     files = Workspace(ws, tmp_path / "frozen")
     (tmp_path / "jobs").mkdir()
     sup = SimpleNamespace(
         run=SimpleNamespace(workspace=ws, checkpoints=tmp_path / "checkpoints", jobs=tmp_path / "jobs", id="r1"),
-        cfg={"model": "tiny"}, base_model_path=base, jobs=_FakeJobs(), scorer={"kind": "exact"},
+        cfg={"model": "tiny"},
+        base_model_path=base,
+        jobs=_FakeJobs(),
+        scorer={"kind": "exact"},
         workspace_files=files,
         frozen_dataset=lambda name: files.freeze(files.dataset_rel(name)) if files.dataset_rel(name) else None,
-        checkpoint_path=lambda name: base if name == "base" else None, ensure_base=ensure_base)
+        checkpoint_path=lambda name: base if name == "base" else None,
+        ensure_base=ensure_base,
+    )
     return Toolbox(sup), sup
 
 
@@ -357,8 +451,18 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     from agent_core.agents.tools import check_args
 
     box, sup = _toolbox(tmp_path)
-    args = check_args("start_training", {"dataset": "train", "method": "grpo", "reward_file": "reward.py",
-                                         "batch_size": 4, "num_generations": 6, "eval_steps": 5, "beta": 0.0})
+    args = check_args(
+        "start_training",
+        {
+            "dataset": "train",
+            "method": "grpo",
+            "reward_file": "reward.py",
+            "batch_size": 4,
+            "num_generations": 6,
+            "eval_steps": 5,
+            "beta": 0.0,
+        },
+    )
     out = asyncio.run(box.call("start_training", args))
     assert out.ok, out.summary
     assert out.summary.startswith("job1 started: GRPO on train") and "4 prompts x 6 completions" in out.summary
@@ -383,11 +487,13 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     assert sft["method"] == "sft" and sft["learning_rate"] == 1e-3 and sft["per_device_train_batch_size"] == 16
     assert not {"reward_file", "eval_steps", "temperature"} & set(sft)
     # bad calls say what is wrong and start nothing
-    for bad, needle in (({"method": "grpo"}, "needs reward_file"),
-                        ({"method": "grpo", "reward_file": "missing.py"}, "not found"),
-                        ({"method": "grpo", "reward_file": "../outside.py"}, "not found in the workspace"),
-                        ({"reward_file": "reward.py"}, "apply to method grpo only"),
-                        ({"method": "ppo"}, "sft or grpo")):
+    for bad, needle in (
+        ({"method": "grpo"}, "needs reward_file"),
+        ({"method": "grpo", "reward_file": "missing.py"}, "not found"),
+        ({"method": "grpo", "reward_file": "../outside.py"}, "not found in the workspace"),
+        ({"reward_file": "reward.py"}, "apply to method grpo only"),
+        ({"method": "ppo"}, "sft or grpo"),
+    ):
         out = asyncio.run(box.call("start_training", {"dataset": "train", **bad}))
         assert not out.ok and needle in out.summary, (bad, out.summary)
     assert len(sup.jobs.specs) == 2

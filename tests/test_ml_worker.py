@@ -5,6 +5,7 @@ Everything here runs on CPU in well under the time budget: a tiny model (a small
 demo's for the protocol tests) and a handful of optimizer steps per job. The demo recipe test
 runs the real DEMO_TASK recipe end to end (build base, evaluate, train, evaluate).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,17 @@ from agent_core.training import tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-SMALL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-         "num_attention_heads": 2, "num_key_value_heads": 2}
+SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+}
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _spec_file(tmp: Path, spec: dict) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
@@ -45,7 +52,10 @@ def _parse(stdout: str) -> list[dict]:
 def run_worker(tmp: Path, spec: dict, timeout: float = 120) -> tuple[int, list[dict], str]:
     proc = subprocess.run(
         [PY, "-m", "agent_core.ml.worker", str(_spec_file(tmp, spec))],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return proc.returncode, _parse(proc.stdout), proc.stderr
 
@@ -64,6 +74,7 @@ def error_of(events: list[dict]) -> dict:
 
 
 # ---------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
@@ -89,9 +100,17 @@ def base(work) -> Path:
 
 def _train_spec(base: Path, data: dict, out: Path, **over) -> dict:
     spec = {
-        "mode": "train", "method": "sft", "base_model": str(base), "dataset": str(data["train"]),
-        "output_dir": str(out), "lora": False, "learning_rate": 3e-3, "max_steps": 6,
-        "per_device_train_batch_size": 16, "seed": 0, "lineage": {"job": "t"},
+        "mode": "train",
+        "method": "sft",
+        "base_model": str(base),
+        "dataset": str(data["train"]),
+        "output_dir": str(out),
+        "lora": False,
+        "learning_rate": 3e-3,
+        "max_steps": 6,
+        "per_device_train_batch_size": 16,
+        "seed": 0,
+        "lineage": {"job": "t"},
     }
     spec.update(over)
     return spec
@@ -106,6 +125,7 @@ def full_run(work, base, data):
 
 
 # ---------------------------------------------------------------- build_base
+
 
 def test_build_base_is_loadable_and_deterministic(work, base):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
@@ -129,6 +149,7 @@ def test_build_base_is_loadable_and_deterministic(work, base):
 
 
 # ---------------------------------------------------------------- train
+
 
 def test_full_sft_emits_metrics_and_checkpoint(full_run, base):
     out, events = full_run
@@ -156,8 +177,19 @@ def test_full_sft_emits_metrics_and_checkpoint(full_run, base):
 
 def test_lora_sft_saves_adapter_and_merged_model(work, base, data):
     out = work / "ck-lora"
-    spec = _train_spec(base, data, out, lora=True, lora_r=4, max_steps=4, learning_rate=1e-2, save_steps=2,
-                       eval_dataset=str(data["dev"]), eval_steps=3, eval_limit=4)
+    spec = _train_spec(
+        base,
+        data,
+        out,
+        lora=True,
+        lora_r=4,
+        max_steps=4,
+        learning_rate=1e-2,
+        save_steps=2,
+        eval_dataset=str(data["dev"]),
+        eval_steps=3,
+        eval_limit=4,
+    )
     rc, events, err = run_worker(work, spec)
     assert rc == 0, err[-2000:]
     assert [m["step"] for m in events if m["event"] == "metric"] == [1, 2, 3, 4]
@@ -174,6 +206,7 @@ def test_lora_sft_saves_adapter_and_merged_model(work, base, data):
     assert {"event": "checkpoint", "path": str(mid), "step": 2} in events
     assert (mid / "lineage.json").is_file() and (mid / "adapter" / "adapter_config.json").is_file()
     from safetensors import safe_open
+
     keys = []
     for folder in (mid, out):
         with safe_open(str(folder / "model.safetensors"), framework="np") as fh:
@@ -223,7 +256,10 @@ def test_sigterm_stops_and_saves(work, base, data):
     spec = _train_spec(base, data, out, max_steps=100_000)
     proc = subprocess.Popen(
         [PY, "-m", "agent_core.ml.worker", str(_spec_file(work, spec))],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     lines = []
     try:
@@ -249,16 +285,27 @@ def test_sigterm_stops_and_saves(work, base, data):
 
 # ---------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("bad_line,needle", [
-    ('{"prompt": "1+1=", "completion": ', "not valid JSON"),
-    ('{"prompt": "1+1="}', "missing field 'completion'"),
-])
+
+@pytest.mark.parametrize(
+    "bad_line,needle",
+    [
+        ('{"prompt": "1+1=", "completion": ', "not valid JSON"),
+        ('{"prompt": "1+1="}', "missing field 'completion'"),
+    ],
+)
 def test_broken_dataset_is_bad_input(work, base, bad_line, needle):
     ds = work / f"broken-{len(bad_line)}.jsonl"
     ds.write_text('{"prompt": "1+2=", "completion": "3"}\n' + bad_line + "\n")
-    rc, events, _ = run_worker(work, {
-        "mode": "train", "base_model": str(base), "dataset": str(ds),
-        "output_dir": str(work / f"ck-broken-{len(bad_line)}"), "max_steps": 2})
+    rc, events, _ = run_worker(
+        work,
+        {
+            "mode": "train",
+            "base_model": str(base),
+            "dataset": str(ds),
+            "output_dir": str(work / f"ck-broken-{len(bad_line)}"),
+            "max_steps": 2,
+        },
+    )
     assert rc != 0
     e = error_of(events)
     assert e["kind"] == "bad_input" and f"{ds}:2" in e["message"] and needle in e["message"]
@@ -271,23 +318,29 @@ def test_bad_specs(work, base, data):
     assert rc != 0 and error_of(events)["kind"] == "bad_input"
     bad = work / "notjson.json"
     bad.write_text("{nope")
-    proc = subprocess.run([PY, "-m", "agent_core.ml.worker", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [PY, "-m", "agent_core.ml.worker", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0 and error_of(_parse(proc.stdout))["kind"] == "bad_input"
 
 
 # ---------------------------------------------------------------- evaluate / sample
 
+
 def test_evaluate_and_sample(work, data, full_run):
     ck, _ = full_run
-    rc, events, err = run_worker(work, {"mode": "evaluate", "model": str(ck), "dataset": str(data["test"]),
-                                        "limit": 20, "max_new_tokens": 6})
+    rc, events, err = run_worker(
+        work, {"mode": "evaluate", "model": str(ck), "dataset": str(data["test"]), "limit": 20, "max_new_tokens": 6}
+    )
     assert rc == 0, err[-2000:]
     res = result_of(events)
     assert 0.0 <= res["score"] <= 1.0 and res["n"] == 20 and res["correct"] == round(res["score"] * 20)
     assert len(res["examples"]) == 8
     assert set(res["examples"][0]) == {"prompt", "expected", "got", "correct"}
-    rc, events, err = run_worker(work, {"mode": "sample", "model": str(ck), "prompts": ["1+2=", "30+4="],
-                                        "max_new_tokens": 5, "temperature": 0.8})
+    rc, events, err = run_worker(
+        work,
+        {"mode": "sample", "model": str(ck), "prompts": ["1+2=", "30+4="], "max_new_tokens": 5, "temperature": 0.8},
+    )
     assert rc == 0, err[-2000:]
     samples = result_of(events)["samples"]
     assert [s["prompt"] for s in samples] == ["1+2=", "30+4="]
@@ -295,6 +348,7 @@ def test_evaluate_and_sample(work, data, full_run):
 
 
 # ---------------------------------------------------------------- tasks (pure Python)
+
 
 def test_task_splits_disjoint_and_deterministic(tmp_path):
     for level in range(1, tasks.MAX_LEVEL + 1):
@@ -338,7 +392,9 @@ def test_get_task_and_scorer(tmp_path):
 
 
 def test_tasks_module_does_not_import_torch():
-    code = "import sys, agent_core.training.tasks; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    code = (
+        "import sys, agent_core.training.tasks; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
     proc = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -353,17 +409,30 @@ def test_speed_defaults_follow_the_device_and_what_is_installed(monkeypatch):
 
     installed: set[str] = set()
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name in installed else
-                        (None if name in ("flash_attn", "liger_kernel") else real(name, *a)))
-    assert speed_defaults({}, on_gpu=False) == {"attn_implementation": None, "packing": False,
-                                                "use_liger_kernel": False}
-    assert speed_defaults({}, on_gpu=True) == {"attn_implementation": "sdpa", "packing": False,
-                                               "use_liger_kernel": False}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            object() if name in installed else (None if name in ("flash_attn", "liger_kernel") else real(name, *a))
+        ),
+    )
+    assert speed_defaults({}, on_gpu=False) == {
+        "attn_implementation": None,
+        "packing": False,
+        "use_liger_kernel": False,
+    }
+    assert speed_defaults({}, on_gpu=True) == {
+        "attn_implementation": "sdpa",
+        "packing": False,
+        "use_liger_kernel": False,
+    }
     installed |= {"flash_attn", "liger_kernel"}
-    assert speed_defaults({}, on_gpu=True) == {"attn_implementation": "flash_attention_2", "packing": True,
-                                               "use_liger_kernel": True}
+    assert speed_defaults({}, on_gpu=True) == {
+        "attn_implementation": "flash_attention_2",
+        "packing": True,
+        "use_liger_kernel": True,
+    }
     assert speed_defaults({}, on_gpu=False)["packing"] is False
-    assert speed_defaults({"packing": False, "use_liger_kernel": False, "attn_implementation": "eager"},
-                          on_gpu=True) == {"attn_implementation": "eager", "packing": False,
-                                           "use_liger_kernel": False}
+    assert speed_defaults(
+        {"packing": False, "use_liger_kernel": False, "attn_implementation": "eager"}, on_gpu=True
+    ) == {"attn_implementation": "eager", "packing": False, "use_liger_kernel": False}

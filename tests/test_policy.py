@@ -1,5 +1,6 @@
 """The policy gate without a daemon: rules, policy files and presets, model identity, and the
 approval decisions (session patterns, edit then approve) on a real EventLog."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,17 +45,34 @@ class Ctx:
         return []
 
 
-def make_model(folder: Path, hidden: int = 16, vocab: int = 40, arch: str = "LlamaForCausalLM",
-               lineage: dict | None = None, tokens: str = "0123456789+-=") -> Path:
+def make_model(
+    folder: Path,
+    hidden: int = 16,
+    vocab: int = 40,
+    arch: str = "LlamaForCausalLM",
+    lineage: dict | None = None,
+    tokens: str = "0123456789+-=",
+) -> Path:
     """A model folder as save_pretrained writes it: config, tokenizer, a safetensors header."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({
-        "architectures": [arch], "model_type": "llama", "hidden_size": hidden, "vocab_size": vocab,
-        "num_hidden_layers": 2, "num_attention_heads": 2}))
-    (folder / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {c: i for i, c in enumerate(tokens)}},
-                                                       "added_tokens": []}))
-    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [vocab, hidden],
-                                                       "data_offsets": [0, 0]}}).encode()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": [arch],
+                "model_type": "llama",
+                "hidden_size": hidden,
+                "vocab_size": vocab,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+            }
+        )
+    )
+    (folder / "tokenizer.json").write_text(
+        json.dumps({"model": {"vocab": {c: i for i, c in enumerate(tokens)}}, "added_tokens": []})
+    )
+    header = json.dumps(
+        {"model.embed_tokens.weight": {"dtype": "F32", "shape": [vocab, hidden], "data_offsets": [0, 0]}}
+    ).encode()
     (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
     if lineage is not None:
         (folder / "lineage.json").write_text(json.dumps(lineage))
@@ -79,11 +97,16 @@ def test_presets_keep_denials_and_strict_gates_run_python(ctx):
     for policy in (flagged, strict, auto, Policy("auto", rules={"network": "allow"})):
         assert gate("read_file", {"path": "../hidden/test.jsonl"}, ctx, policy).action == "deny"
         assert gate("write_file", {"path": "../hidden/test.jsonl", "content": ""}, ctx, policy).rule == "eval_tamper"
-        assert gate("run_python", {"code": "import os; print(os.environ['ANTHROPIC_API_KEY'])"}, ctx,
-                    policy).action == "deny"
+        assert (
+            gate("run_python", {"code": "import os; print(os.environ['ANTHROPIC_API_KEY'])"}, ctx, policy).action
+            == "deny"
+        )
     # a file's explicit rule wins over the preset
     assert gate("run_python", net, ctx, Policy("auto", rules={"network": "deny"})).action == "deny"
-    assert gate("load_dataset", {"name": "hf:gsm8k"}, ctx, Policy("flagged", rules={"outside_download": "deny"})).action == "deny"
+    assert (
+        gate("load_dataset", {"name": "hf:gsm8k"}, ctx, Policy("flagged", rules={"outside_download": "deny"})).action
+        == "deny"
+    )
 
 
 def test_policy_file_errors_name_the_problem(tmp_path):
@@ -92,13 +115,13 @@ def test_policy_file_errors_name_the_problem(tmp_path):
     with pytest.raises(PolicyError, match="'maybe' is not an action"):
         parse('[rules]\nnetwork = "maybe"\n')
     with pytest.raises(PolicyError, match="line 2"):
-        parse('[rules]\nnetwork = ask\n', "p.toml")
+        parse("[rules]\nnetwork = ask\n", "p.toml")
     with pytest.raises(PolicyError, match="always denied"):
         parse('[rules]\neval_access = "allow"\n')
     with pytest.raises(PolicyError, match="cannot be 'allow'"):
         parse('[rules]\nsecret_access = "allow"\n')
     with pytest.raises(PolicyError, match="min_overlap must be in"):
-        parse('[contamination]\nmin_overlap = 2\n')
+        parse("[contamination]\nmin_overlap = 2\n")
     with pytest.raises(PolicyError, match="approval preset 'lax'"):
         parse('approval = "lax"\n')
     assert parse('[rules]\nsecret_access = "ask"\n')["rules"] == {"secret_access": "ask"}
@@ -107,8 +130,9 @@ def test_policy_file_errors_name_the_problem(tmp_path):
 def test_user_default_then_run_file_then_preset(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "policy.toml").write_text('approval = "strict"\n[rules]\nnetwork = "deny"\n'
-                                      'outside_download = "deny"\n[contamination]\nngram = 5\n')
+    (home / "policy.toml").write_text(
+        'approval = "strict"\n[rules]\nnetwork = "deny"\noutside_download = "deny"\n[contamination]\nngram = 5\n'
+    )
     run_file = tmp_path / "run.toml"
     run_file.write_text('[rules]\noutside_download = "ask"\n[contamination]\nmin_overlap = 0.3\n')
     p = build(home, run_file)
@@ -154,6 +178,7 @@ def test_run_python_static_checks(ctx):
     def rule(code):
         v = classify("run_python", {"code": code}, ctx)
         return v.action, v.rule
+
     assert rule("print(open('../hidden/test.jsonl').read())") == ("deny", "eval_tamper")
     assert rule(f"print(open({str(ctx.hidden_dir / 'test.jsonl')!r}).read())") == ("deny", "eval_tamper")
     assert rule("import agent_core.training.tasks as t; t.score = lambda *a: 1") == ("deny", "eval_tamper")
@@ -161,8 +186,10 @@ def test_run_python_static_checks(ctx):
     assert rule("import os\nprint(dict(os.environ))") == ("deny", "secret_access")
     assert rule("import subprocess\nsubprocess.run(['pip', 'install', 'trl'])") == ("ask", "network")
     assert rule("import urllib.request\nurllib.request.urlopen('http://x')") == ("ask", "network")
-    assert rule("from transformers import AutoConfig\nc = AutoConfig.from_pretrained('.')\n"
-                "print(c.hidden_size, os.environ.get('OMP_NUM_THREADS'))") == ("allow", "code_execution")
+    assert rule(
+        "from transformers import AutoConfig\nc = AutoConfig.from_pretrained('.')\n"
+        "print(c.hidden_size, os.environ.get('OMP_NUM_THREADS'))"
+    ) == ("allow", "code_execution")
     v = classify("run_python", {"code": "import requests, socket"}, ctx)
     assert v.pattern == "requests,socket" and v.details["uses"] == ["requests", "socket"]
 
@@ -176,8 +203,10 @@ def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
     new = "def reward(prompt, completion, **kw):\n    return 1.0\n"
     assert classify("write_file", {"path": "reward.py", "content": new}, ctx).action == "allow"  # no job yet
     # the job's frozen copy is elsewhere; reward_source names the workspace file it came from
-    job = SimpleNamespace(spec={"method": "grpo", "reward_source": "reward.py",
-                                "reward_file": "/frozen/bundle/reward.py"}, state="running")
+    job = SimpleNamespace(
+        spec={"method": "grpo", "reward_source": "reward.py", "reward_file": "/frozen/bundle/reward.py"},
+        state="running",
+    )
     ctx.jobs.jobs["job1"] = job
     v = classify("write_file", {"path": "reward.py", "content": new}, ctx)
     assert (v.action, v.rule, v.pattern) == ("ask", "reward_rewrite", "reward.py")
@@ -196,13 +225,19 @@ def test_model_identity_and_lineage(ctx, tmp_path):
     make_model(ctx.base_model_path)
     good = make_model(tmp_path / "ckpt" / "job1", lineage={"parent": "base", "run": "r1", "base_model": "tiny"})
     no_lineage = make_model(tmp_path / "ckpt" / "job2")
-    swapped = make_model(tmp_path / "ckpt" / "job3", hidden=32,
-                         lineage={"parent": "base", "run": "r1", "base_model": "tiny"})
+    swapped = make_model(
+        tmp_path / "ckpt" / "job3", hidden=32, lineage={"parent": "base", "run": "r1", "base_model": "tiny"}
+    )
     child = make_model(tmp_path / "ckpt" / "job4", lineage={"parent": "job2", "run": "r1"})
     ctx.ckpts.update(job1=good, job2=no_lineage, job3=swapped, job4=child)
     assert classify("submit", {"checkpoint": "job1"}, ctx).action == "allow"
-    for name, why in (("job2", "no readable lineage.json"), ("job3", "config hidden_size"),
-                      ("job4", "its parent job2"), ("base", "not one"), ("/tmp/x", "not one")):
+    for name, why in (
+        ("job2", "no readable lineage.json"),
+        ("job3", "config hidden_size"),
+        ("job4", "its parent job2"),
+        ("base", "not one"),
+        ("/tmp/x", "not one"),
+    ):
         v = classify("submit", {"checkpoint": name}, ctx)
         assert (v.action, v.rule) == ("deny", "model_substitution"), name
         assert why in v.reason, (name, v.reason)
@@ -245,18 +280,24 @@ def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path)
             return await task, answered
 
         # approve for the session: the same source is approved again, another source asks
-        (how, *_), _ = await call("load_dataset", {"name": "hf:gsm8k"},
-                                  lambda a: a.decide(None, "approve", "session"))
+        (how, *_), _ = await call("load_dataset", {"name": "hf:gsm8k"}, lambda a: a.decide(None, "approve", "session"))
         assert how == "run"
         (how, *_), answered = await call("load_dataset", {"name": "hf:gsm8k"}, lambda a: "asked")
         assert how == "run" and answered is None
-        (how, _, _, reason), answered = await call("load_dataset", {"name": "hf:math"},
-                                                   lambda a: a.decide(None, "veto", reason="use local data"))
+        (how, _, _, reason), answered = await call(
+            "load_dataset", {"name": "hf:math"}, lambda a: a.decide(None, "veto", reason="use local data")
+        )
         assert (how, reason) == ("veto", "use local data")
 
         # edit then approve: a denied edit and a malformed edit are refused, the request stays
-        task = asyncio.ensure_future(ap.settle("c", "run_python", {"code": "import requests"},
-                                               gate("run_python", {"code": "import requests"}, ctx, sup.policy)))
+        task = asyncio.ensure_future(
+            ap.settle(
+                "c",
+                "run_python",
+                {"code": "import requests"},
+                gate("run_python", {"code": "import requests"}, ctx, sup.policy),
+            )
+        )
         await asyncio.sleep(0.01)
         bad = ap.decide(None, "approve", edit={"code": "print(open('../hidden/test.jsonl').read())"})
         assert not bad["ok"] and "eval_tamper" in bad["error"]
@@ -270,8 +311,11 @@ def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path)
 
         # an edit flagged by another rule asks again, for that rule (strict: run_python asks)
         sup.policy = Policy("strict")
-        task = asyncio.ensure_future(ap.settle("c", "run_python", {"code": "print(1)"},
-                                               gate("run_python", {"code": "print(1)"}, ctx, sup.policy)))
+        task = asyncio.ensure_future(
+            ap.settle(
+                "c", "run_python", {"code": "print(1)"}, gate("run_python", {"code": "print(1)"}, ctx, sup.policy)
+            )
+        )
         await asyncio.sleep(0.01)
         assert ap.pending_requests()[0]["rule"] == "code_execution"
         assert ap.decide(None, "approve", edit={"code": "import requests"})["ok"]
@@ -284,7 +328,9 @@ def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path)
     asyncio.run(scenario())
     # auto: a flagged call runs without asking, and the log says so
     sup.policy = Policy("auto")
-    res = asyncio.run(ap.settle("c", "load_dataset", {"name": "hf:x"}, gate("load_dataset", {"name": "hf:x"}, ctx, sup.policy)))
+    res = asyncio.run(
+        ap.settle("c", "load_dataset", {"name": "hf:x"}, gate("load_dataset", {"name": "hf:x"}, ctx, sup.policy))
+    )
     assert res[0] == "run"
     sup.log.close()
     info = [e for e in read_events(tmp_path / "events.jsonl") if e["type"] == "alert"]
@@ -297,8 +343,14 @@ def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path)
 
 def test_contamination_session_pattern_is_the_dataset_content(ctx):
     from agent_core.oversight.contamination import check, read_jsonl
-    ctx.contamination = lambda ds: [check(list(read_jsonl(str(ctx.dataset_path(ds)))),
-                                          list(read_jsonl(str(ctx.hidden_dir / "test.jsonl"))), name="test")]
+
+    ctx.contamination = lambda ds: [
+        check(
+            list(read_jsonl(str(ctx.dataset_path(ds)))),
+            list(read_jsonl(str(ctx.hidden_dir / "test.jsonl"))),
+            name="test",
+        )
+    ]
     leak = ctx.workspace / "data" / "mix.jsonl"
     leak.write_text('{"prompt": "1+1=", "completion": "2"}\n')
     first = classify("start_training", {"dataset": "mix"}, ctx)
@@ -315,8 +367,7 @@ def test_run_python_verdict_carries_the_whole_code_and_the_flagged_span(ctx):
     in the verdict's details, and a span points at it."""
     code = "".join(f"value_{i} = {i} * 2\n" for i in range(1500)) + "import socket"
     assert len(code) > 20_000 and code.endswith("import socket")
-    for v in (classify("run_python", {"code": code}, ctx),
-              gate("run_python", {"code": code}, ctx, Policy("flagged"))):
+    for v in (classify("run_python", {"code": code}, ctx), gate("run_python", {"code": code}, ctx, Policy("flagged"))):
         assert (v.action, v.rule) == ("ask", "network")
         assert v.details["code"] == code  # whole: no cut
         [[start, end, label]] = v.details["spans"]
@@ -330,16 +381,25 @@ def test_code_spans_locate_each_kind_of_finding(ctx):
         ("print(open('../hidden/test.jsonl').read())", "eval_tamper", [("/hidden", "eval: hidden folder")]),
         (f"rows = open({hidden!r}).read()", "eval_tamper", [(str(ctx.hidden_dir), "eval: hidden folder")]),
         ("import agent_core.training.tasks as t", "eval_tamper", [("agent_core.training", "eval: harness code")]),
-        ("import os\nk = os.environ['OPENAI_API_KEY']", "secret_access",
-         [("os.environ", "secrets: environment"), ("'OPENAI_API_KEY'", "secrets: environment")]),
+        (
+            "import os\nk = os.environ['OPENAI_API_KEY']",
+            "secret_access",
+            [("os.environ", "secrets: environment"), ("'OPENAI_API_KEY'", "secrets: environment")],
+        ),
         ("print(open('/root/.netrc').read())", "secret_access", [("/.netrc'", "secrets: credentials file")]),
         # an import among others, or split over lines, is located (in the syntax tree)
-        ("import json, socket\nimport os,\\\n    ssl", "network",
-         [("socket", "network: socket"), ("ssl", "network: socket")]),
+        (
+            "import json, socket\nimport os,\\\n    ssl",
+            "network",
+            [("socket", "network: socket"), ("ssl", "network: socket")],
+        ),
         ("from urllib.request import urlopen", "network", [("from urllib.request", "network: urllib")]),
         ("m = __import__('requests')", "network", [("__import__('requests", "network: requests")]),
-        ("import subprocess\nsubprocess.run('curl -sO http://x', shell=True)", "network",
-         [("curl", "network: curl/wget")]),
+        (
+            "import subprocess\nsubprocess.run('curl -sO http://x', shell=True)",
+            "network",
+            [("curl", "network: curl/wget")],
+        ),
         ("é = 'ü'; import os, httpx", "network", [("httpx", "network: httpx")]),  # columns past UTF-8
         ("s = '\x0c\u2028'\rimport os, socket", "network", [("socket", "network: socket")]),  # Python's lines
     ]

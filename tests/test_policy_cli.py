@@ -1,4 +1,5 @@
 """Policy files, --approval presets and `approve --edit` through the real CLI and daemon."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,12 @@ from agent_core.record.runs import list_runs
 def test_bad_policy_files_are_refused_before_the_run_starts(home, tmp_path):
     agent = write_script(tmp_path / "s.json", [{"say": "hi"}])
     bad = tmp_path / "p.toml"
-    for text, message in (('[rules]\nnetwork = ask\n', "line 2"),
-                          ('[rules]\nnetwrok = "ask"\n', "unknown rule id 'netwrok'"),
-                          ('[rules]\nnetwork = "sometimes"\n', "'sometimes' is not an action"),
-                          ('[rules]\neval_tamper = "allow"\n', "always denied")):
+    for text, message in (
+        ("[rules]\nnetwork = ask\n", "line 2"),
+        ('[rules]\nnetwrok = "ask"\n', "unknown rule id 'netwrok'"),
+        ('[rules]\nnetwork = "sometimes"\n', "'sometimes' is not an action"),
+        ('[rules]\neval_tamper = "allow"\n', "always denied"),
+    ):
         bad.write_text(text)
         proc = cli(home, "run", "--agent", agent, "--policy", str(bad), "--detach", check=False)
         assert proc.returncode == 2 and message in proc.stderr and str(bad) in proc.stderr, proc.stderr
@@ -30,12 +33,16 @@ def test_strict_preset_user_default_and_edit_from_the_cli(home, tmp_path):
     home.mkdir(parents=True, exist_ok=True)
     (home / "policy.toml").write_text('[rules]\noutside_download = "deny"\n')
     run_policy = tmp_path / "mine.toml"
-    run_policy.write_text('[contamination]\nmin_overlap = 0.4\n')
-    agent = write_script(tmp_path / "s.json", [
-        {"tool": "load_dataset", "args": {"name": "hf:someone/data"}},
-        {"tool": "run_python", "args": {"code": "print(6 * 7)"}},
-        {"tool": "write_file", "args": {"path": "reward.py", "content": "x = 1\n"}},
-        {"say": "done"}])
+    run_policy.write_text("[contamination]\nmin_overlap = 0.4\n")
+    agent = write_script(
+        tmp_path / "s.json",
+        [
+            {"tool": "load_dataset", "args": {"name": "hf:someone/data"}},
+            {"tool": "run_python", "args": {"code": "print(6 * 7)"}},
+            {"tool": "write_file", "args": {"path": "reward.py", "content": "x = 1\n"}},
+            {"say": "done"},
+        ],
+    )
     cli(home, "run", "--agent", agent, "--approval", "strict", "--policy", str(run_policy), "--detach")
     [run] = list_runs(home)
     assert (run.path / "policy.toml").read_text() == run_policy.read_text()
@@ -46,8 +53,9 @@ def test_strict_preset_user_default_and_edit_from_the_cli(home, tmp_path):
     wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the code_execution request")
     [req] = [e for e in events_of(run.path) if e["type"] == "approval_request"]
     assert req["rule"] == "code_execution"
-    proc = cli(home, "approve", "--edit", '{"code": "import os; print(open(\'../hidden/test.jsonl\').read())"}',
-               check=False)
+    proc = cli(
+        home, "approve", "--edit", '{"code": "import os; print(open(\'../hidden/test.jsonl\').read())"}', check=False
+    )
     assert proc.returncode == 2 and "eval_tamper" in proc.stderr  # refused; still pending
     new_code = tmp_path / "fixed.py"
     new_code.write_text("print(7 * 6, 'edited')\n")
@@ -65,11 +73,16 @@ def test_strict_preset_user_default_and_edit_from_the_cli(home, tmp_path):
 def test_the_daemon_uses_the_policy_contamination_thresholds(tmp_path):
     from agent_core.daemon.supervisor import Supervisor
     from agent_core.record.runs import RunDir
+
     run = RunDir(tmp_path / "r1")
     (run.workspace / "data").mkdir(parents=True)
     (run.path / "hidden").mkdir()
-    run.write_config({"task": "arithmetic", "policy": {"preset": "flagged", "rules": {},
-                                                       "contamination": {"ngram": 3, "min_overlap": 0.9}}})
+    run.write_config(
+        {
+            "task": "arithmetic",
+            "policy": {"preset": "flagged", "rules": {}, "contamination": {"ngram": 3, "min_overlap": 0.9}},
+        }
+    )
     item = "What is the capital of the country whose flag is red and white with a maple leaf?"
     (run.path / "hidden" / "test.jsonl").write_text(json.dumps({"prompt": item, "completion": "Ottawa"}) + "\n")
     half = " ".join(item.split()[:9]) + " in North America, roughly?"

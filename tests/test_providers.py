@@ -8,6 +8,7 @@ Note: anthropic>=2 talks through `httpx2` and refuses an `httpx.Client`, so the 
 inject `httpx2.Client(transport=httpx2.MockTransport(...))`; the OpenAI SDK takes either and the
 tests use plain `httpx` there (one test uses httpx2 to show both work).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,14 @@ FAST = {"backoff": 0.0, "max_backoff": 0.0}
 
 
 def brief() -> Brief:
-    return Brief(task="arithmetic", description="Answer two-digit additions with the number only.",
-                 base_model="tiny", budget_s=1800.0, datasets=["dev", "train"],
-                 recipe={"learning_rate": 0.001, "epochs": 2, "demo_flagged_action": False})
+    return Brief(
+        task="arithmetic",
+        description="Answer two-digit additions with the number only.",
+        base_model="tiny",
+        budget_s=1800.0,
+        datasets=["dev", "train"],
+        recipe={"learning_rate": 0.001, "epochs": 2, "demo_flagged_action": False},
+    )
 
 
 def fixture(name: str, key: str = "") -> str:
@@ -83,14 +89,24 @@ class Server:
 # -- a stand-in for the daemon's agent loop ------------------------------------------------
 def fake_tools() -> dict:
     def list_datasets():
-        rows = [{"name": "dev", "rows": 50, "path": "data/dev.jsonl"},
-                {"name": "train", "rows": 200, "path": "data/train.jsonl"}]
-        return ToolOutcome("list_datasets", True, "dev: 50 rows (data/dev.jsonl); train: 200 rows "
-                           "(data/train.jsonl); test: hidden", {"datasets": rows})
+        rows = [
+            {"name": "dev", "rows": 50, "path": "data/dev.jsonl"},
+            {"name": "train", "rows": 200, "path": "data/train.jsonl"},
+        ]
+        return ToolOutcome(
+            "list_datasets",
+            True,
+            "dev: 50 rows (data/dev.jsonl); train: 200 rows (data/train.jsonl); test: hidden",
+            {"datasets": rows},
+        )
 
     def load_dataset(name, limit=3):
-        return ToolOutcome("load_dataset", True, f"{name}: 200 rows, fields ['completion', 'prompt']",
-                           {"rows": 200, "head": [{"prompt": "12+7=", "completion": "19"}][:limit]})
+        return ToolOutcome(
+            "load_dataset",
+            True,
+            f"{name}: 200 rows, fields ['completion', 'prompt']",
+            {"rows": 200, "head": [{"prompt": "12+7=", "completion": "19"}][:limit]},
+        )
 
     def submit(checkpoint):
         return ToolOutcome("submit", True, f"submitted {checkpoint}")
@@ -149,8 +165,13 @@ def openai_agent(server: Server, monkeypatch, spec: str = "openai", **kw) -> LLM
 
 
 def anthropic_tool_results(req: dict) -> list[dict]:
-    return [b for m in req["body"]["messages"] if m["role"] == "user" for b in m["content"]
-            if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return [
+        b
+        for m in req["body"]["messages"]
+        if m["role"] == "user"
+        for b in m["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    ]
 
 
 def openai_tool_messages(req: dict) -> list[dict]:
@@ -159,14 +180,21 @@ def openai_tool_messages(req: dict) -> list[dict]:
 
 # -- Anthropic -----------------------------------------------------------------------------
 def test_anthropic_streamed_tool_round_trip_with_caching(monkeypatch):
-    srv = Server([(200, "anthropic_stream_list_datasets.txt"), (200, "anthropic_stream_text.txt"),
-                  (200, "anthropic_stream_submit.txt")], mod=ahttpx)
+    srv = Server(
+        [
+            (200, "anthropic_stream_list_datasets.txt"),
+            (200, "anthropic_stream_text.txt"),
+            (200, "anthropic_stream_submit.txt"),
+        ],
+        mod=ahttpx,
+    )
     agent = anthropic_agent(srv, monkeypatch)
     actions = drive(agent)
 
-    assert texts(actions)[:2] == ["I'll start by looking at the datasets I may use.",
-                                  "There are two splits: train (200 rows) and dev (50 rows). "
-                                  "The test split is hidden, as it should be."]
+    assert texts(actions)[:2] == [
+        "I'll start by looking at the datasets I may use.",
+        "There are two splits: train (200 rows) and dev (50 rows). The test split is hidden, as it should be.",
+    ]
     assert calls(actions) == [("list_datasets", {}), ("submit", {"checkpoint": "job1"})]
     assert len(srv.requests) == 3
     for req in srv.requests:
@@ -179,8 +207,16 @@ def test_anthropic_streamed_tool_round_trip_with_caching(monkeypatch):
         assert body["tools"][1]["input_schema"]["required"] == ["name"]
         assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
         system = body["system"][0]["text"]
-        for rule in ("test split", "constant learning rate", "temperature 1.0", "wait", "submit",
-                     "one thing at a time", "sample", "base model"):
+        for rule in (
+            "test split",
+            "constant learning rate",
+            "temperature 1.0",
+            "wait",
+            "submit",
+            "one thing at a time",
+            "sample",
+            "base model",
+        ):
             assert rule in system
         assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
         assert body["messages"][0]["content"][0]["text"].startswith("Task: arithmetic")
@@ -200,19 +236,23 @@ def test_anthropic_streamed_tool_round_trip_with_caching(monkeypatch):
 
 
 def test_anthropic_non_streaming_create(monkeypatch):
-    srv = Server([(200, "anthropic_message_list_datasets.json"), (200, "anthropic_stream_submit.txt")],
-                 mod=ahttpx)
+    srv = Server([(200, "anthropic_message_list_datasets.json"), (200, "anthropic_stream_submit.txt")], mod=ahttpx)
     agent = anthropic_agent(srv, monkeypatch, stream=False)
     actions = drive(agent, max_steps=3)
     assert calls(actions)[0] == ("list_datasets", {})
     assert "stream" not in srv.requests[0]["body"]
 
 
-@pytest.mark.parametrize("failure", [(429, "anthropic_error_429.json", {"retry-after": "3"}),
-                                     (500, "anthropic_error_500.json"),
-                                     (529, "anthropic_error_500.json"),
-                                     (200, "anthropic_stream_overloaded.txt"),
-                                     "timeout"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        (429, "anthropic_error_429.json", {"retry-after": "3"}),
+        (500, "anthropic_error_500.json"),
+        (529, "anthropic_error_500.json"),
+        (200, "anthropic_stream_overloaded.txt"),
+        "timeout",
+    ],
+)
 def test_anthropic_retries_then_succeeds(monkeypatch, failure):
     first = ahttpx.ReadTimeout if failure == "timeout" else failure
     srv = Server([first, (200, "anthropic_stream_list_datasets.txt")], mod=ahttpx)
@@ -229,13 +269,14 @@ def test_anthropic_retries_then_succeeds(monkeypatch, failure):
 
 
 def test_anthropic_wrong_typed_argument_and_unknown_tool_go_back_to_the_model(monkeypatch):
-    srv = Server([(200, "anthropic_stream_two_bad_calls.txt"), (200, "anthropic_stream_submit.txt")],
-                 mod=ahttpx)
+    srv = Server([(200, "anthropic_stream_two_bad_calls.txt"), (200, "anthropic_stream_submit.txt")], mod=ahttpx)
     agent = anthropic_agent(srv, monkeypatch)
     actions = drive(agent)
-    assert calls(actions) == [("load_dataset", {"name": "train", "limit": "three"}),
-                              ("download_model", {"repo": "Qwen/Qwen3-4B-Instruct"}),
-                              ("submit", {"checkpoint": "job1"})]
+    assert calls(actions) == [
+        ("load_dataset", {"name": "train", "limit": "three"}),
+        ("download_model", {"repo": "Qwen/Qwen3-4B-Instruct"}),
+        ("submit", {"checkpoint": "job1"}),
+    ]
     results = anthropic_tool_results(srv.requests[1])  # both results in one request
     assert [r["tool_use_id"] for r in results] == ["toolu_01Ab2Cd3Ef4Gh5Ij6Kl7Mn8O", "toolu_01Pq9Rs8Tu7Vw6Xy5Za4Bc3D"]
     assert all(r["is_error"] for r in results)
@@ -301,10 +342,15 @@ def test_openai_tool_round_trip(monkeypatch):
     assert_no_key(actions)
 
 
-@pytest.mark.parametrize("first", [(429, "openai_error_429.json", {"retry-after-ms": "2800"}),
-                                   (500, "openai_error_500.json"),
-                                   (503, "openai_error_500.json"),
-                                   "timeout"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        (429, "openai_error_429.json", {"retry-after-ms": "2800"}),
+        (500, "openai_error_500.json"),
+        (503, "openai_error_500.json"),
+        "timeout",
+    ],
+)
 def test_openai_retries_then_succeeds(monkeypatch, first):
     first = httpx.ReadTimeout if first == "timeout" else first
     srv = Server([first, (200, "openai_list_datasets.json")])
@@ -389,8 +435,10 @@ def test_nudge_goes_in_at_the_turn_boundary_and_skips_pending_calls(monkeypatch)
     msgs = srv.requests[1]["body"]["messages"]
     tool_msgs = openai_tool_messages(srv.requests[1])
     assert len(tool_msgs) == 2 and "Not run: the human supervisor" in tool_msgs[1]["content"]
-    assert msgs[-1] == {"role": "user",
-                        "content": f"{SUPERVISOR_PREFIX} Do not download any model. Use the base model."}
+    assert msgs[-1] == {
+        "role": "user",
+        "content": f"{SUPERVISOR_PREFIX} Do not download any model. Use the base model.",
+    }
 
 
 def test_model_that_stops_calling_tools_is_nudged_then_done(monkeypatch):

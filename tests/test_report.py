@@ -1,4 +1,5 @@
 """REPORT.md from a synthetic event log: scores against the base model, interventions, curves, budget."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,12 @@ def test_report_holds_what_a_person_asks_after_a_run(tmp_path):
         log.emit("metric", job="job1", step=step, values={"loss": 2.0 / step, "reward": step / 20})
     log.emit("job_state", job="job1", state="finished")
     log.emit("note", text="GRPO at lr 1e-5 lifted the reward steadily")
-    log.emit("budget", spent={"wall_s": 600.0, "gpu_h": 0.1, "tokens": 123456, "usd": 1.5},
-             limits={"wall_s": 1800.0, "gpu_h": None, "tokens": None, "usd": 20.0}, frac=0.333)
+    log.emit(
+        "budget",
+        spent={"wall_s": 600.0, "gpu_h": 0.1, "tokens": 123456, "usd": 1.5},
+        limits={"wall_s": 1800.0, "gpu_h": None, "tokens": None, "usd": 20.0},
+        frac=0.333,
+    )
     log.emit("submitted", checkpoint="job1")
     log.emit("score", split="test", value=0.1, checkpoint="base", role="base")
     log.emit("score", split="test", value=0.55, checkpoint="job1", role="submitted")

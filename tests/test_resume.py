@@ -1,6 +1,7 @@
 """Resume after SIGKILL mid-training: the run finishes from the last checkpoint with a submission
 and a test score; the log shows the interruption. The same finished run then feeds the memory
 digest of a second run and its REPORT.md (one expensive run for all three)."""
+
 from __future__ import annotations
 
 import json
@@ -21,22 +22,31 @@ SAVE_STEPS = 10
 def resumed(tmp_path_factory):
     home = tmp_path_factory.mktemp("resume") / "home"
     tmp = home.parent
-    agent = write_script(tmp / "steps.json", [
-        {"say": "Training a small SFT job."},
-        {"tool": "start_training", "args": {"dataset": "train", "max_steps": STEPS, "batch_size": 16,
-                                            "learning_rate": 0.001}},
-        {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},
-        {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},  # a watchdog alert may wake the first
-        {"tool": "note", "args": {"text": "SFT lr 1e-3 for 60 steps survived a crash"}},
-        {"tool": "submit", "args": {"checkpoint": "job1"}},
-    ])
+    agent = write_script(
+        tmp / "steps.json",
+        [
+            {"say": "Training a small SFT job."},
+            {
+                "tool": "start_training",
+                "args": {"dataset": "train", "max_steps": STEPS, "batch_size": 16, "learning_rate": 0.001},
+            },
+            {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},
+            {"tool": "wait", "args": {"job": "job1", "timeout_s": 600}},  # a watchdog alert may wake the first
+            {"tool": "note", "args": {"text": "SFT lr 1e-3 for 60 steps survived a crash"}},
+            {"tool": "submit", "args": {"checkpoint": "job1"}},
+        ],
+    )
     os.environ["TINKER_TUI_HOME"] = str(home)
     try:
         cfg = build_config(agent=agent, budget="30m", home=home)
         cfg["save_steps"] = SAVE_STEPS
         run = launch(home, cfg)
-        ckpt = wait_for(lambda: [e for e in events_of(run.path) if e["type"] == "checkpoint" and e["job"] == "job1"],
-                        240, 0.05, what="job1's first intermediate checkpoint")
+        ckpt = wait_for(
+            lambda: [e for e in events_of(run.path) if e["type"] == "checkpoint" and e["job"] == "job1"],
+            240,
+            0.05,
+            what="job1's first intermediate checkpoint",
+        )
         cli(home, "nudge", run.id, "keep the learning rate constant")
         pid = run.daemon_pid()
         os.kill(pid, signal.SIGKILL)
@@ -54,8 +64,17 @@ def resumed(tmp_path_factory):
         wait_for(lambda: last_state(run2.path) in ("finished", "failed", "crashed"), 60, what="the second run")
     finally:
         os.environ.pop("TINKER_TUI_HOME", None)
-    return {"home": home, "run": run, "run2": run2, "crashed": crashed, "first_ckpt": ckpt[0],
-            "killed_at": killed_at, "resume_out": out, "again": again, "ended_again": ended_again}
+    return {
+        "home": home,
+        "run": run,
+        "run2": run2,
+        "crashed": crashed,
+        "first_ckpt": ckpt[0],
+        "killed_at": killed_at,
+        "resume_out": out,
+        "again": again,
+        "ended_again": ended_again,
+    }
 
 
 def test_resume_after_sigkill_finishes_from_the_last_checkpoint(resumed):
@@ -135,16 +154,25 @@ def test_report_of_the_resumed_run(resumed):
 def test_a_pending_approval_is_asked_again_after_a_resume(home, tmp_path):
     """Killed while a flagged call waited for the person: the old request is closed in the log,
     the replayed script asks again under a new id, and the run goes on once approved."""
-    agent = write_script(tmp_path / "s.json", [{"say": "first"}, {"tool": "list_datasets", "args": {}},
-                                               {"tool": "load_dataset", "args": {"name": "hf:x/more"}},
-                                               {"say": "after the decision"}])
+    agent = write_script(
+        tmp_path / "s.json",
+        [
+            {"say": "first"},
+            {"tool": "list_datasets", "args": {}},
+            {"tool": "load_dataset", "args": {"name": "hf:x/more"}},
+            {"say": "after the decision"},
+        ],
+    )
     run = launch(home, build_config(agent=agent, budget="5m", home=home))
     wait_for(lambda: last_state(run.path) == "waiting_approval", 60, what="the approval request")
     os.kill(run.daemon_pid(), signal.SIGKILL)
     wait_for(lambda: not run.is_live(), 10, what="the daemon gone")
     cli(home, "resume", run.id)
-    wait_for(lambda: len([e for e in events_of(run.path) if e["type"] == "approval_request"]) == 2, 60,
-             what="the request asked again")
+    wait_for(
+        lambda: len([e for e in events_of(run.path) if e["type"] == "approval_request"]) == 2,
+        60,
+        what="the request asked again",
+    )
     cli(home, "approve", run.id, "a2")
     wait_for(lambda: last_state(run.path) in ("finished", "failed", "crashed"), 60, what="the end")
     events = events_of(run.path)
@@ -173,9 +201,12 @@ def test_the_playbook_skips_the_steps_it_already_did(tmp_path):
     for split in ("train", "dev"):
         (run.workspace / "data" / f"{split}.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n' * 5)
     log = EventLog(run.events_path)
-    steps = [("list_datasets", {}, "train: 5 rows"), ("load_dataset", {"name": "train", "limit": 3}, "train: 5 rows"),
-             ("evaluate", {"checkpoint": "base", "split": "dev"}, "base on dev: 0.0% exact match (0/5)"),
-             ("start_training", {"dataset": "train"}, "job1 started: SFT on train from base")]
+    steps = [
+        ("list_datasets", {}, "train: 5 rows"),
+        ("load_dataset", {"name": "train", "limit": 3}, "train: 5 rows"),
+        ("evaluate", {"checkpoint": "base", "split": "dev"}, "base on dev: 0.0% exact match (0/5)"),
+        ("start_training", {"dataset": "train"}, "job1 started: SFT on train from base"),
+    ]
     log.emit("agent_message", text="plan")
     for i, (tool, args, summary) in enumerate(steps, 1):
         log.emit("tool_call", id=f"c{i}", tool=tool, args=args)
@@ -185,8 +216,9 @@ def test_the_playbook_skips_the_steps_it_already_did(tmp_path):
     log.emit("tool_call", id="c5", tool="wait", args={"job": "job1", "timeout_s": 900})
     log.close()
     sup = Supervisor(run)
-    agent = PlaybookAgent(Brief(task="arithmetic", description="Add.", base_model="tiny", budget_s=None,
-                                recipe={"learning_rate": 1e-3}))
+    agent = PlaybookAgent(
+        Brief(task="arithmetic", description="Add.", base_model="tiny", budget_s=None, recipe={"learning_rate": 1e-3})
+    )
     action = asyncio.run(replay(sup, agent, LogState.read(run)))
     sup.log.close()
     assert isinstance(action, Call) and action.tool == "wait" and action.args["job"] == "job1"

@@ -1,6 +1,7 @@
 """The trusted side opens the agent's files without following its symlinks and without a
 check-then-open race (agent_core/oversight/safe_fs.py): a symlink to the hidden split, swapped in at any
 moment, is never read through and never written through."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,14 @@ def test_symlinks_dotdot_and_absolute_paths_are_refused(ws):
     os.symlink("../../hidden/test.jsonl", ws / "data" / "evil.jsonl")
     os.symlink("..", ws / "up")
     os.symlink("data", ws / "alias")  # even one that stays inside
-    for rel, why in (("data/evil.jsonl", "symlink"), ("up/hidden/test.jsonl", "symlink"),
-                     ("alias/train.jsonl", "symlink"), ("../hidden/test.jsonl", "'..'"),
-                     (str(ws.parent / "hidden" / "test.jsonl"), "absolute"), ("data", "not a regular file")):
+    for rel, why in (
+        ("data/evil.jsonl", "symlink"),
+        ("up/hidden/test.jsonl", "symlink"),
+        ("alias/train.jsonl", "symlink"),
+        ("../hidden/test.jsonl", "'..'"),
+        (str(ws.parent / "hidden" / "test.jsonl"), "absolute"),
+        ("data", "not a regular file"),
+    ):
         with pytest.raises(UnsafePath, match=why):
             safe_fs.read_text(ws, rel)
         assert not safe_fs.is_regular(ws, rel)
@@ -109,18 +115,28 @@ def test_walk_skips_symlinks_and_bundles_are_frozen_read_only(ws):
     (ws / "big.bin").write_bytes(b"x" * 5000)
     assert safe_fs.walk_files(ws) == ["big.bin", "data/train.jsonl", "reward.py"]
     assert safe_fs.walk_files(ws, "data") == ["data/train.jsonl"]
-    manifest = safe_fs.copy_tree_out(ws, ws.parent / "bundle", max_file_bytes=1000, max_total_bytes=10_000,
-                                     exclude=lambda rel: rel.startswith("data/"))
+    manifest = safe_fs.copy_tree_out(
+        ws,
+        ws.parent / "bundle",
+        max_file_bytes=1000,
+        max_total_bytes=10_000,
+        exclude=lambda rel: rel.startswith("data/"),
+    )
     assert list(manifest["files"]) == ["reward.py"] and manifest["skipped"][0][0] == "big.bin"
     copy = ws.parent / "bundle" / "reward.py"
     assert manifest["files"]["reward.py"] == hashlib.sha256(copy.read_bytes()).hexdigest()
     assert copy.stat().st_mode & 0o777 == 0o444 and (ws.parent / "bundle").stat().st_mode & 0o777 == 0o555
-    same = safe_fs.tree_manifest(ws, max_file_bytes=1000, max_total_bytes=10_000,
-                                 exclude=lambda rel: rel.startswith("data/"))
+    same = safe_fs.tree_manifest(
+        ws, max_file_bytes=1000, max_total_bytes=10_000, exclude=lambda rel: rel.startswith("data/")
+    )
     assert same["sha256"] == manifest["sha256"]
     (ws / "reward.py").write_text("def reward(p, c, **f):\n    return 2.0\n")
-    assert safe_fs.tree_manifest(ws, max_file_bytes=1000, max_total_bytes=10_000,
-                                 exclude=lambda rel: rel.startswith("data/"))["sha256"] != manifest["sha256"]
+    assert (
+        safe_fs.tree_manifest(
+            ws, max_file_bytes=1000, max_total_bytes=10_000, exclude=lambda rel: rel.startswith("data/")
+        )["sha256"]
+        != manifest["sha256"]
+    )
     dest = ws.parent / "frozen.jsonl"
     sha = safe_fs.copy_out(ws, "data/train.jsonl", dest)
     assert sha == hashlib.sha256(dest.read_bytes()).hexdigest() == safe_fs.digest(ws, "data/train.jsonl")
@@ -128,6 +144,7 @@ def test_walk_skips_symlinks_and_bundles_are_frozen_read_only(ws):
 
 def test_a_frozen_copy_follows_the_content_even_behind_a_restored_mtime(ws, tmp_path):
     from agent_core.training.workspace import Workspace
+
     files = Workspace(ws, tmp_path / "frozen")
     first, sha = files.freeze("data/train.jsonl")
     assert files.freeze("data/train.jsonl") == (first, sha)  # unchanged: the same copy
@@ -156,6 +173,7 @@ def test_a_fifo_swapped_in_for_a_directory_never_hangs_a_walk(tmp_path):
                 except FileExistsError:
                     pass
                 os.replace(src, ws / "zz")
+
     t = threading.Thread(target=swap, daemon=True)
     t.start()
     n, t0 = 0, time.monotonic()
@@ -196,6 +214,7 @@ def test_a_file_growing_after_its_size_check_is_skipped_not_copied_whole(tmp_pat
         with open(ws / "reward.py", "ab") as f:
             f.write(b"y" * 5_000_000)
         return real(fd, dest, limit)
+
     monkeypatch.setattr(safe_fs, "_copy_fd", racing)
     m = safe_fs.copy_tree_out(ws, tmp_path / "b", max_file_bytes=1000, max_total_bytes=2000)
     assert m["files"] == {} and m["skipped"][0][0] == "reward.py" and not (tmp_path / "b" / "reward.py").exists()
@@ -206,8 +225,9 @@ def test_a_backslash_name_is_its_own_file_and_no_way_around_an_exclude(tmp_path)
     (ws / "data").mkdir(parents=True)
     (ws / "data" / "train.jsonl").write_text("TRAIN\n")
     (ws / "data\\train.jsonl").write_text("decoy\n")
-    m = safe_fs.copy_tree_out(ws, tmp_path / "b", max_file_bytes=10**6, max_total_bytes=10**6,
-                              exclude=lambda rel: rel.startswith("data/"))
+    m = safe_fs.copy_tree_out(
+        ws, tmp_path / "b", max_file_bytes=10**6, max_total_bytes=10**6, exclude=lambda rel: rel.startswith("data/")
+    )
     assert (tmp_path / "b" / "data\\train.jsonl").read_text() == "decoy\n" and "data/train.jsonl" not in m["files"]
 
 

@@ -1,4 +1,5 @@
 """Key-like strings are redacted; ordinary training output is left alone."""
+
 from __future__ import annotations
 
 import base64
@@ -35,9 +36,11 @@ def test_environment_secret_values_are_redacted_wherever_they_appear():
 
 
 def test_training_output_is_not_redacted():
-    text = ("job1 running, step 40/100, loss 0.8123, lr 0.001, tokens_per_s: 1234.5\n"
-            "spec_hash: 3f9a0c1d2e3b4a5968778695a4b3c2d1, path=/runs/r1/checkpoints/job1\n"
-            '{"prompt": "12+57=", "completion": "69"} max_new_tokens=16 hidden_size=64')
+    text = (
+        "job1 running, step 40/100, loss 0.8123, lr 0.001, tokens_per_s: 1234.5\n"
+        "spec_hash: 3f9a0c1d2e3b4a5968778695a4b3c2d1, path=/runs/r1/checkpoints/job1\n"
+        '{"prompt": "12+57=", "completion": "69"} max_new_tokens=16 hidden_size=64'
+    )
     assert redact(text, env={}) == text
     assert find(text, env={}) == []
 
@@ -67,9 +70,9 @@ def test_env_secret_in_hex_reversed_and_split_forms_is_redacted():
         "hex": SECRET.encode().hex(),
         "HEX": SECRET.encode().hex().upper(),
         "reversed": SECRET[::-1],
-        "pieces": "\n".join(SECRET[i:i + 10] for i in range(0, len(SECRET), 10)),
+        "pieces": "\n".join(SECRET[i : i + 10] for i in range(0, len(SECRET), 10)),
         "spaced": " ".join(SECRET),
-        "tabbed hex": "\t".join(SECRET.encode().hex()[i:i + 8] for i in range(0, 2 * len(SECRET), 8)),
+        "tabbed hex": "\t".join(SECRET.encode().hex()[i : i + 8] for i in range(0, 2 * len(SECRET), 8)),
     }
     for label, form in forms.items():
         out = redact(f"printed:\n{form}\n-- done", env=ENV)
@@ -79,11 +82,13 @@ def test_env_secret_in_hex_reversed_and_split_forms_is_redacted():
 
 
 def test_ordinary_text_around_an_encoded_secret_is_left_alone():
-    ordinary = ("step 40/100 loss 0.8123 lr 0.001 path=/runs/r1/checkpoints/job1\n"
-                "The quick brown fox jumps over the lazy dog; 12+57=69, 3.14159 26535 89793.\n"
-                '{"job": "job1", "step": 3, "values": {"loss": 1.23, "learning_rate": 0.001}}\n'
-                "sha256 3f9a0c1d2e3b4a5968778695a4b3c2d1 blob aGVsbG8gd29ybGQ= /home/u /usr/bin:/bin\n"
-                f"half of the key: {SECRET[:12]} and {SECRET[-12:]} and {SECRET.encode().hex()[:20]}\n")
+    ordinary = (
+        "step 40/100 loss 0.8123 lr 0.001 path=/runs/r1/checkpoints/job1\n"
+        "The quick brown fox jumps over the lazy dog; 12+57=69, 3.14159 26535 89793.\n"
+        '{"job": "job1", "step": 3, "values": {"loss": 1.23, "learning_rate": 0.001}}\n'
+        "sha256 3f9a0c1d2e3b4a5968778695a4b3c2d1 blob aGVsbG8gd29ybGQ= /home/u /usr/bin:/bin\n"
+        f"half of the key: {SECRET[:12]} and {SECRET[-12:]} and {SECRET.encode().hex()[:20]}\n"
+    )
     leak = base64.b64encode(("KEY=" + SECRET).encode()).decode()
     out = redact(ordinary + f"leak {leak}\n", env=ENV)
     assert out == ordinary + f"leak {MARK_B64}\n"  # a prefix or half of the secret is not the secret
@@ -94,6 +99,7 @@ def test_providers_use_the_one_redactor(monkeypatch):
     """The providers' redaction is this module's: their key (also encoded) and every pattern here."""
     from agent_core.agents import providers
     from agent_core.record import secrets as secrets_mod
+
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     key = "prov1der-Key-" + "Qz8" * 8  # not shaped like any known key: only the exact value finds it
     p = providers.Provider("m")

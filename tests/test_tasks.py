@@ -1,5 +1,6 @@
 """Task files (TOML): parsing, the clear error for each kind of bad file, and the three scorers,
 including the evaluate worker scoring a real (tiny) model with a task's python scorer."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from agent_core.training import tasks
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "tasks" / "reverse.toml"
 
-GOOD = '''
+GOOD = """
 name = "echo"
 description = "Repeat the word."
 base_model = "tiny"
@@ -23,7 +24,7 @@ budget = "30m"
 [data]
 dev = "d/dev.jsonl"
 test = "d/test.jsonl"
-'''
+"""
 
 
 def _rows(path: Path, rows: list[tuple[str, str]]) -> None:
@@ -66,6 +67,7 @@ def test_minimal_file_task_defaults(task_dir):
     assert task.scorer == "exact" and task.n_train == 0 and task.n_test == 3 and task.budget_s == 1800.0
     # one duration parser: a task file takes what --budget takes
     from agent_core.daemon.launch import parse_budget
+
     longer = tasks.get_task(_write(task_dir, GOOD.replace('"30m"', '"1h30m"')))
     assert longer.budget_s == parse_budget("1h30m") == 5400.0
     assert tasks.install_scorer(task, task_dir / "hidden") == {"kind": "exact"}
@@ -75,30 +77,35 @@ def test_minimal_file_task_defaults(task_dir):
 
 def test_builtin_generator_file_still_works(tmp_path):
     path = tmp_path / "a.toml"
-    path.write_text('name = "arithmetic"\nlevel = 3\nn_train = 100\nseed = 7\nbudget = 600\n'
-                    '[scorer]\nkind = "regex"\npattern = "(-?\\\\d+)"\n')
+    path.write_text(
+        'name = "arithmetic"\nlevel = 3\nn_train = 100\nseed = 7\nbudget = 600\n'
+        '[scorer]\nkind = "regex"\npattern = "(-?\\\\d+)"\n'
+    )
     task = tasks.get_task(path)
     assert (task.level, task.n_train, task.seed, task.budget_s) == (3, 100, 7, 600.0)
     assert task.scorer_spec() == {"kind": "regex", "pattern": "(-?\\d+)"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ('name = "x"\ndescription = "d"\n[data]\ndev = "d/dev.jsonl"\n', "missing field data.test"),
-    ('description = "d"\n[data]\ndev = "d/dev.jsonl"\ntest = "d/test.jsonl"\n', "missing field 'name'"),
-    ('name = "x"\n[data]\ndev = "d/dev.jsonl"\ntest = "d/test.jsonl"\n', "missing field 'description'"),
-    ('name = "x"\ndescription = "d"\n', "missing [data] table"),
-    (GOOD + '[scorer]\nkind = "fuzzy"\n', "unknown scorer 'fuzzy'"),
-    (GOOD + '[scorer]\nkind = "regex"\n', "regex scorer needs pattern"),
-    (GOOD + '[scorer]\nkind = "regex"\npattern = "(unclosed"\n', "not a valid regex"),
-    (GOOD + '[scorer]\nkind = "python"\nfile = "nope.py"\n', "scorer file not found"),
-    (GOOD + '[scorer]\nkind = "exact"\npattern = "x"\n', "the exact scorer takes no pattern"),
-    (GOOD.replace('dev = "d/dev.jsonl"', 'dev = "d/missing.jsonl"'), "data.dev file not found"),
-    ('epochs = 3\n' + GOOD, "unknown keys ['epochs']"),
-    (GOOD + 'train2 = "x.jsonl"\n', "unknown [data] keys ['train2']"),
-    (GOOD.replace('"30m"', '"soon"'), "budget must be"),
-    (GOOD.replace('"30m"', '"0s"'), "budget must be"),
-    ('name = "x"\ndescription = "unterminated\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('name = "x"\ndescription = "d"\n[data]\ndev = "d/dev.jsonl"\n', "missing field data.test"),
+        ('description = "d"\n[data]\ndev = "d/dev.jsonl"\ntest = "d/test.jsonl"\n', "missing field 'name'"),
+        ('name = "x"\n[data]\ndev = "d/dev.jsonl"\ntest = "d/test.jsonl"\n', "missing field 'description'"),
+        ('name = "x"\ndescription = "d"\n', "missing [data] table"),
+        (GOOD + '[scorer]\nkind = "fuzzy"\n', "unknown scorer 'fuzzy'"),
+        (GOOD + '[scorer]\nkind = "regex"\n', "regex scorer needs pattern"),
+        (GOOD + '[scorer]\nkind = "regex"\npattern = "(unclosed"\n', "not a valid regex"),
+        (GOOD + '[scorer]\nkind = "python"\nfile = "nope.py"\n', "scorer file not found"),
+        (GOOD + '[scorer]\nkind = "exact"\npattern = "x"\n', "the exact scorer takes no pattern"),
+        (GOOD.replace('dev = "d/dev.jsonl"', 'dev = "d/missing.jsonl"'), "data.dev file not found"),
+        ("epochs = 3\n" + GOOD, "unknown keys ['epochs']"),
+        (GOOD + 'train2 = "x.jsonl"\n', "unknown [data] keys ['train2']"),
+        (GOOD.replace('"30m"', '"soon"'), "budget must be"),
+        (GOOD.replace('"30m"', '"0s"'), "budget must be"),
+        ('name = "x"\ndescription = "unterminated\n', "not valid TOML"),
+    ],
+)
 def test_bad_task_files_get_clear_errors(task_dir, text, message):
     path = _write(task_dir, text)
     with pytest.raises(ValueError) as info:
@@ -145,7 +152,8 @@ def test_python_scorer_failures_score_zero_and_are_counted(tmp_path):
         "    if completion == 'boom':\n        raise KeyError('boom')\n"
         "    if completion == 'hang':\n        time.sleep(30)\n"
         "    if completion == 'text':\n        return 'yes'\n"
-        "    return 2.0 if completion == expected else 0.25\n")
+        "    return 2.0 if completion == expected else 0.25\n"
+    )
     scorer = tasks.make_scorer({"kind": "python", "file": str(path)}, timeout_s=0.3)
     assert scorer("p", "a", "a") == 1.0  # clamped into [0, 1]
     assert scorer("p", "b", "a") == 0.25
@@ -162,20 +170,39 @@ def test_evaluate_worker_uses_the_task_scorer(tmp_path):
     """The worker's evaluate mode scores a real model's generations with the spec's scorer."""
     from agent_core.ml.tiny import build_tiny_model
 
-    build_tiny_model(tmp_path / "m", seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                     num_attention_heads=2, num_key_value_heads=2)
+    build_tiny_model(
+        tmp_path / "m",
+        seed=0,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
     data = tmp_path / "dev.jsonl"
     _rows(data, [(f"{i}+1=", str(i + 1)) for i in range(6)])
     scorer = tmp_path / "hidden" / "scorer.py"
     scorer.parent.mkdir()
-    scorer.write_text("def score(prompt, completion, expected):\n"
-                      "    if prompt.startswith('5'):\n        raise ValueError('bad row')\n"
-                      "    return 0.5\n")
-    spec = {"mode": "evaluate", "model": str(tmp_path / "m"), "dataset": str(data), "max_new_tokens": 3,
-            "scorer": {"kind": "python", "file": str(scorer)}}
+    scorer.write_text(
+        "def score(prompt, completion, expected):\n"
+        "    if prompt.startswith('5'):\n        raise ValueError('bad row')\n"
+        "    return 0.5\n"
+    )
+    spec = {
+        "mode": "evaluate",
+        "model": str(tmp_path / "m"),
+        "dataset": str(data),
+        "max_new_tokens": 3,
+        "scorer": {"kind": "python", "file": str(scorer)},
+    }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["event"] == "result" and result["scorer"] == "python"
@@ -200,8 +227,15 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
     async def go():
         brief = await sup.prepare()
         sup.jobs = JobManager(run.path, sup.log)
-        build_tiny_model(sup.base_model_path, seed=0, hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+        build_tiny_model(
+            sup.base_model_path,
+            seed=0,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
         return brief, await sup.evaluate(sup.base_model_path, sup.hidden_dir / "test.jsonl", limit=4)
 
     brief, result = asyncio.run(go())
@@ -222,7 +256,9 @@ def test_evaluation_leaves_room_for_the_longest_answer(tmp_path):
     short = tmp_path / "short.jsonl"
     short.write_text('{"prompt": "1+1=", "completion": "2"}\n')
     long = tmp_path / "long.jsonl"
-    long.write_text('{"prompt": "a", "completion": "b"}\n' + json.dumps({"prompt": "spell", "completion": "x" * 40}) + "\n")
+    long.write_text(
+        '{"prompt": "a", "completion": "b"}\n' + json.dumps({"prompt": "spell", "completion": "x" * 40}) + "\n"
+    )
     assert answer_budget(short) == 8
     assert answer_budget(long) == 44
     assert answer_budget(tmp_path / "missing.jsonl") == 8

@@ -2,6 +2,7 @@
 start the demo in the UI, approve its flagged action, pause, nudge, resume, detach, check the
 run goes on without the UI, attach again and see the history, stop it, and replay the finished
 run in the UI (jump to its end, see it finished)."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ class Tmux:
         self.env = env
 
     def cmd(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True,
-                              check=True, env=self.env).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.server, *args], capture_output=True, text=True, check=True, env=self.env
+        ).stdout
 
     def start(self, command: str) -> None:
         self.cmd("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
@@ -41,8 +43,9 @@ class Tmux:
         return self.cmd("capture-pane", "-p", "-t", "main")
 
     def wait_screen(self, text: str, timeout: float = 60) -> str:
-        return wait_for(lambda: (s := self.screen()) and text in s and s, timeout,
-                        interval=0.2, what=f"{text!r} on screen")
+        return wait_for(
+            lambda: (s := self.screen()) and text in s and s, timeout, interval=0.2, what=f"{text!r} on screen"
+        )
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, env=self.env)
@@ -50,8 +53,14 @@ class Tmux:
 
 @pytest.fixture
 def tmux(home):
-    env = {**os.environ, "TINKER_TUI_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TERM": "xterm-256color", "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "TINKER_TUI_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TERM": "xterm-256color",
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+    }
     env.pop("NO_COLOR", None)
     t = Tmux(env)
     yield t
@@ -69,9 +78,11 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     time.sleep(0.8)  # past the input grace period
     tmux.keys("a")  # approve once (the offline demo then finds no extra data, and goes on)
     [run] = wait_for(lambda: list_runs(home), 10, what="the run")
-    decision = wait_for(lambda: next((e for e in events_of(run.path)
-                                      if e["type"] == "approval_decision"), None), 30,
-                        what="the approval in the log")
+    decision = wait_for(
+        lambda: next((e for e in events_of(run.path) if e["type"] == "approval_decision"), None),
+        30,
+        what="the approval in the log",
+    )
     assert decision["decision"] == "approve"
 
     # Pause from the UI: the agent stops at its next step boundary.

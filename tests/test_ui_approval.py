@@ -3,6 +3,7 @@ script agent whose run_python calls the network guard flags; nothing heavy runs)
 approve once, approve for the session (rule + pattern), veto, veto with an instruction, edit
 then approve (and a refused edit), and a client that attaches after the
 request was made and answers it."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ STEPS = [
 def results(run: RunDir) -> dict[str, dict]:
     evs = events_of(run.path)
     calls = {e["id"]: e for e in evs if e["type"] == "tool_call"}
-    return {calls[e["id"]]["args"]["code"].split("\n")[0]: e for e in evs
-            if e["type"] == "tool_result" and e["id"] in calls}
+    return {
+        calls[e["id"]]["args"]["code"].split("\n")[0]: e for e in evs if e["type"] == "tool_result" and e["id"] in calls
+    }
 
 
 def prompt_for(app, word: str) -> bool:
@@ -64,7 +66,10 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
         await pilot.press("a")
         # the same kind of call asks again; approve it for the session
         assert await wait_for(pilot, lambda: prompt_for(app, "second call"), timeout=30), (
-            app.screen, [str(n.message) for n in app._notifications], RunClient(run).pending())
+            app.screen,
+            [str(n.message) for n in app._notifications],
+            RunClient(run).pending(),
+        )
         await armed(pilot, app)
         await pilot.press("A")
         # the third uses the same pattern (socket): no prompt; requests is another pattern: veto
@@ -83,8 +88,9 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
         assert editor.has_focus and editor.text == "import httpx\nprint('httpx ran')"
         editor.load_text("print(open('../hidden/test.jsonl').read())")
         await pilot.press("ctrl+s")
-        assert await wait_for(pilot, lambda: any("eval_tamper" in str(n.message)
-                                                 for n in app._notifications), timeout=10)
+        assert await wait_for(
+            pilot, lambda: any("eval_tamper" in str(n.message) for n in app._notifications), timeout=10
+        )
         assert isinstance(app.screen, ApprovalScreen)
         editor.load_text("print('edited call ran')")
         await pilot.press("end", *"  # ok")  # keys go to the editor, not to the prompt
@@ -99,8 +105,9 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
             assert await wait_for(pilot, lambda: prompt_for(app2, "import ftplib"), timeout=30)
             await armed(pilot, app2)
             await pilot.press("a")
-            assert await wait_for(pilot, lambda: isinstance(app2.screen, RunScreen)
-                                  and app2.screen.view.state == "finished", timeout=30)
+            assert await wait_for(
+                pilot, lambda: isinstance(app2.screen, RunScreen) and app2.screen.view.state == "finished", timeout=30
+            )
     finally:
         if run.is_live():
             cli(home, "stop", run.id, check=False)
@@ -114,9 +121,14 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     assert "no downloads; use data/train.jsonl" in res["import urllib.request"]["summary"]
     decisions = [e for e in events_of(run.path) if e["type"] == "approval_decision"]
     assert [(d["decision"], d["scope"], d["by"]) for d in decisions] == [
-        ("approve", "once", "person"), ("approve", "session", "person"),
-        ("approve", "session", "session rule"), ("veto", "once", "person"), ("veto", "once", "person"),
-        ("approve", "once", "person"), ("approve", "once", "person")]
+        ("approve", "once", "person"),
+        ("approve", "session", "person"),
+        ("approve", "session", "session rule"),
+        ("veto", "once", "person"),
+        ("veto", "once", "person"),
+        ("approve", "once", "person"),
+        ("approve", "once", "person"),
+    ]
     assert decisions[1]["pattern"] == "socket"
     assert decisions[4]["reason"] == "no downloads; use data/train.jsonl"
     assert decisions[5]["edited_args"] == {"code": "print('edited call ran')  # ok"}
@@ -147,17 +159,31 @@ def network_request(tmp_path, code: str) -> dict:
     the call's args, then the verdict's details (the code again, and its flagged spans)."""
     from types import SimpleNamespace
     from agent_core.oversight.policy import classify
-    verdict = classify("run_python", {"code": code},
-                       SimpleNamespace(workspace=tmp_path, hidden_dir=tmp_path / "hidden"))
+
+    verdict = classify(
+        "run_python", {"code": code}, SimpleNamespace(workspace=tmp_path, hidden_dir=tmp_path / "hidden")
+    )
     assert verdict.rule == "network"
-    return {"id": "a1", "rule": verdict.rule, "summary": verdict.reason, "risk": verdict.risk,
-            "details": {"tool": "run_python", "args": {"code": code, "timeout": 60}, "call": "c1",
-                        "risk": verdict.risk, **verdict.details, "pattern": verdict.pattern}}
+    return {
+        "id": "a1",
+        "rule": verdict.rule,
+        "summary": verdict.reason,
+        "risk": verdict.risk,
+        "details": {
+            "tool": "run_python",
+            "args": {"code": code, "timeout": 60},
+            "call": "c1",
+            "risk": verdict.risk,
+            **verdict.details,
+            "pattern": verdict.pattern,
+        },
+    }
 
 
 def on_screen(view) -> str:
     """The text of the view's visible rows, as rendered."""
     from textual.geometry import Region
+
     size = view.outer_size  # the border and padding rows too
     return "\n".join(strip.text for strip in view.render_lines(Region(0, 0, size.width, size.height)))
 
@@ -184,6 +210,7 @@ async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_p
             views = screen.query(CallView) if screen.is_mounted else []
             view = views.first() if views else None
             return view is not None and view.document.line_count > 1 and view.scroll_y > 0
+
         assert await wait_for(pilot, opened)
         await pilot.pause(0.1)
         doc = view.document
@@ -194,9 +221,9 @@ async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_p
         # the flagged span: located, highlighted (risk colour, bold, reversed), and counted
         [flag] = view.doc.flags
         assert (flag.label, flag.source_line) == ("network: socket", 1001)
-        assert doc.get_line(flag.line)[flag.start:flag.end] == "socket"
+        assert doc.get_line(flag.line)[flag.start : flag.end] == "socket"
         line = view.get_line(flag.line)
-        [hit] = [s for s in line.spans if line.plain[s.start:s.end] == "socket"]
+        [hit] = [s for s in line.spans if line.plain[s.start : s.end] == "socket"]
         style = hit.style if isinstance(hit.style, Style) else Style.parse(hit.style)
         assert style.reverse and style.bold and style.color is not None
         flags = screen.query_one("#approval-flags", Static).visual.plain
@@ -224,8 +251,13 @@ async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_p
 async def test_every_flagged_span_is_counted_and_n_walks_them(tmp_path):
     from screens.widgets.call_view import CallView
 
-    code = ("import requests\n" + filler(400) + "import json, socket\n" + filler(400, 400)
-            + "import subprocess\nsubprocess.run(['pip', 'install', 'trl'])\n")
+    code = (
+        "import requests\n"
+        + filler(400)
+        + "import json, socket\n"
+        + filler(400, 400)
+        + "import subprocess\nsubprocess.run(['pip', 'install', 'trl'])\n"
+    )
     app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = ApprovalScreen(network_request(tmp_path, code), client=FakeClient(), grace=0.0)
@@ -252,9 +284,16 @@ def test_long_fields_are_whole_or_say_what_is_not_shown(monkeypatch):
 
     pal = Palette()
     content = "".join(f"line {i}\n" for i in range(500))
-    doc, long, past = build_doc({"tool": "write_file", "args": {"path": "reward.py", "content": content},
-                                 "path": "reward.py", "diff": "--- a\n+++ b\n" + content,
-                                 "rows": list(range(2000))}, pal)
+    doc, long, past = build_doc(
+        {
+            "tool": "write_file",
+            "args": {"path": "reward.py", "content": content},
+            "path": "reward.py",
+            "diff": "--- a\n+++ b\n" + content,
+            "rows": list(range(2000)),
+        },
+        pal,
+    )
     assert long and not past
     text = doc.plain
     assert "args.content  (500 lines" in text and "diff  (502 lines" in text and "rows  (2,002 lines" in text
@@ -283,7 +322,7 @@ def test_what_the_terminal_would_hide_is_shown_escaped():
     lines = doc.plain.splitlines()
     assert " 1 │ x = 1  # \\u202e ok" in lines and " 2 │ import socket\\x0c" in lines
     [flag] = doc.flags
-    assert doc.lines[flag.line][flag.start:flag.end] == "import socket" and flag.source_line == 2
+    assert doc.lines[flag.line][flag.start : flag.end] == "import socket" and flag.source_line == 2
     assert "\u202e" not in doc.plain and "\x0c" not in doc.plain
     # an argument's name cannot break a line either (the view's lines are the document's)
     doc, _, _ = build_doc({"tool": "run_python", "args": {"timeout\ncode: print(1)": 5}}, Palette())

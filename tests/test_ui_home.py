@@ -1,11 +1,11 @@
 """Home screen (runs table, attach/replay/new) and themes."""
+
 from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable
 
-from conftest_ui import (BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events,
-                         wait_for)
+from conftest_ui import BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events, wait_for
 from screens.feeds import LiveFeed, ReplayFeed
 from screens.home import HomeScreen, fmt_age
 from screens.run_screen import RunScreen
@@ -13,8 +13,7 @@ from screens.widgets import LossChart
 from themes import DEFAULT_THEME, DOMAIN_VARIABLES, THEMES
 from tinker_tui.app import TinkerApp
 
-LIVE = [{"type": "run_state", "state": "starting", "at": 0},
-        {"type": "run_state", "state": "running", "at": 1}]
+LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
 
 
 def home_app(tmp_path, **kw) -> TinkerApp:
@@ -27,10 +26,8 @@ def table_rows(app) -> list[list[str]]:
 
 
 def make_two_runs(tmp_path):
-    done = make_run(tmp_path, "20250601-120000-aaaa", sample_events(),
-                    config={"created": BASE_EPOCH})
-    live = make_run(tmp_path, "20250601-130000-bbbb", LIVE,
-                    config={"created": BASE_EPOCH + 1800, "task": "humaneval"})
+    done = make_run(tmp_path, "20250601-120000-aaaa", sample_events(), config={"created": BASE_EPOCH})
+    live = make_run(tmp_path, "20250601-130000-bbbb", LIVE, config={"created": BASE_EPOCH + 1800, "task": "humaneval"})
     return done, live
 
 
@@ -100,8 +97,7 @@ async def test_new_run_key_calls_the_app_callback(tmp_path):
 
 
 def test_fmt_age():
-    assert [fmt_age(s) for s in (5, 125, 3 * 3600 + 120, 3 * 86400, None)] == \
-        ["5s", "2m", "3h02m", "3d", "?"]
+    assert [fmt_age(s) for s in (5, 125, 3 * 3600 + 120, 3 * 86400, None)] == ["5s", "2m", "3h02m", "3d", "?"]
 
 
 @pytest.mark.asyncio

@@ -2,13 +2,13 @@
 and press each binding's key as the help screen lists it (keymap applied), then check the
 effect. A binding added without a behaviour check here fails
 `test_every_binding_is_walked`. Also: remapping in config.toml, bad config, the help screen."""
+
 from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable
 
-from conftest_ui import (BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events,
-                         wait_for)
+from conftest_ui import BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events, wait_for
 from screens.approval import ApprovalScreen
 from screens.help import HelpScreen, binding_rows
 from screens.home import HomeScreen
@@ -19,8 +19,7 @@ from screens.widgets.chart import CHART_KINDS
 from tinker_tui.app import TinkerApp
 from tinker_tui.keymap import all_bindings, binding_ids
 
-LIVE = [{"type": "run_state", "state": "starting", "at": 0},
-        {"type": "run_state", "state": "running", "at": 1}]
+LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
 
 # The approval prompt's keys are walked by
 # tests/test_ui_run_screen.py (approve once / session, veto, veto with instruction, later)
@@ -40,25 +39,71 @@ def marker_events() -> list[dict]:
     evs = sample_events()
     # two jobs with the other chart metrics, a checkpoint and a dev score
     evs[-7:-7] = [
-        {"type": "metric", "job": "j2", "step": s, "values": {"loss": 1.0 / (s + 1), "reward_mean": 0.1 * s, "learning_rate": 1e-4, "kl": 0.01 * s, "entropy": 2 - 0.1 * s}, "at": 120 + s}
+        {
+            "type": "metric",
+            "job": "j2",
+            "step": s,
+            "values": {
+                "loss": 1.0 / (s + 1),
+                "reward_mean": 0.1 * s,
+                "learning_rate": 1e-4,
+                "kl": 0.01 * s,
+                "entropy": 2 - 0.1 * s,
+            },
+            "at": 120 + s,
+        }
         for s in range(6)
-    ] + [{"type": "checkpoint", "job": "j2", "path": "checkpoints/j2/step-5", "step": 5, "at": 127},
-         {"type": "score", "split": "dev", "value": 0.31, "job": "j2", "step": 5, "at": 128}]
+    ] + [
+        {"type": "checkpoint", "job": "j2", "path": "checkpoints/j2/step-5", "step": 5, "at": 127},
+        {"type": "score", "split": "dev", "value": 0.31, "job": "j2", "step": 5, "at": 128},
+    ]
     return evs
 
 
 # -- the walk ------------------------------------------------------------------------------
 REPLAY_WALKED = {
-    "replay.toggle", "replay.faster", "replay.slower", "replay.back", "replay.step",
-    "replay.start", "replay.end", "replay.back_1pct", "replay.forward_1pct",
-    "replay.back_10pct", "replay.forward_10pct", "replay.prev_marker", "replay.next_marker",
-    "run.chart", "run.cycle_job", "run.back", "run.quit", "app.help", "help.close",
+    "replay.toggle",
+    "replay.faster",
+    "replay.slower",
+    "replay.back",
+    "replay.step",
+    "replay.start",
+    "replay.end",
+    "replay.back_1pct",
+    "replay.forward_1pct",
+    "replay.back_10pct",
+    "replay.forward_10pct",
+    "replay.prev_marker",
+    "replay.next_marker",
+    "run.chart",
+    "run.cycle_job",
+    "run.back",
+    "run.quit",
+    "app.help",
+    "help.close",
     "app.quit",
 }
-LIVE_WALKED = {"run.pause", "run.nudge", "run.stop", "run.approvals", "run.detach",
-               "run.ack_alerts", "confirm.yes", "confirm.no"}
-HOME_WALKED = {"home.open", "home.attach", "home.replay", "home.resume", "home.delete",
-               "home.new_run", "home.refresh", "home.quit", "new_run.cancel"}
+LIVE_WALKED = {
+    "run.pause",
+    "run.nudge",
+    "run.stop",
+    "run.approvals",
+    "run.detach",
+    "run.ack_alerts",
+    "confirm.yes",
+    "confirm.no",
+}
+HOME_WALKED = {
+    "home.open",
+    "home.attach",
+    "home.replay",
+    "home.resume",
+    "home.delete",
+    "home.new_run",
+    "home.refresh",
+    "home.quit",
+    "new_run.cancel",
+}
 
 
 def test_every_binding_is_walked():
@@ -72,8 +117,7 @@ def test_every_binding_is_walked():
 async def test_replay_bindings_do_what_they_say(tmp_path):
     run = make_run(tmp_path, "r1", marker_events())
     make_run(tmp_path, "r0", LIVE, config={"created": BASE_EPOCH - 10})
-    app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0, replay_autoplay=False)
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
         app.post_message(HomeScreen.OpenRun(run, "replay"))
@@ -121,8 +165,13 @@ async def test_replay_bindings_do_what_they_say(tmp_path):
         after = next(m for m in markers if m >= mid)
         await press("replay.next_marker", mid)
         assert feed.position == after + 1 and feed.log.type_of(after) in {
-            "approval_request", "approval_decision", "alert", "checkpoint", "human_nudge",
-            "score"}
+            "approval_request",
+            "approval_decision",
+            "alert",
+            "checkpoint",
+            "human_nudge",
+            "score",
+        }
         await press("replay.next_marker")
         assert feed.position == markers[markers.index(after) + 1] + 1
         await press("replay.prev_marker")
@@ -160,8 +209,7 @@ async def test_replay_bindings_do_what_they_say(tmp_path):
         await pilot.press(key_for(app.screen, "run.quit"))
         assert await wait_for(pilot, lambda: not app.is_running)
 
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
     async with app.run_test() as pilot:
         await pilot.pause(0.1)
         await pilot.press(key_for(app.screen, "app.quit"))
@@ -171,13 +219,28 @@ async def test_replay_bindings_do_what_they_say(tmp_path):
 @pytest.mark.asyncio
 async def test_live_bindings_do_what_they_say(tmp_path):
     events = LIVE + [
-        {"type": "alert", "rule": "gpu_idle", "severity": "warning", "message": "GPU idle 5 min", "suggestion": "start a job", "at": 2},
-        {"type": "approval_request", "id": "a1", "rule": "outside_download", "summary": "download x", "details": {}, "at": 3},
+        {
+            "type": "alert",
+            "rule": "gpu_idle",
+            "severity": "warning",
+            "message": "GPU idle 5 min",
+            "suggestion": "start a job",
+            "at": 2,
+        },
+        {
+            "type": "approval_request",
+            "id": "a1",
+            "rule": "outside_download",
+            "summary": "download x",
+            "details": {},
+            "at": 3,
+        },
     ]
     run = make_run(tmp_path, "r1", events)
     with FakeDaemon(run) as daemon:
-        app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock,
-                        live_interval=0.05, approval_grace=0.0)
+        app = TinkerApp(
+            home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, approval_grace=0.0
+        )
         bells = []
         app.bell = lambda: bells.append(1)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -212,11 +275,16 @@ async def test_live_bindings_do_what_they_say(tmp_path):
 
 @pytest.mark.asyncio
 async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
-    done = make_run(tmp_path, "20250601-120000-aaaa", sample_events(),
-                    config={"created": BASE_EPOCH})
-    live = make_run(tmp_path, "20250601-130000-bbbb", LIVE + [
-        {"type": "approval_request", "id": "a9", "rule": "outside_download", "summary": "x", "details": {}, "at": 2}],
-        config={"created": BASE_EPOCH + 1800})
+    done = make_run(tmp_path, "20250601-120000-aaaa", sample_events(), config={"created": BASE_EPOCH})
+    live = make_run(
+        tmp_path,
+        "20250601-130000-bbbb",
+        LIVE
+        + [
+            {"type": "approval_request", "id": "a9", "rule": "outside_download", "summary": "x", "details": {}, "at": 2}
+        ],
+        config={"created": BASE_EPOCH + 1800},
+    )
     resumed = []
 
     def fake_resume(run_dir):
@@ -224,12 +292,18 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
         raise RuntimeError("the run finished: nothing to resume")
 
     import agent_core.daemon.launch as launch
+
     monkeypatch.setattr(launch, "resume_run", fake_resume, raising=False)
     new_runs = []
     with FakeDaemon(live):
-        app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0,
-                        replay_autoplay=False,
-                        start_new_run=lambda a: new_runs.append(a) or None)
+        app = TinkerApp(
+            home=tmp_path,
+            mode="home",
+            clock=fixed_clock,
+            home_refresh=0,
+            replay_autoplay=False,
+            start_new_run=lambda a: new_runs.append(a) or None,
+        )
         bells = []
         app.bell = lambda: bells.append(1)
         notes = []
@@ -241,9 +315,9 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             assert await wait_for(pilot, lambda: "approval waiting" in app.title)
             assert bells
             monkeypatch.setattr(home, "notify", lambda msg, **kw: notes.append(msg))
+
             def attached() -> bool:
-                return any(isinstance(s, RunScreen) and s.client is not None
-                           for s in app.screen_stack)
+                return any(isinstance(s, RunScreen) and s.client is not None for s in app.screen_stack)
 
             async def back_home() -> None:
                 while app.screen is not home:
@@ -260,8 +334,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             await pilot.pause(0.1)
             assert app.screen is home and any("not running" in n for n in notes)
             await pilot.press(key_for(home, "home.replay"))
-            assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
-                                  and app.screen.client is None)
+            assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.client is None)
             await back_home()
             await pilot.press(key_for(home, "home.resume"))
             assert await wait_for(pilot, lambda: any("could not resume" in n for n in notes))
@@ -283,8 +356,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             assert app.screen is home and live.path.exists()
             assert any("is live" in n for n in notes)
             # refresh picks up a new run
-            make_run(tmp_path, "20250601-140000-cccc", sample_events(),
-                     config={"created": BASE_EPOCH + 3600})
+            make_run(tmp_path, "20250601-140000-cccc", sample_events(), config={"created": BASE_EPOCH + 3600})
             await pilot.press(key_for(home, "home.refresh"))
             assert await wait_for(pilot, lambda: table.row_count == 2)
             await pilot.press(key_for(home, "home.quit"))
@@ -300,6 +372,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
 
 def test_delete_run_refuses_a_live_run(tmp_path):
     from agent_core.record.runs import RunIsLive, delete_run
+
     run = make_run(tmp_path, "r1", LIVE)
     with FakeDaemon(run):
         with pytest.raises(RunIsLive, match="stop it first"):
@@ -314,11 +387,9 @@ def test_delete_run_refuses_a_live_run(tmp_path):
 # -- remapping ------------------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_keys_are_remapped_from_the_config_file(tmp_path):
-    (tmp_path / "config.toml").write_text('[keys]\n"run.chart" = "g"\n'
-                                          '"replay.next_marker" = ["n", "f2"]\n')
+    (tmp_path / "config.toml").write_text('[keys]\n"run.chart" = "g"\n"replay.next_marker" = ["n", "f2"]\n')
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.1)
         screen = app.screen
@@ -335,15 +406,19 @@ async def test_keys_are_remapped_from_the_config_file(tmp_path):
         assert set(row.keys) == {"n", "f2"}
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[keys\n"run.chart" = "g"', "not valid TOML"),
-    ('[keys]\n"run.nope" = "g"\n"run.chart" = "g"', "unknown binding id 'run.nope'"),
-    ('[keys]\n"run.chart" = 5\n', "is not a key"),
-    ('[keys]\n"run.chart" = "two words"\n', "is not a key"),
-    ('keys = 3\n', "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[keys\n"run.chart" = "g"', "not valid TOML"),
+        ('[keys]\n"run.nope" = "g"\n"run.chart" = "g"', "unknown binding id 'run.nope'"),
+        ('[keys]\n"run.chart" = 5\n', "is not a key"),
+        ('[keys]\n"run.chart" = "two words"\n', "is not a key"),
+        ("keys = 3\n", "must be a table"),
+    ],
+)
 def test_bad_config_is_reported_and_defaults_kept(tmp_path, monkeypatch, text, problem):
     from tinker_tui.config import load_keymap
+
     path = tmp_path / "elsewhere.toml"
     path.write_text(text)
     monkeypatch.setenv("TINKER_TUI_CONFIG", str(path))
@@ -359,8 +434,7 @@ async def test_bad_config_is_shown_to_the_person(tmp_path, monkeypatch):
     (tmp_path / "config.toml").write_text('[keys]\n"run.nope" = "g"\n')
     monkeypatch.delenv("TINKER_TUI_CONFIG", raising=False)
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.05)
         assert any("unknown binding id 'run.nope'" in n.message for n in app._notifications)

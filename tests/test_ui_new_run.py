@@ -1,5 +1,6 @@
 """Starting a run from the home screen's form: bad input is explained, good input starts a
 real daemon and the app attaches to it."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeyp
         assert await wait_for(pilot, lambda: not form.query_one("#start").has_class("-active"))
         await pilot.click("#start")
         assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout=30), (
-            app.screen, [str(n.message) for n in app._notifications],
-            str(form.query_one("#error", Static).render()) if form.is_attached else "")
+            app.screen,
+            [str(n.message) for n in app._notifications],
+            str(form.query_one("#error", Static).render()) if form.is_attached else "",
+        )
         [run] = list_runs(home)
         assert app.screen.run.id == run.id and app.screen.client is not None
         assert run.config()["budget_s"] == 600

@@ -1,5 +1,6 @@
 """The run screen's header (budget), jobs and alerts panes, selectable charts, the replay
 timeline, and the bell / window title when something needs the person."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,10 +16,13 @@ from screens.widgets.timeline import Timeline
 from test_ui_keys import marker_events
 from tinker_tui.app import TinkerApp
 
-LIVE = [{"type": "run_state", "state": "starting", "at": 0},
-        {"type": "run_state", "state": "running", "at": 1}]
-BUDGET = {"type": "budget", "spent": {"wall_s": 1800, "gpu_h": 0.5, "tokens": 123456, "usd": 1.25},
-          "limits": {"wall_s": 7200, "gpu_h": None, "tokens": 1000000, "usd": None}, "frac": 0.25}
+LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
+BUDGET = {
+    "type": "budget",
+    "spent": {"wall_s": 1800, "gpu_h": 0.5, "tokens": 123456, "usd": 1.25},
+    "limits": {"wall_s": 7200, "gpu_h": None, "tokens": 1000000, "usd": None},
+    "frac": 0.25,
+}
 
 
 def rs(app) -> RunScreen:
@@ -30,8 +34,9 @@ async def test_header_jobs_alerts_and_the_title_on_another_screen(tmp_path):
     run = make_run(tmp_path, "r1", LIVE)
     w = EventWriter(run)
     with FakeDaemon(run):
-        app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock,
-                        live_interval=0.05, approval_grace=0.0)
+        app = TinkerApp(
+            home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, approval_grace=0.0
+        )
         bells = []
         app.bell = lambda: bells.append(1)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -42,8 +47,14 @@ async def test_header_jobs_alerts_and_the_title_on_another_screen(tmp_path):
             assert "⚠" not in base_title and "r1" in base_title
             w.append("budget", **{k: v for k, v in BUDGET.items() if k != "type"})
             for step in range(5):
-                w.append("metric", at=10 + 2 * step, job="job1", step=step * 10, total=100,
-                         values={"loss": 1.0 / (step + 1), "tokens_per_s": 2500.0, "mfu": 0.35})
+                w.append(
+                    "metric",
+                    at=10 + 2 * step,
+                    job="job1",
+                    step=step * 10,
+                    total=100,
+                    values={"loss": 1.0 / (step + 1), "tokens_per_s": 2500.0, "mfu": 0.35},
+                )
             assert await wait_for(pilot, lambda: "$1.25" in status())
             assert "tok 123.5k/1.0M" in status() and "2:00:00" in status() and "25%" in status()
             jobs = rs(app).query_one(JobsPane)
@@ -54,23 +65,25 @@ async def test_header_jobs_alerts_and_the_title_on_another_screen(tmp_path):
             # the person is on the help screen when an alert and then an approval arrive
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
-            w.append("alert", rule="nan_loss", severity="critical", message="loss is NaN",
-                     suggestion="lower the learning rate")
+            w.append(
+                "alert",
+                rule="nan_loss",
+                severity="critical",
+                message="loss is NaN",
+                suggestion="lower the learning rate",
+            )
             assert await wait_for(pilot, lambda: "alert: nan_loss" in app.title)
             assert bells and app.title.startswith("⚠")
             alerts = rs(app).query_one(AlertsPane)
-            assert await wait_for(pilot, lambda: alerts.display
-                                  and "lower the learning rate" in str(alerts.render()))
+            assert await wait_for(pilot, lambda: alerts.display and "lower the learning rate" in str(alerts.render()))
             n = len(bells)
-            w.append("approval_request", id="a1", rule="outside_download", summary="get data",
-                     details={})
+            w.append("approval_request", id="a1", rule="outside_download", summary="get data", details={})
             assert await wait_for(pilot, lambda: "approval waiting" in app.title)
             assert len(bells) > n  # the prompt rang
-            w.append("approval_decision", id="a1", decision="veto", scope="once", reason="",
-                     by="cli")
+            w.append("approval_decision", id="a1", decision="veto", scope="once", reason="", by="cli")
             assert await wait_for(pilot, lambda: "approval waiting" not in app.title)
             await pilot.press("escape")  # close help
-            await pilot.press("x")       # the alert is seen
+            await pilot.press("x")  # the alert is seen
             assert app.title == base_title
 
 
@@ -101,8 +114,7 @@ def test_replay_index_gives_the_same_charts_as_live_feeding():
 @pytest.mark.asyncio
 async def test_timeline_click_seeks_and_shows_markers(tmp_path):
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.05)
         screen = app.screen

@@ -1,4 +1,5 @@
 """Replay: the run screen fed by ReplayFeed (no client): play/pause, speed, step, seek."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,9 @@ from tinker_tui.app import TinkerApp
 
 def replay_app(tmp_path, autoplay=False, speed=10.0, events=None) -> TinkerApp:
     run = make_run(tmp_path, "r1", sample_events() if events is None else events)
-    return TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                     replay_autoplay=autoplay, replay_speed=speed)
+    return TinkerApp(
+        home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=autoplay, replay_speed=speed
+    )
 
 
 def lines(app) -> list[str]:
@@ -25,8 +27,10 @@ def status(app) -> str:
 
 
 def test_gaps_are_compressed_and_speed_steps():
-    events = [{"seq": i + 1, "ts": ts_at(t), "type": "agent_message", "text": str(i)}
-              for i, t in enumerate([0, 1, 1.5, 601.5, 602])]
+    events = [
+        {"seq": i + 1, "ts": ts_at(t), "type": "agent_message", "text": str(i)}
+        for i, t in enumerate([0, 1, 1.5, 601.5, 602])
+    ]
     feed = ReplayFeed(events, max_gap=2.0, speed=7)
     assert feed.offsets == [0, 1, 1.5, 3.5, 4.0]
     assert feed.speed == 5.0  # snapped to the nearest of SPEEDS

@@ -1,11 +1,12 @@
 """Live run screen: LiveFeed on a synthetic log + RunClient against a real Unix-socket server."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from conftest_ui import (EventWriter, FakeDaemon, fixed_clock, make_run, wait_for)
+from conftest_ui import EventWriter, FakeDaemon, fixed_clock, make_run, wait_for
 from screens.approval import ApprovalScreen
 from screens.feeds import parse_ts
 from screens.run_screen import ConfirmScreen, RunCommands, RunScreen
@@ -22,9 +23,7 @@ START = [
 
 
 def live_app(run, **kw) -> TinkerApp:
-    return TinkerApp(home=run.path.parent.parent, run=run, mode="attach", clock=fixed_clock,
-                     live_interval=0.05, **kw)
-
+    return TinkerApp(home=run.path.parent.parent, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, **kw)
 
 
 def transcript(app) -> str:
@@ -136,9 +135,13 @@ async def test_approval_prompt_grace_then_approve(tmp_path, monkeypatch):
         monkeypatch.setattr(app, "bell", lambda: bells.append(1))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: run_screen(app).view.state == "running")
-            writer.append("approval_request", id="a1", rule="network",
-                          summary="download gsm8k from the hub",
-                          details={"url": "https://huggingface.co/datasets/gsm8k", "risk": "medium"})
+            writer.append(
+                "approval_request",
+                id="a1",
+                rule="network",
+                summary="download gsm8k from the hub",
+                details={"url": "https://huggingface.co/datasets/gsm8k", "risk": "medium"},
+            )
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
             modal = app.screen
             assert modal.request_id == "a1"
@@ -156,8 +159,7 @@ async def test_approval_prompt_grace_then_approve(tmp_path, monkeypatch):
             assert await wait_for(pilot, lambda: daemon.requests)
             assert daemon.requests == [{"cmd": "approve", "id": "a1", "scope": "once"}]
             assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
-            writer.append("approval_decision", id="a1", decision="approve", scope="once",
-                          reason="", by="person")
+            writer.append("approval_decision", id="a1", decision="approve", scope="once", reason="", by="person")
             assert await wait_for(pilot, lambda: "approved once" in transcript(app))
             assert not app.title.startswith("⚠")
             assert isinstance(app.screen, RunScreen)
@@ -172,8 +174,9 @@ async def test_decision_logged_before_the_reply_closes_the_prompt_once(tmp_path)
 
     def log_then_reply(req):
         if req.get("cmd") == "approve":
-            writer.append("approval_decision", id=req["id"], decision="approve",
-                          scope=req["scope"], reason="", by="person")
+            writer.append(
+                "approval_decision", id=req["id"], decision="approve", scope=req["scope"], reason="", by="person"
+            )
             time.sleep(0.3)  # the UI sees the logged decision before the reply
 
     with FakeDaemon(run, on_request=log_then_reply) as daemon:
@@ -204,10 +207,16 @@ async def test_approval_veto_with_instruction_and_session_scope(tmp_path):
     with FakeDaemon(run) as daemon:
         app = live_app(run, approval_grace=0.2)
         async with app.run_test(size=(120, 40)) as pilot:
-            writer.append("approval_request", id="a1", rule="shell", summary="rm -rf data/",
-                          details={"command": "rm -rf data/"})
-            writer.append("approval_request", id="a2", rule="network", summary="pip install trl",
-                          details={"command": "pip install trl"})
+            writer.append(
+                "approval_request", id="a1", rule="shell", summary="rm -rf data/", details={"command": "rm -rf data/"}
+            )
+            writer.append(
+                "approval_request",
+                id="a2",
+                rule="network",
+                summary="pip install trl",
+                details={"command": "pip install trl"},
+            )
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
             assert app.screen.request_id == "a1"
             await pilot.pause(0.25)
@@ -217,8 +226,9 @@ async def test_approval_veto_with_instruction_and_session_scope(tmp_path):
             assert await wait_for(pilot, lambda: daemon.requests)
             assert daemon.requests == [{"cmd": "veto", "id": "a1", "reason": "keep the data; use a copy"}]
             # the next pending request comes up, with its own grace period
-            assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen)
-                                  and app.screen.request_id == "a2")
+            assert await wait_for(
+                pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.request_id == "a2"
+            )
             await pilot.pause(0.25)
             await pilot.press("A")
             assert await wait_for(pilot, lambda: len(daemon.requests) == 2)
@@ -241,8 +251,7 @@ async def test_approval_later_and_decided_elsewhere(tmp_path):
             await pilot.press("a")  # review it again
             assert isinstance(app.screen, ApprovalScreen)
             # decided from the CLI meanwhile: the prompt goes away by itself
-            writer.append("approval_decision", id="a1", decision="veto", scope="once",
-                          reason="no", by="cli")
+            writer.append("approval_decision", id="a1", decision="veto", scope="once", reason="no", by="cli")
             assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             assert daemon.requests == []
 
@@ -256,13 +265,11 @@ async def test_control_errors_are_notified_not_raised(tmp_path):
         await wait_for(pilot, lambda: run_screen(app).view.state == "running")
         assert await wait_for(pilot, lambda: run_screen(app).daemon_alive is False)
         await pilot.press("p")
-        assert await wait_for(pilot, lambda: any("not running" in str(n.message)
-                                                 for n in app._notifications))
+        assert await wait_for(pilot, lambda: any("not running" in str(n.message) for n in app._notifications))
         writer.append("approval_request", id="a1", rule="shell", summary="ls", details={})
         assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await pilot.press("v")
-        assert await wait_for(pilot, lambda: sum("not running" in str(n.message)
-                                                 for n in app._notifications) >= 2)
+        assert await wait_for(pilot, lambda: sum("not running" in str(n.message) for n in app._notifications) >= 2)
         assert isinstance(app.screen, ApprovalScreen)  # still open: nothing was decided
         assert app.is_running
     with FakeDaemon(run, fail_with="no such approval") as daemon:
@@ -270,8 +277,7 @@ async def test_control_errors_are_notified_not_raised(tmp_path):
         async with app.run_test() as pilot:
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
             await pilot.press("a")
-            assert await wait_for(pilot, lambda: any("no such approval" in str(n.message)
-                                                     for n in app._notifications))
+            assert await wait_for(pilot, lambda: any("no such approval" in str(n.message) for n in app._notifications))
             assert daemon.cmds() == ["approve"]
 
 
@@ -292,8 +298,16 @@ async def test_detach_exits_and_leaves_the_run(tmp_path):
 async def test_big_log_loads_in_one_batch(tmp_path):
     events = list(START)
     for i in range(3000):
-        events.append({"type": "agent_message" if i % 3 else "metric", "text": f"line {i}",
-                       "job": "j1", "step": i, "values": {"loss": 1 / (i + 1)}, "at": 10 + i})
+        events.append(
+            {
+                "type": "agent_message" if i % 3 else "metric",
+                "text": f"line {i}",
+                "job": "j1",
+                "step": i,
+                "values": {"loss": 1 / (i + 1)},
+                "at": 10 + i,
+            }
+        )
     run = make_run(tmp_path, "r1", events)
     app = live_app(run)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -309,11 +323,12 @@ async def test_end_to_end_with_a_real_daemon(home, tmp_path):
     """The lead's daemon (script agent) + this UI: the prompt appears, `a` approves it."""
     from conftest import cli, write_script  # the lead's shared helpers
 
-    steps = [{"say": "start"},
-             {"tool": "load_dataset", "args": {"name": "hf:someone/more-arithmetic"}},
-             {"say": "after the decision"}]
-    out = cli(home, "run", "--agent", write_script(tmp_path / "steps.json", steps),
-              "--detach").stdout
+    steps = [
+        {"say": "start"},
+        {"tool": "load_dataset", "args": {"name": "hf:someone/more-arithmetic"}},
+        {"say": "after the decision"},
+    ]
+    out = cli(home, "run", "--agent", write_script(tmp_path / "steps.json", steps), "--detach").stdout
     run = RunDir(home / "runs" / out.split()[1])
     app = TinkerApp(home=home, run=run, mode="attach", approval_grace=0.1, live_interval=0.05)
     try:
@@ -321,8 +336,7 @@ async def test_end_to_end_with_a_real_daemon(home, tmp_path):
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=60)
             await pilot.pause(0.15)
             await pilot.press("a")
-            assert await wait_for(pilot, lambda: run_screen(app).view.state == "finished",
-                                  timeout=90)
+            assert await wait_for(pilot, lambda: run_screen(app).view.state == "finished", timeout=90)
             text = transcript(app)
             assert "approved once" in text and "after the decision" in text
             assert isinstance(app.screen, RunScreen)
@@ -342,15 +356,18 @@ def test_chart_and_transcript_helpers():
     rows = bars([0.0, 1.0], 2)
     assert rows == [" █", "▁█"]
     pal = Palette()
-    seen = {kind: format_event({"type": kind, "ts": "2025-06-01T12:00:05Z", **fields}, pal,
-                               t0=parse_ts("2025-06-01T12:00:00Z")).plain
-            for kind, fields in {
-                "checkpoint": {"job": "job1", "path": "ckpt-3", "step": 30},
-                "submitted": {"checkpoint": "ckpt-3"},
-                "note": {"text": "remember: dev set is small"},
-                "job_state": {"job": "job1", "state": "failed", "detail": "CUDA OOM"},
-                "something_new": {"x": 1},
-            }.items()}
+    seen = {
+        kind: format_event(
+            {"type": kind, "ts": "2025-06-01T12:00:05Z", **fields}, pal, t0=parse_ts("2025-06-01T12:00:00Z")
+        ).plain
+        for kind, fields in {
+            "checkpoint": {"job": "job1", "path": "ckpt-3", "step": 30},
+            "submitted": {"checkpoint": "ckpt-3"},
+            "note": {"text": "remember: dev set is small"},
+            "job_state": {"job": "job1", "state": "failed", "detail": "CUDA OOM"},
+            "something_new": {"x": 1},
+        }.items()
+    }
     assert seen["checkpoint"].startswith("  00:05 ckpt   job1 saved ckpt-3 @ step 30")
     assert "submitted ckpt-3" in seen["submitted"]
     assert "CUDA OOM" in seen["job_state"]

@@ -1,6 +1,7 @@
 """The run screen at scale (issue 6): the fast log reader, batched RunView, lazy transcript
 heights, the replay log index, and Pilot runs of a large replay (seeking lands on exactly
 the state of events[:i]) and of a live burst (applied completely, in order)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ from tinker_tui.app import TinkerApp
 
 
 def ts(seconds: float) -> str:
-    return (BASE + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return (BASE + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def synth(n: int, seed: int = 1, t0: float = 0.0) -> list[dict]:
@@ -43,19 +43,22 @@ def synth(n: int, seed: int = 1, t0: float = 0.0) -> list[dict]:
         if r < 0.65:
             step += 1
             key = "reward" if (job % 3 == 0 and step % 50 < 25) else "loss"
-            ev.update(type="metric", job=f"j{job}",
-                      step=step if rng.random() > 0.01 else "late",
-                      values={key: rng.random() * 3, "lr": 1e-5})
+            ev.update(
+                type="metric",
+                job=f"j{job}",
+                step=step if rng.random() > 0.01 else "late",
+                values={key: rng.random() * 3, "lr": 1e-5},
+            )
         elif r < 0.75:
             ev.update(type="host_sample", gpus=[], cpu=rng.uniform(0, 100), memory=50.0)
         elif r < 0.82:
             ev.update(type="tool_call", id=f"c{i}", tool="shell", args={"cmd": "ls " * rng.randint(1, 30)})
         elif r < 0.89:
-            ev.update(type="tool_result", id=f"c{i}", ok=rng.random() < 0.9,
-                      summary="result " * rng.randint(1, 60))
+            ev.update(type="tool_result", id=f"c{i}", ok=rng.random() < 0.9, summary="result " * rng.randint(1, 60))
         elif r < 0.94:
-            ev.update(type="agent_message",
-                      text="\n".join("word " * rng.randint(3, 40) for _ in range(rng.randint(1, 5))))
+            ev.update(
+                type="agent_message", text="\n".join("word " * rng.randint(3, 40) for _ in range(rng.randint(1, 5)))
+            )
         elif r < 0.955:
             pending.append(f"a{i}")
             ev.update(type="approval_request", id=f"a{i}", rule="network", summary="fetch")
@@ -88,8 +91,10 @@ def sequential(events: list[dict], maxlen: int = 2048) -> tuple[RunView, LossCha
 
 
 def view_fields(view: RunView) -> dict:
-    return {k: getattr(view, k) for k in ("state", "start_ts", "last_ts", "end_ts", "pending",
-                                          "jobs", "last_score", "last_host", "count")}
+    return {
+        k: getattr(view, k)
+        for k in ("state", "start_ts", "last_ts", "end_ts", "pending", "jobs", "last_score", "last_host", "count")
+    }
 
 
 def chart_fields(chart: LossChart) -> tuple:
@@ -105,8 +110,14 @@ def test_fast_reader_matches_log_reader(tmp_path):
     lines[10] = b"not json at all"
     lines[20] = lines[20][:25]
     lines[30] = lines[29]
-    lines[40:40] = [b"", b"   ", b"[1, 2]", b"{\"seq\": \"x\", \"type\": \"a\"}", b"{\"a\": \"\xff\"}",
-                    b"{\"seq\": 99999, \"type\": \"x\"}, {\"seq\": 100000, \"type\": \"y\"}"]
+    lines[40:40] = [
+        b"",
+        b"   ",
+        b"[1, 2]",
+        b'{"seq": "x", "type": "a"}',
+        b'{"a": "\xff"}',
+        b'{"seq": 99999, "type": "x"}, {"seq": 100000, "type": "y"}',
+    ]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n" + lines[-1][:30])  # torn tail
     slow, fast = LogReader(path), FastLogReader(path)
@@ -129,7 +140,7 @@ def test_apply_batch_matches_apply():
     i = 0
     while i < len(events):
         n = rng.choice([1, 2, 7, 100, 900])
-        batched.apply_batch(events[i:i + n])
+        batched.apply_batch(events[i : i + n])
         i += n
     assert view_fields(batched) == view_fields(one)
 
@@ -137,13 +148,17 @@ def test_apply_batch_matches_apply():
 def test_entry_height_is_the_number_of_laid_out_lines():
     pal, console = Palette(), Console(width=200)
     events = [e for e in synth(1500, seed=4) if e["type"] not in HIDDEN_TYPES]
-    events += [{"type": "agent_message", "text": t} for t in
-               ("", "x" * 500, "a\tb\tc " * 40, "漢字かな " * 60, "line\n\n\nend\n", "w " * 3)]
+    events += [
+        {"type": "agent_message", "text": t}
+        for t in ("", "x" * 500, "a\tb\tc " * 40, "漢字かな " * 60, "line\n\n\nend\n", "w " * 3)
+    ]
     events.append({"type": "custom_thing", "payload": {"k": "v" * 300}})
     for width in (25, 40, 97, 160):
         for ev in events:
-            assert entry_height(ev, pal, 0.0, width, console) == \
-                len(layout_event(ev, pal, 0.0, width, console)), (width, ev)
+            assert entry_height(ev, pal, 0.0, width, console) == len(layout_event(ev, pal, 0.0, width, console)), (
+                width,
+                ev,
+            )
 
 
 def test_replay_log_state_is_the_state_after_the_first_i_events(tmp_path):
@@ -179,8 +194,7 @@ async def test_large_replay_seeks_land_on_the_right_state(tmp_path, monkeypatch)
     run.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
     monkeypatch.setattr(ReplayFeed, "SYNC_BYTES", 200_000)
     assert run.events_path.stat().st_size > ReplayFeed.SYNC_BYTES  # indexed in a worker
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                    replay_autoplay=False)
+    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, RunScreen)
@@ -197,8 +211,7 @@ async def test_large_replay_seeks_land_on_the_right_state(tmp_path, monkeypatch)
             want = expected_entries(events, i, transcript.max_entries)
             got = transcript.entries
             assert len(got) == len(want)
-            assert [transcript._entry(j)["seq"] for j in range(len(got) - 40, len(got))
-                    if j >= 0] == want[-40:]
+            assert [transcript._entry(j)["seq"] for j in range(len(got) - 40, len(got)) if j >= 0] == want[-40:]
             assert screen.query_one(HostPane).sample == view.last_host
 
         await check(len(events))
@@ -224,8 +237,7 @@ async def test_large_replay_seeks_land_on_the_right_state(tmp_path, monkeypatch)
 # -- Pilot: a live burst ------------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_live_burst_is_applied_completely_and_in_order(tmp_path):
-    events = [e for e in synth(30_000, seed=8) if e["type"] not in ("approval_request",
-                                                                    "approval_decision")]
+    events = [e for e in synth(30_000, seed=8) if e["type"] not in ("approval_request", "approval_decision")]
     for k, e in enumerate(events):
         e["seq"] = k + 1
     run = make_run(tmp_path, "live")
@@ -243,5 +255,5 @@ async def test_live_burst_is_applied_completely_and_in_order(tmp_path):
         transcript = screen.query_one(Transcript)
         want = expected_entries(events, len(events), transcript.max_entries)
         assert len(transcript.entries) <= transcript.max_entries * 5 // 4
-        assert [e["seq"] for e in transcript.entries[-len(want) // 2:]] == want[-len(want) // 2:]
+        assert [e["seq"] for e in transcript.entries[-len(want) // 2 :]] == want[-len(want) // 2 :]
         assert transcript.follow and transcript.scroll_y == transcript.max_scroll_y

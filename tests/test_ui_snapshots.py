@@ -4,6 +4,7 @@ elapsed times and ages are the same on every machine.
 
 Update after an intended change: pytest tests/test_ui_snapshots.py --snapshot-update
 (and look at the report)."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,21 +24,46 @@ def rich_events() -> list[dict]:
     """sample_events() plus a budget event, a second job with the other metrics, a dev
     score and a critical alert with a suggestion."""
     evs = sample_events()
-    extra = [
-        {"type": "budget", "spent": {"wall_s": 1800, "gpu_h": 0.5, "tokens": 123456, "usd": 1.25},
-         "limits": {"wall_s": 7200, "gpu_h": None, "tokens": 1000000, "usd": 10.0}, "frac": 0.25, "at": 105},
-        {"type": "job_state", "job": "j2", "state": "running", "at": 106},
-    ] + [
-        {"type": "metric", "job": "j2", "step": s, "total": 40,
-         "values": {"loss": 1.5 / (s + 1), "reward_mean": 0.05 * s, "learning_rate": 1e-4,
-                    "tokens_per_s": 5200.0, "mfu": 0.41}, "at": 107 + 2 * s}
-        for s in range(8)
-    ] + [
-        {"type": "score", "split": "dev", "value": 0.31, "job": "j2", "step": 7, "at": 123},
-        {"type": "alert", "rule": "reward_hack", "severity": "critical",
-         "message": "reward up while the dev score is down",
-         "suggestion": "read a few samples", "at": 124},
-    ]
+    extra = (
+        [
+            {
+                "type": "budget",
+                "spent": {"wall_s": 1800, "gpu_h": 0.5, "tokens": 123456, "usd": 1.25},
+                "limits": {"wall_s": 7200, "gpu_h": None, "tokens": 1000000, "usd": 10.0},
+                "frac": 0.25,
+                "at": 105,
+            },
+            {"type": "job_state", "job": "j2", "state": "running", "at": 106},
+        ]
+        + [
+            {
+                "type": "metric",
+                "job": "j2",
+                "step": s,
+                "total": 40,
+                "values": {
+                    "loss": 1.5 / (s + 1),
+                    "reward_mean": 0.05 * s,
+                    "learning_rate": 1e-4,
+                    "tokens_per_s": 5200.0,
+                    "mfu": 0.41,
+                },
+                "at": 107 + 2 * s,
+            }
+            for s in range(8)
+        ]
+        + [
+            {"type": "score", "split": "dev", "value": 0.31, "job": "j2", "step": 7, "at": 123},
+            {
+                "type": "alert",
+                "rule": "reward_hack",
+                "severity": "critical",
+                "message": "reward up while the dev score is down",
+                "suggestion": "read a few samples",
+                "at": 124,
+            },
+        ]
+    )
     cut = next(i for i, e in enumerate(evs) if e["type"] == "score")
     return evs[:cut] + extra + evs[cut:]
 
@@ -47,20 +73,18 @@ def build(screen: str, theme: str, tmp_path):
     evs = rich_events()
     if screen == "home":
         make_run(tmp_path, "20250601-120000-aaaa", evs, config={"created": BASE_EPOCH})
-        make_run(tmp_path, "20250601-123000-bbbb", evs[:12],
-                 config={"created": BASE_EPOCH + 1800, "task": "humaneval"})
-        app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0,
-                        theme=theme)
+        make_run(tmp_path, "20250601-123000-bbbb", evs[:12], config={"created": BASE_EPOCH + 1800, "task": "humaneval"})
+        app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0, theme=theme)
 
         async def ready(pilot):
             await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
             app.screen.query_one("#home-title").update("tinker-tui · runs in $HOME")
             await pilot.pause(0.1)
+
         return app, ready, None
     if screen == "replay":
         run = make_run(tmp_path, "r1", evs)
-        app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock,
-                        replay_autoplay=False, theme=theme)
+        app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False, theme=theme)
 
         async def ready(pilot):
             # the log is indexed in a worker: seek once all of it is (a loaded machine is slower)
@@ -68,6 +92,7 @@ def build(screen: str, theme: str, tmp_path):
             app.screen.feed.seek(len(evs) - 5)
             await wait_for(pilot, lambda: app.screen.view.count == len(evs) - 5)
             await pilot.pause(0.45)  # the chart redraw timer
+
         return app, ready, None
     # live: "run" has no approval waiting (decided); "approval" stops at the request
     if screen == "run":
@@ -75,8 +100,7 @@ def build(screen: str, theme: str, tmp_path):
     else:
         cut = next(i for i, e in enumerate(evs) if e["type"] == "approval_decision")
     run = make_run(tmp_path, "r1", evs[:cut])
-    app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock,
-                    live_interval=0.05, theme=theme)
+    app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, theme=theme)
 
     def rs():
         return next(s for s in app.screen_stack if isinstance(s, RunScreen))
@@ -84,9 +108,9 @@ def build(screen: str, theme: str, tmp_path):
     async def ready(pilot):
         if screen == "approval":
             await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-        await wait_for(pilot, lambda: rs().daemon_alive is not None
-                       and rs().view.count == cut)
+        await wait_for(pilot, lambda: rs().daemon_alive is not None and rs().view.count == cut)
         await pilot.pause(0.45)
+
     return app, ready, FakeDaemon(run)
 
 

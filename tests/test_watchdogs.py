@@ -1,5 +1,6 @@
 """Watchdogs: every rule catches its seeded failure within 3 logged steps of onset; healthy,
 noisy SFT and GRPO runs raise nothing; alerts fire once per onset and re-arm after recovery."""
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,13 @@ def test_delay_table():
 
 # ------------------------------------------------------------------------------ unit checks
 def metric(step, job="job1", t=None, **values):
-    return {"type": "metric", "job": job, "step": step, "ts": iso(t if t is not None else T0 + 6 * step),
-            "values": values}
+    return {
+        "type": "metric",
+        "job": job,
+        "step": step,
+        "ts": iso(t if t is not None else T0 + 6 * step),
+        "values": values,
+    }
 
 
 def test_alert_shape():
@@ -80,8 +86,10 @@ def test_nan_fires_once_per_onset_and_rearms():
     rules = []
     for s in range(1, 30):
         bad = s in (5, 6, 7, 20)
-        rules += [a["rule"] for a in wd.feed(metric(s, loss=float("nan") if bad else 1.0,
-                                                    grad_norm=float("inf") if s == 6 else 0.5))]
+        rules += [
+            a["rule"]
+            for a in wd.feed(metric(s, loss=float("nan") if bad else 1.0, grad_norm=float("inf") if s == 6 else 0.5))
+        ]
     assert rules == ["nan", "nan"]
     # strings some loggers write
     assert Watchdogs().feed(metric(1, loss="NaN"))[0]["rule"] == "nan"
@@ -147,8 +155,15 @@ def test_job_started_stated_horizon():
     assert Watchdogs().job_started("j", total_steps=300, scheduler_steps=50, lr_scheduler_type="constant") == []
     # job_state events may carry the spec
     wd = Watchdogs()
-    out = wd.feed({"type": "job_state", "job": "job2", "state": "running", "ts": iso(T0),
-                   "spec": {"max_steps": 400, "lr_scheduler_type": "linear", "scheduler_steps": 40}})
+    out = wd.feed(
+        {
+            "type": "job_state",
+            "job": "job2",
+            "state": "running",
+            "ts": iso(T0),
+            "spec": {"max_steps": 400, "lr_scheduler_type": "linear", "scheduler_steps": 40},
+        }
+    )
     assert [a["rule"] for a in out] == ["schedule_horizon"]
     assert wd.jobs["job2"].total_steps == 400
 
@@ -158,20 +173,20 @@ def test_cosine_tail_is_not_lr_near_zero_but_unknown_total_is():
     lrs = [1e-4 * 0.5 * (1 + math.cos(math.pi * s / steps)) for s in range(1, steps + 1)]
     wd = Watchdogs()
     wd.job_started("job1", total_steps=steps, lr_scheduler_type="cosine", warmup_steps=0, now=T0)
-    assert sum((wd.feed(metric(s, learning_rate=lr, loss=2.0 * 0.98 ** s)) for s, lr in enumerate(lrs, 1)), []) == []
+    assert sum((wd.feed(metric(s, learning_rate=lr, loss=2.0 * 0.98**s)) for s, lr in enumerate(lrs, 1)), []) == []
     # the same stream without the plan: the tail looks like a dead LR (documented limitation)
     wd = Watchdogs()
-    out = sum((wd.feed(metric(s, learning_rate=lr, loss=2.0 * 0.98 ** s)) for s, lr in enumerate(lrs, 1)), [])
+    out = sum((wd.feed(metric(s, learning_rate=lr, loss=2.0 * 0.98**s)) for s, lr in enumerate(lrs, 1)), [])
     assert [a["rule"] for a in out] == ["lr_near_zero"]
 
 
 def test_stall_tick_configurable_and_rearms():
     wd = Watchdogs(WatchdogConfig(stall_timeout_s=60, stall_startup_s=120))
     wd.job_started("job1", total_steps=100, now=T0)
-    assert wd.tick(T0 + 100) == []                 # still within the startup allowance
+    assert wd.tick(T0 + 100) == []  # still within the startup allowance
     assert [a["rule"] for a in wd.tick(T0 + 121)] == ["stall"]
-    assert wd.tick(T0 + 130) == []                 # once per onset
-    wd.feed(metric(1, t=T0 + 140, loss=2.0))       # progress: re-armed
+    assert wd.tick(T0 + 130) == []  # once per onset
+    wd.feed(metric(1, t=T0 + 140, loss=2.0))  # progress: re-armed
     for s in range(2, 6):
         wd.feed(metric(s, t=T0 + 140 + 5 * (s - 1), loss=2.0 - 0.01 * s))
     assert wd.tick(T0 + 190) == []
@@ -220,12 +235,19 @@ def test_reward_up_dev_down_ignores_test_split_and_rising_dev():
 
 def test_malformed_events_are_ignored():
     wd = Watchdogs()
-    for ev in (None, {}, {"type": "metric"}, {"type": "metric", "values": "x"},
-               {"type": "metric", "job": "j", "step": "seven", "values": {"loss": 1.0}},
-               {"type": "host_sample", "gpus": "none"}, {"type": "host_sample", "gpus": [1, 2]},
-               {"type": "score", "split": "dev", "value": "high"},
-               {"type": "job_state"}, {"type": "alert", "rule": "nan"},
-               {"type": "metric", "job": "j", "step": 2, "ts": "yesterday", "values": {"loss": True}}):
+    for ev in (
+        None,
+        {},
+        {"type": "metric"},
+        {"type": "metric", "values": "x"},
+        {"type": "metric", "job": "j", "step": "seven", "values": {"loss": 1.0}},
+        {"type": "host_sample", "gpus": "none"},
+        {"type": "host_sample", "gpus": [1, 2]},
+        {"type": "score", "split": "dev", "value": "high"},
+        {"type": "job_state"},
+        {"type": "alert", "rule": "nan"},
+        {"type": "metric", "job": "j", "step": 2, "ts": "yesterday", "values": {"loss": True}},
+    ):
         assert wd.feed(ev) == []
     assert wd.tick() == []
 
@@ -240,8 +262,11 @@ def test_config_from_dict():
 def test_module_is_pure_python():
     import subprocess
     import sys
-    code = ("import sys, agent_core.oversight.watchdogs, agent_core.oversight.contamination; "
-            "bad = [m for m in ('torch', 'textual', 'transformers', 'numpy') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+
+    code = (
+        "import sys, agent_core.oversight.watchdogs, agent_core.oversight.contamination; "
+        "bad = [m for m in ('torch', 'textual', 'transformers', 'numpy') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

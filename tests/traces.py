@@ -20,6 +20,7 @@ Onset conventions (what "caught within 3 log steps of onset" is measured from):
     gpu_idle: the first idle host sample (delay counted in logged steps, also reported in samples);
     stall: the first tick past the stall limit (delay reported in seconds).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,13 +56,13 @@ def lr_lambda(sched: str, s: int, warmup: int, horizon: int) -> float:
 @dataclass
 class Trace:
     name: str
-    rule: str | None                 # the seeded failure; None for a healthy trace
+    rule: str | None  # the seeded failure; None for a healthy trace
     events: list[dict]
-    onset: int | None = None         # index into events
-    unit: str = "metric"             # delay counted in: metric | seconds
+    onset: int | None = None  # index into events
+    unit: str = "metric"  # delay counted in: metric | seconds
     note: str = ""
-    trouble: int | None = None       # where the trace stops being healthy (default: onset);
-                                     # no alert may fire before it
+    trouble: int | None = None  # where the trace stops being healthy (default: onset);
+    # no alert may fire before it
 
     def __post_init__(self) -> None:
         if self.trouble is None:
@@ -71,16 +72,17 @@ class Trace:
 @dataclass
 class Run:
     """Per-step values of one job, edited by the failure injectors before rendering."""
+
     seed: int
     method: str = "sft"
     T: int = 200
     sched: str = "cosine"
     warmup: int = 10
-    horizon: int | None = None       # the scheduler's real horizon (None: T)
+    horizon: int | None = None  # the scheduler's real horizon (None: T)
     peak_lr: float = 2e-4
     dt: float = 6.0
     job: str = "job1"
-    announce: dict | None = None     # job_state fields; None: the real ones
+    announce: dict | None = None  # job_state fields; None: the real ones
     steps: list[dict] = field(default_factory=list)
     util: list[float] = field(default_factory=list)  # per host sample, while the job runs
 
@@ -106,7 +108,9 @@ class Run:
             v["num_tokens"] = s * 65536
             v["mfu"] = max(0.0, rng.gauss(0.08 if s == 1 else mfu0, 0.02))
             if self.method == "sft":
-                v["loss"] = (loss_floor + (loss0 - loss_floor) * math.exp(-s / tau)) * math.exp(rng.gauss(0, loss_noise))
+                v["loss"] = (loss_floor + (loss0 - loss_floor) * math.exp(-s / tau)) * math.exp(
+                    rng.gauss(0, loss_noise)
+                )
                 v["mean_token_accuracy"] = min(1.0, 0.4 + 0.5 * (1 - math.exp(-s / tau)) + rng.gauss(0, 0.01))
                 v["entropy"] = max(0.1, 1.8 * math.exp(-s / (2 * tau)) + 0.4 + rng.gauss(0, 0.03))
             else:
@@ -116,7 +120,7 @@ class Run:
                 v["reward"] = reward
                 v["reward_std"] = max(0.0, 0.35 + rng.gauss(0, 0.04))
                 v["rewards/correct/mean"] = reward
-                v["frac_reward_zero_std"] = min(1.0, max(0.0, r ** 8 + (1 - r) ** 8 + 0.1 + rng.gauss(0, 0.04)))
+                v["frac_reward_zero_std"] = min(1.0, max(0.0, r**8 + (1 - r) ** 8 + 0.1 + rng.gauss(0, 0.04)))
                 v["kl"] = 0.002 * (1 - math.exp(-s / 50)) + abs(rng.gauss(0, 0.0005))
                 v["entropy"] = max(0.05, 0.9 - 0.3 * s / self.T + rng.gauss(0, 0.03))
                 v["completions/mean_length"] = len0 * (1 + 0.2 * s / self.T) * math.exp(rng.gauss(0, 0.06))
@@ -136,6 +140,7 @@ class Run:
 @dataclass
 class Stream:
     """Renders one or more Runs into a timed event list."""
+
     t: float = T0
     events: list[dict] = field(default_factory=list)
     gpus: int = 1
@@ -147,11 +152,31 @@ class Stream:
         while min(self.next_host, self.next_tick) <= t:
             if self.next_host <= self.next_tick:
                 u = util(self.next_host)
-                gpus = [] if self.gpus == 0 else [
-                    {"index": i, "name": "NVIDIA H100 80GB HBM3", "util": u, "mem_used": 40e9,
-                     "mem_total": 80e9, "power": 300.0, "temp": 60} for i in range(self.gpus)]
-                self.events.append({"type": "host_sample", "ts": iso(self.next_host), "gpus": gpus,
-                                    "cpu": 35.0, "memory": {"used": 30e9, "total": 128e9, "percent": 23.0}})
+                gpus = (
+                    []
+                    if self.gpus == 0
+                    else [
+                        {
+                            "index": i,
+                            "name": "NVIDIA H100 80GB HBM3",
+                            "util": u,
+                            "mem_used": 40e9,
+                            "mem_total": 80e9,
+                            "power": 300.0,
+                            "temp": 60,
+                        }
+                        for i in range(self.gpus)
+                    ]
+                )
+                self.events.append(
+                    {
+                        "type": "host_sample",
+                        "ts": iso(self.next_host),
+                        "gpus": gpus,
+                        "cpu": 35.0,
+                        "memory": {"used": 30e9, "total": 128e9, "percent": 23.0},
+                    }
+                )
                 self.next_host += HOST_S
             else:
                 if self.ticks:
@@ -162,16 +187,30 @@ class Stream:
     def idle(self, seconds: float, util: float = 0.0) -> None:
         self._clock_to(self.t + seconds, lambda _t: util)
 
-    def job(self, run: Run, startup_s: float = 30.0, end: str | None = "finished",
-            stop_after: int | None = None, dev: Callable[[int], float | None] | None = None,
-            hang_s: float = 0.0, gap: tuple[int, float] | None = None) -> dict[int, int]:
+    def job(
+        self,
+        run: Run,
+        startup_s: float = 30.0,
+        end: str | None = "finished",
+        stop_after: int | None = None,
+        dev: Callable[[int], float | None] | None = None,
+        hang_s: float = 0.0,
+        gap: tuple[int, float] | None = None,
+    ) -> dict[int, int]:
         """Append a job's events; returns {step: index of its metric event}."""
-        fields_ = run.announce if run.announce is not None else {
-            "method": run.method, "total_steps": run.T, "lr_scheduler_type": run.sched,
-            "warmup_steps": run.warmup, "learning_rate": run.peak_lr}
+        fields_ = (
+            run.announce
+            if run.announce is not None
+            else {
+                "method": run.method,
+                "total_steps": run.T,
+                "lr_scheduler_type": run.sched,
+                "warmup_steps": run.warmup,
+                "learning_rate": run.peak_lr,
+            }
+        )
         self.events.append({"type": "job_state", "ts": iso(self.t), "job": run.job, "state": "queued"})
-        self.events.append({"type": "job_state", "ts": iso(self.t), "job": run.job, "state": "running",
-                            **fields_})
+        self.events.append({"type": "job_state", "ts": iso(self.t), "job": run.job, "state": "running", **fields_})
         start = self.t
         first_step_t = start + startup_s
 
@@ -191,18 +230,26 @@ class Stream:
                 t += gap[1]
             self._clock_to(t, util)
             where[s] = len(self.events)
-            self.events.append({"type": "metric", "ts": iso(t), "job": run.job, "step": s,
-                                "values": dict(values)})
+            self.events.append({"type": "metric", "ts": iso(t), "job": run.job, "step": s, "values": dict(values)})
             if dev is not None:
                 d = dev(s)
                 if d is not None:
-                    self.events.append({"type": "score", "ts": iso(t), "split": "dev", "value": d,
-                                        "checkpoint": f"{run.job}/step-{s}", "role": "dev"})
+                    self.events.append(
+                        {
+                            "type": "score",
+                            "ts": iso(t),
+                            "split": "dev",
+                            "value": d,
+                            "checkpoint": f"{run.job}/step-{s}",
+                            "role": "dev",
+                        }
+                    )
         if hang_s:
             self._clock_to(t + hang_s, util)
         if end:
-            self.events.append({"type": "job_state", "ts": iso(self.t), "job": run.job, "state": end,
-                                "detail": "checkpoint out/ckpt"})
+            self.events.append(
+                {"type": "job_state", "ts": iso(self.t), "job": run.job, "state": end, "detail": "checkpoint out/ckpt"}
+            )
         return where
 
 
@@ -216,15 +263,26 @@ def finish(events: list[dict]) -> list[dict]:
 def healthy_traces() -> list[Trace]:
     out: list[Trace] = []
     configs = [
-        ("sft", "cosine", 10, 240), ("sft", "linear", 0, 200), ("sft", "constant", 0, 160),
-        ("sft", "cosine", 0, 300), ("sft", "constant_with_warmup", 20, 180),
-        ("grpo", "constant", 0, 200), ("grpo", "constant_with_warmup", 10, 240),
-        ("grpo", "cosine", 5, 200), ("grpo", "constant", 0, 300),
+        ("sft", "cosine", 10, 240),
+        ("sft", "linear", 0, 200),
+        ("sft", "constant", 0, 160),
+        ("sft", "cosine", 0, 300),
+        ("sft", "constant_with_warmup", 20, 180),
+        ("grpo", "constant", 0, 200),
+        ("grpo", "constant_with_warmup", 10, 240),
+        ("grpo", "cosine", 5, 200),
+        ("grpo", "constant", 0, 300),
     ]
     for seed in range(3):
         for k, (method, sched, warmup, T) in enumerate(configs):
-            run = Run(seed=seed * 100 + k, method=method, T=T, sched=sched, warmup=warmup,
-                      peak_lr=2e-4 if method == "sft" else 1e-5)
+            run = Run(
+                seed=seed * 100 + k,
+                method=method,
+                T=T,
+                sched=sched,
+                warmup=warmup,
+                peak_lr=2e-4 if method == "sft" else 1e-5,
+            )
             st = Stream()
             st.idle(20, util=0.0)
             dev = None
@@ -236,6 +294,7 @@ def healthy_traces() -> list[Trace]:
                     if s % 20:
                         return None
                     return round(min(1.0, base + 0.5 * (1 - math.exp(-s / (0.3 * T))) + drng.gauss(0, 0.012)), 4)
+
             st.job(run, dev=dev)
             st.idle(60, util=0.0)  # job over: an idle GPU is fine
             out.append(Trace(f"healthy-{method}-{sched}-s{seed}", None, finish(st.events)))
@@ -252,8 +311,10 @@ def healthy_traces() -> list[Trace]:
     out.append(Trace("healthy-no-gpu", None, finish(st.events)))
     # metrics only, no job_state, no total steps (a recorded stream; what `check metrics` sees)
     run = Run(seed=800, method="sft", T=200, sched="constant", warmup=0)
-    events = [{"type": "metric", "ts": iso(T0 + 6 * s), "job": "job1", "step": s, "values": v}
-              for s, v in enumerate(run.steps, start=1)]
+    events = [
+        {"type": "metric", "ts": iso(T0 + 6 * s), "job": "job1", "step": s, "values": v}
+        for s, v in enumerate(run.steps, start=1)
+    ]
     out.append(Trace("healthy-metrics-only", None, finish(events)))
     # slow steps (GRPO generation: 90 s per step) must not look like a stall
     st = Stream()
@@ -263,6 +324,7 @@ def healthy_traces() -> list[Trace]:
 
 
 # ------------------------------------------------------------------------------ failures
+
 
 def failure_traces(offset: int = 0) -> list[Trace]:
     """The seeded catalog; `offset` shifts every random seed (robustness sweeps)."""
@@ -283,8 +345,9 @@ def failure_traces(offset: int = 0) -> list[Trace]:
         onset = next(s for s, v in enumerate(run.steps, 1) if v["learning_rate"] < 0.01 * run.peak_lr)
         st = Stream()
         where = st.job(run, stop_after=onset + 10, end=None)
-        out.append(Trace(f"lr_near_zero-horizon-s{seed}", "lr_near_zero", finish(st.events), where[onset],
-                         trouble=where[1]))
+        out.append(
+            Trace(f"lr_near_zero-horizon-s{seed}", "lr_near_zero", finish(st.events), where[onset], trouble=where[1])
+        )
     # lr_near_zero: the agent set the LR to 0 half way (e.g. a resumed job with lr 0)
     run = Run(seed=offset + 12, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
     for v in run.steps[79:]:
@@ -312,21 +375,30 @@ def failure_traces(offset: int = 0) -> list[Trace]:
     where = st.job(run, stop_after=40, end=None)
     out.append(Trace("schedule_horizon-linear-warmup", "schedule_horizon", finish(st.events), where[6]))
     # scheduler type not announced: caught when the LR is under half its peak
-    run = Run(seed=offset + 23, method="sft", T=300, sched="cosine", warmup=0, horizon=50,
-              announce={"total_steps": 300})
+    run = Run(
+        seed=offset + 23, method="sft", T=300, sched="cosine", warmup=0, horizon=50, announce={"total_steps": 300}
+    )
     onset = next(s for s, v in enumerate(run.steps, 1) if v["learning_rate"] < 0.5 * run.peak_lr)
     st = Stream()
     where = st.job(run, stop_after=onset + 5, end=None)
     out.append(Trace("schedule_horizon-type-unknown", "schedule_horizon", finish(st.events), where[onset]))
     # stated at job start: scheduler built for 50 steps, job plans 300
-    run = Run(seed=offset + 24, method="sft", T=300, sched="cosine", warmup=0, horizon=50,
-              announce={"total_steps": 300, "scheduler_steps": 50, "lr_scheduler_type": "cosine"})
+    run = Run(
+        seed=offset + 24,
+        method="sft",
+        T=300,
+        sched="cosine",
+        warmup=0,
+        horizon=50,
+        announce={"total_steps": 300, "scheduler_steps": 50, "lr_scheduler_type": "cosine"},
+    )
     st = Stream()
     st.job(run, stop_after=5, end=None)
     idx = next(i for i, e in enumerate(st.events) if e["type"] == "job_state" and e["state"] == "running")
     out.append(Trace("schedule_horizon-stated", "schedule_horizon", finish(st.events), idx))
 
     from agent_core.oversight.watchdogs import WatchdogConfig
+
     W = WatchdogConfig().flat_window
     # loss_flat: LR far too low, loss flat from the start
     for seed in range(3):
@@ -337,8 +409,7 @@ def failure_traces(offset: int = 0) -> list[Trace]:
             v["loss"] = level * math.exp(rng.gauss(0, 0.04))
         st = Stream()
         where = st.job(run, stop_after=W + 10, end=None)
-        out.append(Trace(f"loss_flat-from-start-s{seed}", "loss_flat", finish(st.events), where[W],
-                         trouble=where[1]))
+        out.append(Trace(f"loss_flat-from-start-s{seed}", "loss_flat", finish(st.events), where[W], trouble=where[1]))
     # loss_flat: learning for 40 steps (2.6 -> 2.0, under the 30% "converged" mark), then stuck
     # (the agent froze the parameters / LoRA not attached on the next job's resume)
     run = Run(seed=offset + 33, method="sft", T=200, sched="constant", warmup=0)
@@ -348,8 +419,7 @@ def failure_traces(offset: int = 0) -> list[Trace]:
         v["loss"] = level * math.exp(rng.gauss(0, 0.03))
     st = Stream()
     where = st.job(run, stop_after=40 + W + 10, end=None)
-    out.append(Trace("loss_flat-stuck-after-40", "loss_flat", finish(st.events), where[40 + W],
-                     trouble=where[41]))
+    out.append(Trace("loss_flat-stuck-after-40", "loss_flat", finish(st.events), where[40 + W], trouble=where[41]))
 
     # reward_flat: GRPO reward flat around 0.35 (no signal, LR too low)
     for seed in range(3):
@@ -360,13 +430,18 @@ def failure_traces(offset: int = 0) -> list[Trace]:
             v["reward"] = v["rewards/correct/mean"] = min(1.0, max(0.0, level + rng.gauss(0, 0.04)))
         st = Stream()
         where = st.job(run, stop_after=W + 10, end=None)
-        out.append(Trace(f"reward_flat-s{seed}", "reward_flat", finish(st.events), where[W],
-                         trouble=where[1]))
+        out.append(Trace(f"reward_flat-s{seed}", "reward_flat", finish(st.events), where[W], trouble=where[1]))
 
     # grad_spike: one step 12x
     for seed in range(3):
-        run = Run(seed=offset + 50 + seed, method="sft" if seed % 2 else "grpo", T=150, sched="constant",
-                  warmup=0, peak_lr=1e-5)
+        run = Run(
+            seed=offset + 50 + seed,
+            method="sft" if seed % 2 else "grpo",
+            T=150,
+            sched="constant",
+            warmup=0,
+            peak_lr=1e-5,
+        )
         run.steps[89]["grad_norm"] *= 12
         st = Stream()
         where = st.job(run, stop_after=100, end=None)
@@ -394,10 +469,12 @@ def failure_traces(offset: int = 0) -> list[Trace]:
             if s % 10:
                 return None
             return 0.30 + 0.04 * (s // 10) if s <= 60 else 0.54 - 0.06 * ((s - 60) // 10)
+
         st = Stream()
         st.job(run, stop_after=110, end=None, dev=dev)
-        idx = next(i for i, e in enumerate(st.events) if e["type"] == "score"
-                   and e["checkpoint"].endswith("step-70"))  # 0.48: the first 0.05 under the best
+        idx = next(
+            i for i, e in enumerate(st.events) if e["type"] == "score" and e["checkpoint"].endswith("step-70")
+        )  # 0.48: the first 0.05 under the best
         out.append(Trace(f"reward_up_dev_down-s{seed}", "reward_up_dev_down", finish(st.events), idx))
 
     # length_runaway: lengths grow 6% per step from step 80
@@ -413,8 +490,11 @@ def failure_traces(offset: int = 0) -> list[Trace]:
             v["completions/mean_length"] = true * math.exp(rng.gauss(0, 0.05))
         st = Stream()
         where = st.job(run, stop_after=onset + 10, end=None)
-        out.append(Trace(f"length_runaway-growth-s{seed}", "length_runaway", finish(st.events), where[onset],
-                         trouble=where[81]))
+        out.append(
+            Trace(
+                f"length_runaway-growth-s{seed}", "length_runaway", finish(st.events), where[onset], trouble=where[81]
+            )
+        )
     # length_runaway: most completions hit the length limit
     run = Run(seed=offset + 82, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
     for v in run.steps[99:]:
@@ -453,8 +533,11 @@ def failure_traces(offset: int = 0) -> list[Trace]:
         where = st.job(run, stop_after=110, end=None)
         # the first idle host sample
         t_idle = T0 + 30.0 + first_idle * HOST_S
-        idx = next(i for i, e in enumerate(st.events) if e["type"] == "host_sample"
-                   and e["ts"] >= iso(t_idle) and e["gpus"][0]["util"] == 0.0)
+        idx = next(
+            i
+            for i, e in enumerate(st.events)
+            if e["type"] == "host_sample" and e["ts"] >= iso(t_idle) and e["gpus"][0]["util"] == 0.0
+        )
         out.append(Trace(f"gpu_idle-s{seed}", "gpu_idle", finish(st.events), idx))
 
     # low_mfu: MFU drops to ~7% at step 60 (data loader bottleneck)
@@ -477,8 +560,9 @@ def failure_traces(offset: int = 0) -> list[Trace]:
         limit = max(300.0, 10 * dt)
         idx = next(i for i, e in enumerate(st.events) if e["type"] == "tick" and e["now"] - last_t > limit)
         assert idx > last
-        out.append(Trace(f"stall-dt{int(dt)}", "stall", finish(st.events), idx, unit="seconds",
-                         note=f"limit {limit:.0f}s"))
+        out.append(
+            Trace(f"stall-dt{int(dt)}", "stall", finish(st.events), idx, unit="seconds", note=f"limit {limit:.0f}s")
+        )
     return out
 
 
@@ -486,6 +570,7 @@ def failure_traces(offset: int = 0) -> list[Trace]:
 def run_trace(trace: Trace, wd=None) -> list[tuple[int, dict]]:
     """Feed a trace through Watchdogs; return [(event index, alert)]."""
     from agent_core.oversight.watchdogs import Watchdogs
+
     wd = wd or Watchdogs()
     fired: list[tuple[int, dict]] = []
     for i, ev in enumerate(trace.events):
@@ -503,8 +588,8 @@ def delay(trace: Trace, index: int) -> float:
     if trace.unit == "seconds":
         onset_ev, ev = trace.events[trace.onset], trace.events[index]
         return ev["now"] - onset_ev["now"]
-    return sum(1 for e in trace.events[trace.onset + 1:index + 1] if e["type"] == "metric")
+    return sum(1 for e in trace.events[trace.onset + 1 : index + 1] if e["type"] == "metric")
 
 
 def samples_between(trace: Trace, index: int) -> int:
-    return sum(1 for e in trace.events[trace.onset + 1:index + 1] if e["type"] == "host_sample")
+    return sum(1 for e in trace.events[trace.onset + 1 : index + 1] if e["type"] == "host_sample")

@@ -13,17 +13,32 @@ NO_COLOR: Textual itself honours the NO_COLOR environment variable (App.__init__
 `app.no_color` and adds a Monochrome/NoColor line filter), whatever theme is active; nothing
 to do here beyond not fighting it (tests/test_ui_home.py checks it).
 """
+
 from __future__ import annotations
 
 from textual.theme import Theme
 
 __all__ = [
-    "DEFAULT_THEME", "DOMAIN_DEFAULTS", "DOMAIN_VARIABLES", "THEMES",
-    "TINKER_DARK", "TINKER_LIGHT", "TINKER_HIGH_CONTRAST", "register_themes",
+    "DEFAULT_THEME",
+    "DOMAIN_DEFAULTS",
+    "DOMAIN_VARIABLES",
+    "THEMES",
+    "TINKER_DARK",
+    "TINKER_LIGHT",
+    "TINKER_HIGH_CONTRAST",
+    "register_themes",
 ]
 
 DOMAIN_VARIABLES = (
-    "loss", "reward", "risk-high", "risk-medium", "risk-low", "ok", "person", "agent", "tool",
+    "loss",
+    "reward",
+    "risk-high",
+    "risk-medium",
+    "risk-low",
+    "ok",
+    "person",
+    "agent",
+    "tool",
     "muted",
 )
 

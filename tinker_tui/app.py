@@ -6,6 +6,7 @@
 Import rule: this process imports only agent_core.record.events/runs/control and tinker_tui.client
 from the core, never torch & co. (tests/test_ui_run_screen.py checks it in a subprocess).
 """
+
 from __future__ import annotations
 
 import gc
@@ -70,13 +71,22 @@ class TinkerApp(App):
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
     ]
 
-    def __init__(self, home: Path | str | None = None, run: RunDir | Path | str | None = None,
-                 mode: str = "home", theme: str | None = None, *,
-                 clock: Callable[[], float] = time.time,
-                 start_new_run: Callable[["TinkerApp"], RunDir | None] | None = None,
-                 replay_speed: float = 10.0, replay_autoplay: bool = True,
-                 approval_grace: float = 0.5, home_refresh: float = 2.0,
-                 live_interval: float = 0.1, freeze_gc: bool = True) -> None:
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        run: RunDir | Path | str | None = None,
+        mode: str = "home",
+        theme: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        start_new_run: Callable[["TinkerApp"], RunDir | None] | None = None,
+        replay_speed: float = 10.0,
+        replay_autoplay: bool = True,
+        approval_grace: float = 0.5,
+        home_refresh: float = 2.0,
+        live_interval: float = 0.1,
+        freeze_gc: bool = True,
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -102,14 +112,15 @@ class TinkerApp(App):
         self._gc_frozen = False
         self._gc_thresholds = gc.get_threshold()
         self.base_title = self.TITLE
-        self.attention: dict[str, str] = {}   # source -> "approval waiting", "alert: ..."
+        self.attention: dict[str, str] = {}  # source -> "approval waiting", "alert: ..."
         from tinker_tui.keymap import binding_ids
-        self.keymap_config, self.config_problems, self.config_file = load_keymap(
-            self.home, binding_ids())
+
+        self.keymap_config, self.config_problems, self.config_file = load_keymap(self.home, binding_ids())
 
     # -- keys, help, attention ------------------------------------------------------------
     def action_help(self) -> None:
         from screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -170,8 +181,7 @@ class TinkerApp(App):
         for problem in self.config_problems:
             self.notify(problem, title="config", severity="error", timeout=15)
         if self.mode == "home":
-            self.push_screen(HomeScreen(self.home, clock=self.clock,
-                                        refresh_every=self.home_refresh))
+            self.push_screen(HomeScreen(self.home, clock=self.clock, refresh_every=self.home_refresh))
         else:
             self.open_run(self.run_dir, self.mode, can_go_back=False)
         if self.freeze_gc:
@@ -184,8 +194,7 @@ class TinkerApp(App):
             gc.collect()
             gc.freeze()
             self._gc_thresholds = gc.get_threshold()
-            gc.set_threshold(max(self.GC_THRESHOLD0, self._gc_thresholds[0]),
-                             *self._gc_thresholds[1:])
+            gc.set_threshold(max(self.GC_THRESHOLD0, self._gc_thresholds[0]), *self._gc_thresholds[1:])
             self._gc_frozen = True
 
     def on_unmount(self) -> None:
@@ -200,11 +209,11 @@ class TinkerApp(App):
             client = RunClient(run)
         else:
             # the log is indexed (in a worker when large), not read in here
-            feed = ReplayFeed(run.events_path, run=run, speed=self.replay_speed,
-                              playing=self.replay_autoplay)
+            feed = ReplayFeed(run.events_path, run=run, speed=self.replay_speed, playing=self.replay_autoplay)
             client = None
-        return RunScreen(feed, client, run=run, clock=self.clock, can_go_back=can_go_back,
-                         approval_grace=self.approval_grace)
+        return RunScreen(
+            feed, client, run=run, clock=self.clock, can_go_back=can_go_back, approval_grace=self.approval_grace
+        )
 
     def open_run(self, run: RunDir, mode: str = "attach", can_go_back: bool = True) -> RunScreen:
         screen = self.make_run_screen(run, mode, can_go_back)
@@ -228,7 +237,6 @@ class TinkerApp(App):
         if isinstance(run, RunDir):
             self.open_run(run, "attach", can_go_back=True)
 
-
     def _launch_from_form(self, cfg: dict | None) -> None:
         if cfg:
             self.notify("starting the run…")
@@ -237,6 +245,7 @@ class TinkerApp(App):
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, cfg: dict) -> None:
         from agent_core.daemon.launch import LaunchError, launch
+
         try:
             run = launch(self.home, cfg)
         except (LaunchError, OSError) as exc:
@@ -245,8 +254,13 @@ class TinkerApp(App):
         self.call_from_thread(self.open_run, run, "attach", True)
 
 
-def run_app(home: Path | str | None = None, run: RunDir | Path | str | None = None,
-            mode: str | None = None, theme: str | None = None, **options: Any) -> Any:
+def run_app(
+    home: Path | str | None = None,
+    run: RunDir | Path | str | None = None,
+    mode: str | None = None,
+    theme: str | None = None,
+    **options: Any,
+) -> Any:
     """Run the UI until the person quits or detaches; returns the app's return value.
 
     mode None: "home" without a run, else "attach" if the run's daemon is alive, else

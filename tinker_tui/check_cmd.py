@@ -17,6 +17,7 @@ The lead CLI registers it with `add_parser(subparsers)` and dispatches to `run(a
 also runs standalone: `python -m tinker_tui.check_cmd metrics FILE`. It runs in the UI process:
 no torch & co.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,32 +41,56 @@ class InputError(Exception):
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `check` (with its `metrics` and `contamination` verbs) on a subparsers object."""
     p = subparsers.add_parser(
-        "check", help="offline checks: watchdogs over a metrics stream, train/eval contamination",
-        description="Offline checks that need no run and no model.")
+        "check",
+        help="offline checks: watchdogs over a metrics stream, train/eval contamination",
+        description="Offline checks that need no run and no model.",
+    )
     sub = p.add_subparsers(dest="check_verb", metavar="{metrics,contamination}")
 
-    m = sub.add_parser("metrics", help="run the training watchdogs over a recorded event stream",
-                       description="Run the training watchdogs over a JSONL event stream; print alerts "
-                                   "as JSON lines. Exit 1 if any alert, 0 if none, 2 if unreadable.")
-    m.add_argument("file", metavar="FILE.jsonl", help="events, one JSON object a line ('-' for stdin); "
-                                                      "a run folder reads its events.jsonl")
+    m = sub.add_parser(
+        "metrics",
+        help="run the training watchdogs over a recorded event stream",
+        description="Run the training watchdogs over a JSONL event stream; print alerts "
+        "as JSON lines. Exit 1 if any alert, 0 if none, 2 if unreadable.",
+    )
+    m.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help="events, one JSON object a line ('-' for stdin); a run folder reads its events.jsonl",
+    )
     m.add_argument("--total-steps", type=int, help="planned steps of jobs the stream does not describe")
     m.add_argument("--lr-scheduler-type", help="LR schedule of jobs the stream does not describe")
     m.add_argument("--warmup-steps", type=int, help="warmup steps of jobs the stream does not describe")
     m.add_argument("--method", choices=("sft", "grpo"), help="training method of undescribed jobs")
-    m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a watchdog threshold, e.g. --set stall_timeout_s=600 (repeatable)")
+    m.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a watchdog threshold, e.g. --set stall_timeout_s=600 (repeatable)",
+    )
 
-    c = sub.add_parser("contamination", help="n-gram overlap between a training set and eval sets",
-                       description="Find eval items (verbatim or lightly reworded) inside a training "
-                                   "set. Exit 1 when any overlap is found, 0 when none, 2 if unreadable.")
+    c = sub.add_parser(
+        "contamination",
+        help="n-gram overlap between a training set and eval sets",
+        description="Find eval items (verbatim or lightly reworded) inside a training "
+        "set. Exit 1 when any overlap is found, 0 when none, 2 if unreadable.",
+    )
     c.add_argument("train", metavar="TRAIN.jsonl")
     c.add_argument("--against", nargs="+", required=True, metavar="EVAL.jsonl", help="evaluation set(s)")
-    c.add_argument("--n", type=int, default=contamination.DEFAULT_N,
-                   help=f"n-gram size in words (default {contamination.DEFAULT_N}); shorter items are compared whole")
-    c.add_argument("--threshold", type=float, default=contamination.DEFAULT_THRESHOLD,
-                   help="fraction of an eval item's n-grams one training row must contain "
-                        f"(default {contamination.DEFAULT_THRESHOLD})")
+    c.add_argument(
+        "--n",
+        type=int,
+        default=contamination.DEFAULT_N,
+        help=f"n-gram size in words (default {contamination.DEFAULT_N}); shorter items are compared whole",
+    )
+    c.add_argument(
+        "--threshold",
+        type=float,
+        default=contamination.DEFAULT_THRESHOLD,
+        help="fraction of an eval item's n-grams one training row must contain "
+        f"(default {contamination.DEFAULT_THRESHOLD})",
+    )
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(check_parser=p)
     return p
@@ -143,8 +168,16 @@ def iter_stream(fh) -> Iterator[tuple[int, dict | None]]:
 
 def run_metrics(args) -> int:
     wd = Watchdogs(_config(args.set))
-    plan = {k: v for k, v in (("total_steps", args.total_steps), ("lr_scheduler_type", args.lr_scheduler_type),
-                              ("warmup_steps", args.warmup_steps), ("method", args.method)) if v is not None}
+    plan = {
+        k: v
+        for k, v in (
+            ("total_steps", args.total_steps),
+            ("lr_scheduler_type", args.lr_scheduler_type),
+            ("warmup_steps", args.warmup_steps),
+            ("method", args.method),
+        )
+        if v is not None
+    }
     fh, name = _open_events(args.file)
     events = corrupt = 0
     rules: Counter = Counter()
@@ -170,21 +203,25 @@ def run_metrics(args) -> int:
             alerts += wd.feed(ev)
             for a in alerts:
                 rules[a["rule"]] += 1
-                print(json.dumps({**a, "line": lineno, "ts": ev.get("ts")}, ensure_ascii=False, default=str),
-                      flush=True)
+                print(
+                    json.dumps({**a, "line": lineno, "ts": ev.get("ts")}, ensure_ascii=False, default=str), flush=True
+                )
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
     if events == 0 and corrupt:
-        raise InputError(f"{name}: no readable events ({corrupt} corrupt lines): expected one JSON "
-                         f"event object per line")
+        raise InputError(
+            f"{name}: no readable events ({corrupt} corrupt lines): expected one JSON event object per line"
+        )
     total = sum(rules.values())
     summary = ", ".join(f"{r} x{n}" for r, n in sorted(rules.items()))
     note = f"; skipped {corrupt} corrupt line{'s' if corrupt != 1 else ''}" if corrupt else ""
-    print(f"{name}: {events} events, {total} alert{'s' if total != 1 else ''}"
-          f"{': ' + summary if summary else ''}{note}", file=sys.stderr)
+    print(
+        f"{name}: {events} events, {total} alert{'s' if total != 1 else ''}{': ' + summary if summary else ''}{note}",
+        file=sys.stderr,
+    )
     return EXIT_FOUND if total else EXIT_OK
 
 
@@ -213,12 +250,23 @@ def run_contamination(args) -> int:
         raise InputError("--threshold must be in (0, 1]")
     evals = {p: _read_rows(p) for p in args.against}
     train = _read_rows(args.train)
-    reports = [contamination.check(train, rows, n=args.n, threshold=args.threshold, name=p)
-               for p, rows in evals.items()]
+    reports = [
+        contamination.check(train, rows, n=args.n, threshold=args.threshold, name=p) for p, rows in evals.items()
+    ]
     if args.json:
-        print(json.dumps({"train": args.train, "n": args.n, "threshold": args.threshold,
-                          "found": any(r.found for r in reports),
-                          "reports": [r.to_dict() for r in reports]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "train": args.train,
+                    "n": args.n,
+                    "threshold": args.threshold,
+                    "found": any(r.found for r in reports),
+                    "reports": [r.to_dict() for r in reports],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         print(f"train: {args.train} ({len(train)} rows)")
         for r in reports:

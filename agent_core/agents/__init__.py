@@ -4,6 +4,7 @@
 playbook (offline, deterministic), script:PATH (replays a list of steps),
 anthropic[:MODEL] and openai[:MODEL] (LLM agents over the official SDKs).
 """
+
 from __future__ import annotations
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
@@ -13,14 +14,17 @@ def make_agent(spec: str, brief: Brief, **kw) -> Agent:
     kind, _, arg = spec.partition(":")
     if kind == "playbook":
         from agent_core.agents.playbook import PlaybookAgent
+
         return PlaybookAgent(brief)
     if kind == "script":
         from agent_core.agents.script import ScriptAgent
+
         if not arg:
             raise ValueError("--agent script:PATH needs a path to a JSON or YAML list of steps")
         return ScriptAgent(arg, brief)
     if kind in ("anthropic", "openai"):
         from agent_core.agents.llm import make_llm_agent
+
         return make_llm_agent(spec, brief, **kw)
     raise ValueError(f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
 

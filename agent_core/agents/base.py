@@ -1,4 +1,5 @@
 """The agent interface the supervisor loop drives."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from typing import Any
 @dataclass
 class Brief:
     """What every agent is told at the start of a run."""
+
     task: str
     description: str
     base_model: str
@@ -42,6 +44,7 @@ Action = Say | Call | Done
 @dataclass
 class ToolOutcome:
     """What the agent sees after a tool call: ok, a compact summary and structured data."""
+
     tool: str
     ok: bool
     summary: str

@@ -26,6 +26,7 @@ So, pure Python, no tokenizer:
   rule, OpenAI's assistant tool_calls/tool rule). It compacts down to `refill` of the budget, so
   the prefix (and the provider's prompt cache) then stays the same for several turns.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,11 +47,25 @@ CLOCK_MARK = "[tinker-tui clock]"
 AUTO_MARK = "[Automatic message from tinker-tui]"
 TERMINAL_STATES = ("finished", "stopped", "failed")
 
-_IMPORTANT = re.compile(r"(?i)(error|exception|traceback|warn|fail|fatal|\bnan\b|\binf\b|alert|killed|"
-                        r"out of memory|\boom\b|denied|assert|abort|diverg)")
+_IMPORTANT = re.compile(
+    r"(?i)(error|exception|traceback|warn|fail|fatal|\bnan\b|\binf\b|alert|killed|"
+    r"out of memory|\boom\b|denied|assert|abort|diverg)"
+)
 _NUMBER = re.compile(r"[-+]?\d[\d_,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_METRIC_ORDER = ("step", "epoch", "loss", "train_loss", "eval_loss", "reward", "accuracy", "score",
-                 "learning_rate", "lr", "grad_norm", "tokens_per_s")
+_METRIC_ORDER = (
+    "step",
+    "epoch",
+    "loss",
+    "train_loss",
+    "eval_loss",
+    "reward",
+    "accuracy",
+    "score",
+    "learning_rate",
+    "lr",
+    "grad_norm",
+    "tokens_per_s",
+)
 _INDEX_COLS = ("step", "epoch", "i", "index", "global_step")
 
 
@@ -122,8 +137,9 @@ def _shapes(items: list[_Line]) -> dict[str, list[int]]:
     return shapes
 
 
-def _condense_similar(items: list[_Line], keep: int, shapes: dict[str, list[int]] | None = None,
-                      min_run: int = 8) -> tuple[list[_Line], bool]:
+def _condense_similar(
+    items: list[_Line], keep: int, shapes: dict[str, list[int]] | None = None, min_run: int = 8
+) -> tuple[list[_Line], bool]:
     """Lines that differ only in their numbers (progress bars, metric lines), when one shape has
     at least `min_run` lines, even interleaved with others: `keep` evenly spaced ones stay, with a
     marker where the first was; lines of other shapes stay where they are."""
@@ -136,8 +152,9 @@ def _condense_similar(items: list[_Line], keep: int, shapes: dict[str, list[int]
         picks = {idx[k] for k in _evenly(len(idx), keep)}
         drop.update(i for i in idx if i not in picks)
         total = sum(items[i].count for i in idx)
-        markers[idx[0]] = _Line(f"[... {total:,} lines like these; {len(picks)} of them shown, evenly spaced ...]",
-                                marker=True)
+        markers[idx[0]] = _Line(
+            f"[... {total:,} lines like these; {len(picks)} of them shown, evenly spaced ...]", marker=True
+        )
     if not drop:
         return items, False
     out: list[_Line] = []
@@ -159,11 +176,10 @@ def _hard_cap(text: str, max_chars: int) -> str:
     room = max_chars - len(marker) - 8  # the count in the marker may grow by a digit or two
     head = room * 2 // 5
     tail = room - head
-    return text[:head] + f"\n[... {len(text) - head - tail:,} chars cut ...]\n" + text[len(text) - tail:]
+    return text[:head] + f"\n[... {len(text) - head - tail:,} chars cut ...]\n" + text[len(text) - tail :]
 
 
-def compact_text(text: Any, max_chars: int = 4000, *, top: int = 5, similar_keep: int = 5,
-                 header: bool = True) -> str:
+def compact_text(text: Any, max_chars: int = 4000, *, top: int = 5, similar_keep: int = 5, header: bool = True) -> str:
     """A log or any tool text made short and readable; see the module docstring. The result is at
     most max_chars long; text that is short and has no repeated lines is returned as it is."""
     text = "" if text is None else str(text)
@@ -198,8 +214,10 @@ def compact_text(text: Any, max_chars: int = 4000, *, top: int = 5, similar_keep
         return text
     head_lines: list[str] = []
     if header and (len(text) > 1000 or len(text) > max_chars):
-        head_lines.append(f"[output compacted from {len(lines):,} lines, {len(text):,} chars"
-                          + ("; repeated lines are shown once with their count]" if changed else "]"))
+        head_lines.append(
+            f"[output compacted from {len(lines):,} lines, {len(text):,} chars"
+            + ("; repeated lines are shown once with their count]" if changed else "]")
+        )
         if repeated:  # kept only if the middle of the body is cut
             head_lines.append("Most repeated lines:")
             head_lines += [f"  {c:>6}x  {_cut_line(line.strip(), 160)}" for line, c in repeated]
@@ -320,8 +338,9 @@ def is_metric_rows(value: Any) -> bool:
     return bool(_pick_columns(_as_rows(value), 8))
 
 
-def metrics_table(rows: Any, *, max_rows: int = 12, columns: list[str] | None = None, max_cols: int = 7,
-                  stats: bool = True) -> str:
+def metrics_table(
+    rows: Any, *, max_rows: int = 12, columns: list[str] | None = None, max_cols: int = 7, stats: bool = True
+) -> str:
     """Metric rows (list of dicts, or a dict of columns) as a fixed-width table of at most
     max_rows evenly spaced rows (+ the first row with a non-finite value), then one line per
     metric: first, min and max (with their step), last, and where non-finite values start."""
@@ -333,8 +352,7 @@ def metrics_table(rows: Any, *, max_rows: int = 12, columns: list[str] | None = 
         return f"({len(rows)} rows without numeric fields)"
     n = len(rows)
     idx = _evenly(n, max(2, max_rows))
-    bad = next((i for i, r in enumerate(rows) if any(_is_num(r.get(c)) and not _finite(r.get(c)) for c in cols)),
-               None)
+    bad = next((i for i, r in enumerate(rows) if any(_is_num(r.get(c)) and not _finite(r.get(c)) for c in cols)), None)
     if bad is not None and bad not in idx:
         idx = sorted(set(idx) | {bad})
     cells = [[_fmt(rows[i].get(c)) for c in cols] for i in idx]
@@ -480,7 +498,7 @@ def _first_sentence(text: str, cap: int = 110) -> str:
     text = " ".join((text or "").split())
     m = re.search(r"(?<=[.!?])\s", text)
     if m and m.start() < cap:
-        text = text[:m.start()]
+        text = text[: m.start()]
     return text if len(text) <= cap else text[: cap - 3] + "..."
 
 
@@ -530,9 +548,18 @@ class ContextManager:
     docstring). The LLM agent records into it as tool results and messages arrive, and calls
     fit() before each request."""
 
-    def __init__(self, budget_tokens: int = DEFAULT_BUDGET_TOKENS, *, keep_turns: int = 6,
-                 full_turns: int = 2, older_chars: int = 700, digest_share: float = 0.30,
-                 refill: float = 0.65, note_chars: int = 400, nudge_chars: int = 800):
+    def __init__(
+        self,
+        budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+        *,
+        keep_turns: int = 6,
+        full_turns: int = 2,
+        older_chars: int = 700,
+        digest_share: float = 0.30,
+        refill: float = 0.65,
+        note_chars: int = 400,
+        nudge_chars: int = 800,
+    ):
         self.budget_tokens = int(budget_tokens)
         self.keep_turns = max(1, int(keep_turns))
         self.full_turns = max(1, int(full_turns))
@@ -565,10 +592,20 @@ class ContextManager:
     def add_finding(self, kind: str, text: str, turn: int = 0) -> None:
         """Any other finding to keep for the whole run (kind: note, decision, or a free label)."""
         {"note": self.notes, "decision": self.decisions, "nudge": self.nudges}.get(kind, self.other).append(
-            (turn, str(text) if kind in ("note", "decision", "nudge") else f"{kind}: {text}"))
+            (turn, str(text) if kind in ("note", "decision", "nudge") else f"{kind}: {text}")
+        )
 
-    def record_result(self, tool: str, args: Any, ok: bool, summary: str, data: dict | None = None, *,
-                      denied: bool = False, turn: int = 0) -> None:
+    def record_result(
+        self,
+        tool: str,
+        args: Any,
+        ok: bool,
+        summary: str,
+        data: dict | None = None,
+        *,
+        denied: bool = False,
+        turn: int = 0,
+    ) -> None:
         """Pull the key findings out of one tool outcome (before it is compacted)."""
         summary = summary or ""
         data = data if isinstance(data, dict) else {}
@@ -597,8 +634,11 @@ class ContextManager:
             job = str(data["job"])
             setup = main.split(":", 1)[1] if main.startswith(job) and ":" in main else main
             setup = setup.split("; call wait")[0].strip()
-            short = ", ".join(f"{k}={args[k]}" for k in ("dataset", "base", "learning_rate", "epochs",
-                                                          "lr_scheduler_type", "lora") if k in args)
+            short = ", ".join(
+                f"{k}={args[k]}"
+                for k in ("dataset", "base", "learning_rate", "epochs", "lr_scheduler_type", "lora")
+                if k in args
+            )
             self.jobs[job] = _Job(turn, setup, short or setup[:60])
         elif tool in ("wait", "job_status", "stop_training") and data.get("job") in self.jobs:
             if data.get("state") in TERMINAL_STATES:
@@ -664,7 +704,7 @@ class ContextManager:
                 break
             keep.insert(0, g)
             used += size
-        dropped = groups[:len(groups) - len(keep)]
+        dropped = groups[: len(groups) - len(keep)]
 
         def assemble(level: int = 0, cap: int = digest_cap) -> tuple[list[Message], int]:
             if self.compacted_turns or self._digest is not None or self._has_findings():
@@ -693,8 +733,9 @@ class ContextManager:
         return self._done(new, total)
 
     def _has_findings(self) -> bool:
-        return bool(self.nudges or self.notes or self.decisions or self.other or self.jobs or self.scores
-                    or self.alerts)
+        return bool(
+            self.nudges or self.notes or self.decisions or self.other or self.jobs or self.scores or self.alerts
+        )
 
     def _done(self, history: list[Message], total: int) -> list[Message]:
         self.last_tokens = estimate_tokens(total)
@@ -736,8 +777,10 @@ class ContextManager:
                 scores = ", ".join(f"{s} {v}" for s, v in j.scores.items()) or "not evaluated"
                 out.append(f"- {job} (t{j.turn}): {setup} -> {end} -> {scores}")
         if self.scores:
-            out.append("Other scores: " + "; ".join(f"{ck}: " + ", ".join(f"{s} {v}" for s, v in sc.items())
-                                                  for ck, sc in self.scores.items()))
+            out.append(
+                "Other scores: "
+                + "; ".join(f"{ck}: " + ", ".join(f"{s} {v}" for s, v in sc.items()) for ck, sc in self.scores.items())
+            )
         if self.alerts:
             out.append("Watchdog alerts (rule, severity, how many times, turns, latest message):")
             mcap = (200, 120, 80, 60)[level]
@@ -763,9 +806,11 @@ class ContextManager:
 
     def _render_digest(self, cap: int, level: int) -> str:
         what = f"turns 1-{self.compacted_turns}" if self.compacted_turns else "earlier messages"
-        intro = (f"{DIGEST_MARK} To keep this conversation within its context budget, {what} were replaced "
-                 f"by this summary. The key findings below are kept for the whole run; the latest turns follow "
-                 f"verbatim.")
+        intro = (
+            f"{DIGEST_MARK} To keep this conversation within its context budget, {what} were replaced "
+            f"by this summary. The key findings below are kept for the whole run; the latest turns follow "
+            f"verbatim."
+        )
         findings = self.findings_text(level)
         if level >= 3:
             findings = _hard_cap(findings, max(200, cap - len(intro) - 300))
@@ -800,18 +845,27 @@ class ContextManager:
             calls = ", ".join(f"{name} x{c}" for name, c in counts.most_common(8)) or "no tool calls"
             lines.append(f"- t1-t{self.turn_lines[i - 1][0]}: {i} turns; calls: {calls}")
         if shown:
-            body = compact_text("\n".join(shown), max(200, room - len(lines[-1]) - 40), header=False,
-                                similar_keep=3)
+            body = compact_text("\n".join(shown), max(200, room - len(lines[-1]) - 40), header=False, similar_keep=3)
             lines.append(body)
         return "\n".join(lines)
 
     def stats(self, system: str = "", tools: list[dict] | None = None) -> dict:
-        return {"budget_tokens": self.budget_tokens, "last_tokens": self.last_tokens, "max_tokens": self.max_tokens,
-                "raw_tokens": self.raw_tokens(system, tools or []), "compactions": self.compactions,
-                "compacted_turns": self.compacted_turns, "over_budget": self.over_budget,
-                "findings": {"nudges": len(self.nudges), "notes": len(self.notes), "jobs": len(self.jobs),
-                             "alerts": sum(a.count for a in self.alerts.values()),
-                             "decisions": len(self.decisions)}}
+        return {
+            "budget_tokens": self.budget_tokens,
+            "last_tokens": self.last_tokens,
+            "max_tokens": self.max_tokens,
+            "raw_tokens": self.raw_tokens(system, tools or []),
+            "compactions": self.compactions,
+            "compacted_turns": self.compacted_turns,
+            "over_budget": self.over_budget,
+            "findings": {
+                "nudges": len(self.nudges),
+                "notes": len(self.notes),
+                "jobs": len(self.jobs),
+                "alerts": sum(a.count for a in self.alerts.values()),
+                "decisions": len(self.decisions),
+            },
+        }
 
 
 def _job_end(d: dict) -> str:
@@ -859,13 +913,17 @@ def _shrink(m: Message, limit: int) -> Message:
         return m if len(m.text) <= limit else UserText(compact_text(m.text, limit))
     if isinstance(m, AssistantTurn):
         text = m.text if len(m.text) <= limit else compact_text(m.text, limit)
-        calls = [replace(c, args=_shrink_args(c.args, max(60, limit // 4))) if c.runnable else c
-                 for c in m.tool_calls]
+        calls = [replace(c, args=_shrink_args(c.args, max(60, limit // 4))) if c.runnable else c for c in m.tool_calls]
         return AssistantTurn(text, calls)
     if isinstance(m, ToolResults):
-        return ToolResults([r if len(r.content) <= limit else
-                            ToolResult(r.call_id, r.name, compact_text(r.content, limit), r.is_error)
-                            for r in m.results])
+        return ToolResults(
+            [
+                r
+                if len(r.content) <= limit
+                else ToolResult(r.call_id, r.name, compact_text(r.content, limit), r.is_error)
+                for r in m.results
+            ]
+        )
     return m
 
 
@@ -879,5 +937,15 @@ def _shrink_args(args: Any, cap: int) -> Any:
     return args
 
 
-__all__ = ["ContextManager", "DEFAULT_BUDGET_TOKENS", "compact_data", "compact_text", "estimate_tokens",
-           "fixed_chars", "is_metric_rows", "message_chars", "metrics_table", "render_result"]
+__all__ = [
+    "ContextManager",
+    "DEFAULT_BUDGET_TOKENS",
+    "compact_data",
+    "compact_text",
+    "estimate_tokens",
+    "fixed_chars",
+    "is_metric_rows",
+    "message_chars",
+    "metrics_table",
+    "render_result",
+]

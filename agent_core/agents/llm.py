@@ -19,6 +19,7 @@ findings (notes, scores, experiments, alerts, decisions, the person's messages) 
 log, and before each request the history is fitted to a token budget (8,000 by default): the
 oldest whole turns give way to one summary message that carries those findings.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,29 +30,60 @@ from typing import Any
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
 from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
-from agent_core.agents.providers import (DEFAULT_MODELS, OPENAI_BASE_URL_ENV, AssistantTurn, Provider, ProviderError,
-                                  ToolCall, ToolResult, ToolResults, Usage, UserText, make_provider, redact,
-                                  tool_specs)
+from agent_core.agents.providers import (
+    DEFAULT_MODELS,
+    OPENAI_BASE_URL_ENV,
+    AssistantTurn,
+    Provider,
+    ProviderError,
+    ToolCall,
+    ToolResult,
+    ToolResults,
+    Usage,
+    UserText,
+    make_provider,
+    redact,
+    tool_specs,
+)
 
 SUPERVISOR_PREFIX = "[Message from the human supervisor]"
-CONTINUE_PROMPT = ("[Automatic message from tinker-tui] Your last reply called no tool. The run only moves forward "
-                   "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
-                   "done. If you are waiting for a job, call wait.")
+CONTINUE_PROMPT = (
+    "[Automatic message from tinker-tui] Your last reply called no tool. The run only moves forward "
+    "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
+    "done. If you are waiting for a job, call wait."
+)
 NOTE = "(tinker-tui)"
 
-PROVIDER_KW = frozenset({"api_key", "base_url", "http_client", "timeout", "max_tokens", "stream", "cache",
-                         "max_retries", "backoff", "max_backoff", "sleep"})
+PROVIDER_KW = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "http_client",
+        "timeout",
+        "max_tokens",
+        "stream",
+        "cache",
+        "max_retries",
+        "backoff",
+        "max_backoff",
+        "sleep",
+    }
+)
 
 
 def _fmt_budget(budget_s: float | None, limits: dict | None = None) -> str:
     from agent_core.oversight.budget import describe_limits
+
     other = describe_limits({k: v for k, v in (limits or {}).items() if k != "wall_s"})
     if not budget_s:
         wall = "no fixed wall-clock limit (still, do not waste compute)"
     else:
         minutes = budget_s / 60
-        wall = (f"{minutes / 60:.1f} hours of wall-clock time" if minutes >= 90
-                else f"{minutes:.0f} minutes of wall-clock time")
+        wall = (
+            f"{minutes / 60:.1f} hours of wall-clock time"
+            if minutes >= 90
+            else f"{minutes:.0f} minutes of wall-clock time"
+        )
     return wall + (f"; also at most {other}" if other else "")
 
 
@@ -118,34 +150,68 @@ numbers, not adjectives."""
 
 
 def build_kickoff(brief: Brief) -> str:
-    lines = [f"Task: {brief.task}", brief.description.strip(), "",
-             f"Base model: {brief.base_model} (refer to it as checkpoint \"base\" in tool calls).",
-             f"Datasets you may use: {', '.join(brief.datasets) or 'see list_datasets'}. "
-             f"The test split is hidden.",
-             f"Budget: {_fmt_budget(brief.budget_s, brief.limits)}."]
+    lines = [
+        f"Task: {brief.task}",
+        brief.description.strip(),
+        "",
+        f'Base model: {brief.base_model} (refer to it as checkpoint "base" in tool calls).',
+        f"Datasets you may use: {', '.join(brief.datasets) or 'see list_datasets'}. The test split is hidden.",
+        f"Budget: {_fmt_budget(brief.budget_s, brief.limits)}.",
+    ]
     hints = {k: v for k, v in (brief.recipe or {}).items() if k != "demo_flagged_action"}
     if hints:
-        lines.append("Suggested starting hyperparameters for this task: "
-                     + ", ".join(f"{k}={v}" for k, v in hints.items()) + ".")
+        lines.append(
+            "Suggested starting hyperparameters for this task: " + ", ".join(f"{k}={v}" for k, v in hints.items()) + "."
+        )
     if brief.memory:
-        lines += ["", "What earlier runs on this machine found (from the runs ledger; the harness test scores "
-                  "are for the record, decide with dev):", brief.memory]
+        lines += [
+            "",
+            "What earlier runs on this machine found (from the runs ledger; the harness test scores "
+            "are for the record, decide with dev):",
+            brief.memory,
+        ]
     if brief.prior:
         p = brief.prior
-        lines.append(f"Best earlier config by dev score: run {p.get('run')} {p.get('job')}: "
-                     + ", ".join(f"{k}={p[k]}" for k in ("method", "learning_rate", "epochs", "max_steps",
-                                                         "batch_size", "lora", "lr_scheduler_type", "dev")
-                                 if p.get(k) is not None) + ".")
+        lines.append(
+            f"Best earlier config by dev score: run {p.get('run')} {p.get('job')}: "
+            + ", ".join(
+                f"{k}={p[k]}"
+                for k in (
+                    "method",
+                    "learning_rate",
+                    "epochs",
+                    "max_steps",
+                    "batch_size",
+                    "lora",
+                    "lr_scheduler_type",
+                    "dev",
+                )
+                if p.get(k) is not None
+            )
+            + "."
+        )
     lines += ["", "Start by looking at the data."]
     return "\n".join(lines)
 
 
 class LLMAgent(Agent):
-    def __init__(self, brief: Brief, provider: Provider, *, schemas: dict[str, dict] | None = None,
-                 system_prompt: str | None = None, max_idle_turns: int = 3, max_failures: int = 3,
-                 max_bad_turns: int = 3, token_budget: int | None = None, max_result_chars: int = 3_000,
-                 context_tokens: int = DEFAULT_BUDGET_TOKENS, keep_turns: int = 6,
-                 context: ContextManager | None = None, clock: Any = time.monotonic):
+    def __init__(
+        self,
+        brief: Brief,
+        provider: Provider,
+        *,
+        schemas: dict[str, dict] | None = None,
+        system_prompt: str | None = None,
+        max_idle_turns: int = 3,
+        max_failures: int = 3,
+        max_bad_turns: int = 3,
+        token_budget: int | None = None,
+        max_result_chars: int = 3_000,
+        context_tokens: int = DEFAULT_BUDGET_TOKENS,
+        keep_turns: int = 6,
+        context: ContextManager | None = None,
+        clock: Any = time.monotonic,
+    ):
         """token_budget: total tokens the run may spend (then Done). context_tokens: the most one
         request may hold (by the context module's estimate); keep_turns: the latest turns kept
         verbatim when older ones are summarized; max_result_chars: one tool result, compacted."""
@@ -154,6 +220,7 @@ class LLMAgent(Agent):
         self._t0 = clock()
         if schemas is None:
             from agent_core.agents.tools import SCHEMAS
+
             schemas = SCHEMAS
         self.provider = provider
         self.schemas = schemas
@@ -187,8 +254,9 @@ class LLMAgent(Agent):
             return self._step(last)
         except Exception as exc:  # a bug here must not crash the daemon
             self._finished = True
-            return Done(f"{NOTE} The LLM agent stopped on an internal error: {type(exc).__name__}: "
-                        f"{self._safe(str(exc))[:300]}")
+            return Done(
+                f"{NOTE} The LLM agent stopped on an internal error: {type(exc).__name__}: {self._safe(str(exc))[:300]}"
+            )
 
     def _step(self, last: ToolOutcome | None) -> Action:
         if self._awaiting is not None:
@@ -197,15 +265,24 @@ class LLMAgent(Agent):
         if self._pending and self._acked < len(self.nudges):
             while self._pending:
                 c = self._pending.popleft()
-                self._put(ToolResult(c.id, c.name, "Not run: the human supervisor sent a message "
-                                     "before this call's turn; read it, then decide again.", True))
+                self._put(
+                    ToolResult(
+                        c.id,
+                        c.name,
+                        "Not run: the human supervisor sent a message "
+                        "before this call's turn; read it, then decide again.",
+                        True,
+                    )
+                )
         while True:
             while self._pending:
                 call = self._pending.popleft()
                 if not call.runnable:
                     self._put(ToolResult(call.id, call.name, self._bad_call_text(call), True))
-                    return Say(f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
-                               f"({call.error}); it was asked to send it again.")
+                    return Say(
+                        f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
+                        f"({call.error}); it was asked to send it again."
+                    )
                 self._awaiting = call
                 return Call(call.name, dict(call.args))
             if self._results:
@@ -216,16 +293,20 @@ class LLMAgent(Agent):
             # -- turn boundary ----------------------------------------------------------------
             if isinstance(self.history[-1], AssistantTurn):  # the model answered without calling a tool
                 if self._idle >= self.max_idle_turns:
-                    return self._finish(f"{NOTE} The model replied {self._idle} times in a row without calling "
-                                        f"a tool or submitting; the agent stops here.")
+                    return self._finish(
+                        f"{NOTE} The model replied {self._idle} times in a row without calling "
+                        f"a tool or submitting; the agent stops here."
+                    )
                 self._add(UserText(CONTINUE_PROMPT))
             while self._acked < len(self.nudges):
                 self.context.record_nudge(self.nudges[self._acked], self.turns)
                 self._add(UserText(f"{SUPERVISOR_PREFIX} {self.nudges[self._acked]}"))
                 self._acked += 1
             if self.token_budget and self.usage.total >= self.token_budget:
-                return self._finish(f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
-                                    f"{self.token_budget:,}; the agent stops here.")
+                return self._finish(
+                    f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
+                    f"{self.token_budget:,}; the agent stops here."
+                )
             self._compact()
             try:
                 turn = self.provider.complete(self.system, self.history, self.tools)
@@ -244,8 +325,10 @@ class LLMAgent(Agent):
                 else:
                     self._bad += 1
                     if self._bad > self.max_bad_turns:
-                        return self._finish(f"{NOTE} The model sent {self._bad} turns in a row of tool calls that "
-                                            f"could not run; the agent stops here.")
+                        return self._finish(
+                            f"{NOTE} The model sent {self._bad} turns in a row of tool calls that "
+                            f"could not run; the agent stops here."
+                        )
                 self._pending.extend(turn.tool_calls)
                 if turn.text:
                     return Say(self._safe(turn.text))
@@ -292,13 +375,22 @@ class LLMAgent(Agent):
                 said.clear()
                 res = e.get("result")
                 if res is None:
-                    lost = ToolResult(call.id, call.name, "Not completed: the run's supervisor stopped during "
-                                      "this call. Check the state before calling it again.", True)
+                    lost = ToolResult(
+                        call.id,
+                        call.name,
+                        "Not completed: the run's supervisor stopped during "
+                        "this call. Check the state before calling it again.",
+                        True,
+                    )
                     self._add(ToolResults([lost]))
                     continue
                 summary = str(res.get("summary", ""))
-                out = ToolOutcome(call.name, bool(res.get("ok")), summary,
-                                  denied=summary.startswith(("denied by policy", "vetoed by the person")))
+                out = ToolOutcome(
+                    call.name,
+                    bool(res.get("ok")),
+                    summary,
+                    denied=summary.startswith(("denied by policy", "vetoed by the person")),
+                )
                 shown, raw = self._result_of(call, out)
                 self._add(ToolResults([shown]), ToolResults([raw]))
             elif kind == "nudge":
@@ -326,16 +418,17 @@ class LLMAgent(Agent):
         if fatal or self._failures > self.max_failures:
             tries = "" if fatal else f" after {self._failures} tries"
             return self._finish(f"{NOTE} The model API failed{tries}: {message}. The agent stops here.")
-        return Say(f"{NOTE} The model API failed: {message}. Trying again "
-                   f"({self._failures}/{self.max_failures}).")
+        return Say(f"{NOTE} The model API failed: {message}. Trying again ({self._failures}/{self.max_failures}).")
 
     def _safe(self, text: str) -> str:
         return redact(text, getattr(self.provider, "_secrets", ()))
 
     def _bad_call_text(self, call: ToolCall) -> str:
         raw = call.args if isinstance(call.args, str) else json.dumps(call.args, default=str)
-        return (f"Error: this {call.name} call was not run: {call.error}. Arguments received: {raw[:500]!r}. "
-                f"Send the call again with the arguments as one JSON object matching the tool's schema.")
+        return (
+            f"Error: this {call.name} call was not run: {call.error}. Arguments received: {raw[:500]!r}. "
+            f"Send the call again with the arguments as one JSON object matching the tool's schema."
+        )
 
     def _add(self, msg: Any, raw: Any = None) -> None:
         self.history.append(msg)
@@ -351,14 +444,17 @@ class LLMAgent(Agent):
             r = ToolResult(call.id, call.name, "No result came back for this call.", True)
             return r, r
         prefix = "DENIED: " if out.denied else ("" if out.ok else "FAILED: ")
-        self.context.record_result(call.name, call.args, out.ok, self._safe(out.summary or ""),
-                                   out.data, denied=out.denied, turn=self.turns)
+        self.context.record_result(
+            call.name, call.args, out.ok, self._safe(out.summary or ""), out.data, denied=out.denied, turn=self.turns
+        )
         text = render_result(out.summary or "", out.data, prefix=prefix, max_chars=self.max_result_chars)
         raw = prefix + (out.summary or "")
         if out.data:
             raw += "\ndata: " + json.dumps(out.data, ensure_ascii=False, default=str)
-        return (ToolResult(call.id, call.name, self._safe(text), not out.ok),
-                ToolResult(call.id, call.name, raw, not out.ok))
+        return (
+            ToolResult(call.id, call.name, self._safe(text), not out.ok),
+            ToolResult(call.id, call.name, raw, not out.ok),
+        )
 
     def _compact(self) -> None:
         """Fit the history to the context budget (agent_core/agents/context.py: ContextManager.fit)."""
@@ -388,6 +484,7 @@ def preflight(spec: str, base_url: str | None = None) -> None:
     """Cheap check for the CLI before a daemon is started (no SDK import, no network): a known
     kind and an API key in the environment. Raises ValueError with the line to show."""
     from agent_core.agents.providers import read_key
+
     kind, _, _model = spec.partition(":")
     if kind not in DEFAULT_MODELS:
         raise ValueError(f"unknown LLM agent {spec!r}: use anthropic[:MODEL] or openai[:MODEL]")

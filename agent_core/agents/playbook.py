@@ -5,6 +5,7 @@ wait while it trains, evaluate, read a few completions, train more if dev is wea
 what was learned, submit the best checkpoint. It goes through the same tools and the same
 policy gate as an LLM agent.
 """
+
 from __future__ import annotations
 
 from typing import Generator
@@ -49,17 +50,31 @@ class PlaybookAgent(Agent):
         prior = b.prior or {}
         if prior.get("method", "sft") == "sft" and prior.get("learning_rate"):
             # the best earlier config on this task and base model (by dev score) replaces the recipe's
-            r.update({k: prior[v] for k, v in (("learning_rate", "learning_rate"), ("num_train_epochs", "epochs"),
-                                               ("batch_size", "batch_size"), ("lora", "lora"),
-                                               ("lr_scheduler_type", "lr_scheduler_type")) if prior.get(v) is not None})
+            r.update(
+                {
+                    k: prior[v]
+                    for k, v in (
+                        ("learning_rate", "learning_rate"),
+                        ("num_train_epochs", "epochs"),
+                        ("batch_size", "batch_size"),
+                        ("lora", "lora"),
+                        ("lr_scheduler_type", "lr_scheduler_type"),
+                    )
+                    if prior.get(v) is not None
+                }
+            )
         lr = float(r.get("learning_rate", 1e-3))
         batch = int(r.get("batch_size", r.get("per_device_train_batch_size", 16)))
-        yield Say(f"Task {b.task}: {b.description.strip()} Plan: look at the data, measure the base "
-                  f"model on dev, fine-tune with SFT, evaluate, read some completions, submit the best.")
+        yield Say(
+            f"Task {b.task}: {b.description.strip()} Plan: look at the data, measure the base "
+            f"model on dev, fine-tune with SFT, evaluate, read some completions, submit the best."
+        )
         if prior.get("learning_rate"):
-            yield Say(f"An earlier run ({prior.get('run')}, {prior.get('job')}) reached {prior.get('dev', 0):.1%} on dev "
-                      f"with lr {r['learning_rate']:g}, {r.get('num_train_epochs')} epoch(s), batch {batch}: "
-                      f"I start from that config.")
+            yield Say(
+                f"An earlier run ({prior.get('run')}, {prior.get('job')}) reached {prior.get('dev', 0):.1%} on dev "
+                f"with lr {r['learning_rate']:g}, {r.get('num_train_epochs')} epoch(s), batch {batch}: "
+                f"I start from that config."
+            )
         yield Call("list_datasets", {})
         out = yield Call("load_dataset", {"name": "train", "limit": 3})
         if not out or not out.ok:
@@ -76,9 +91,15 @@ class PlaybookAgent(Agent):
         for round_no in range(1, MAX_ROUNDS + 1):
             if self.submit_now:
                 break
-            args = {"dataset": "train", "base": parent, "learning_rate": lr, "epochs": epochs,
-                    "batch_size": batch, "lora": bool(r.get("lora", False)),
-                    "lr_scheduler_type": str(r.get("lr_scheduler_type", "constant"))}
+            args = {
+                "dataset": "train",
+                "base": parent,
+                "learning_rate": lr,
+                "epochs": epochs,
+                "batch_size": batch,
+                "lora": bool(r.get("lora", False)),
+                "lr_scheduler_type": str(r.get("lr_scheduler_type", "constant")),
+            }
             for key, kind in (("warmup_steps", int), ("weight_decay", float), ("adam_beta2", float)):
                 if r.get(key) is not None:
                     args[key] = kind(r[key])
@@ -97,8 +118,10 @@ class PlaybookAgent(Agent):
                 err = (status.data.get("error") or {}) if status else {}
                 if err.get("kind") == "nan":
                     lr /= 4
-                    yield Say(f"The loss went NaN at step {err.get('step')}: lowering the learning rate to {lr:g} "
-                              f"and starting again from {parent}.")
+                    yield Say(
+                        f"The loss went NaN at step {err.get('step')}: lowering the learning rate to {lr:g} "
+                        f"and starting again from {parent}."
+                    )
                     continue
                 yield Say(f"Training failed ({err.get('kind')}: {err.get('message')}). I stop here.")
                 break
@@ -119,6 +142,7 @@ class PlaybookAgent(Agent):
         prompts = [row.get("prompt", "") for row in (dev_rows.data.get("head", []) if dev_rows else [])]
         if prompts:
             yield Call("sample", {"checkpoint": best_name, "prompts": prompts})
-        yield Call("note", {"text": f"{b.task}: SFT lr {lr:g}, batch {batch}; "
-                                    f"best {best_name} at {best:.1%} dev exact match"})
+        yield Call(
+            "note", {"text": f"{b.task}: SFT lr {lr:g}, batch {batch}; best {best_name} at {best:.1%} dev exact match"}
+        )
         yield Call("submit", {"checkpoint": best_name})

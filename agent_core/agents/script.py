@@ -3,6 +3,7 @@
 The file is a JSON or YAML list; each step is {"say": TEXT} or {"tool": NAME, "args": {...}}.
 Steps run in order through the same tools and policy gate as any agent.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,14 @@ def load_script(path: str | Path) -> list[Action]:
     try:
         if path.suffix in (".yaml", ".yml"):
             import yaml
+
             steps = yaml.safe_load(text)
         else:
             steps = json.loads(text)
     except Exception as exc:
-        raise ScriptError(f"script {path} is not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}") from exc
+        raise ScriptError(
+            f"script {path} is not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}"
+        ) from exc
     if not isinstance(steps, list):
         raise ScriptError(f"script {path} must be a list of steps")
     actions: list[Action] = []
@@ -41,8 +45,10 @@ def load_script(path: str | Path) -> list[Action]:
                 raise ScriptError(f"script {path} step {i}: tool must be a string and args an object")
             actions.append(Call(step["tool"], args))
         else:
-            raise ScriptError(f"script {path} step {i}: expected {{\"say\": TEXT}} or "
-                              f"{{\"tool\": NAME, \"args\": {{...}}}}, got {json.dumps(step)[:80]}")
+            raise ScriptError(
+                f'script {path} step {i}: expected {{"say": TEXT}} or '
+                f'{{"tool": NAME, "args": {{...}}}}, got {json.dumps(step)[:80]}'
+            )
     return actions
 
 

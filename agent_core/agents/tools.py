@@ -3,6 +3,7 @@
 Each tool returns a ToolOutcome: ok, a compact decision-ready summary, and structured data.
 Tool names and their argument names are public (the LLM agents see the schemas).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,73 +25,117 @@ MAX_READ = 20_000
 
 SCHEMAS: dict[str, dict] = {
     "list_datasets": {"description": "List the datasets you may use.", "properties": {}},
-    "load_dataset": {"description": "Load a dataset by name and show its size, fields and first rows.",
-                     "properties": {"name": {"type": "string"}, "limit": {"type": "integer"}},
-                     "required": ["name"]},
-    "read_file": {"description": "Read a text file in the workspace.",
-                  "properties": {"path": {"type": "string"}}, "required": ["path"]},
-    "write_file": {"description": "Write a text file in the workspace.",
-                   "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-                   "required": ["path", "content"]},
-    "list_files": {"description": "List files under a workspace folder.",
-                   "properties": {"path": {"type": "string"}}},
-    "start_training": {"description": "Start a training job in the background: SFT on prompt/completion data, or "
-                                      "GRPO (method grpo) with a reward function from a workspace Python file.",
-                       "properties": {"dataset": {"type": "string"}, "base": {"type": "string"},
-                                      "method": {"type": "string", "description": "sft (default) or grpo"},
-                                      "reward_file": {"type": "string",
-                                                      "description": "grpo: workspace path of a Python file defining "
-                                                                     "reward(prompt, completion, **fields) -> float; the "
-                                                                     "dataset's other fields (its completion as expected) "
-                                                                     "are passed as keywords. A crash or hang scores 0"},
-                                      "num_generations": {"type": "integer",
-                                                          "description": "grpo: completions per prompt (group size, default 8)"},
-                                      "temperature": {"type": "number", "description": "grpo: sampling temperature (default 1.0)"},
-                                      "max_completion_length": {"type": "integer",
-                                                                "description": "grpo: max new tokens per completion (default 128)"},
-                                      "beta": {"type": "number",
-                                               "description": "grpo: KL penalty to the starting weights (default 0.04; 0 = off)"},
-                                      "eval_steps": {"type": "integer",
-                                                     "description": "score the model on the dev split every N steps (and at the end)"},
-                                      "lora": {"type": "boolean"}, "learning_rate": {"type": "number"},
-                                      "epochs": {"type": "number"},
-                                      "batch_size": {"type": "integer",
-                                                     "description": "sft: examples per step (default 16); grpo: "
-                                                                    "prompts per step, each sampled num_generations times"},
-                                      "max_steps": {"type": "integer"},
-                                      "lr_scheduler_type": {"type": "string"},
-                                      "warmup_steps": {"type": "integer"},
-                                      "weight_decay": {"type": "number"},
-                                      "adam_beta2": {"type": "number"},
-                                      "lora_r": {"type": "integer"},
-                                      "launcher": {"type": "string",
-                                                   "description": "local (default) or accelerate (several processes/GPUs)"},
-                                      "num_processes": {"type": "integer",
-                                                        "description": "processes for launcher accelerate (one per GPU)"}},
-                       "required": ["dataset"]},
-    "job_status": {"description": "Progress and latest metrics of a job.",
-                   "properties": {"job": {"type": "string"}}, "required": ["job"]},
-    "wait": {"description": "Park until a job finishes, an alert fires, or the timeout passes.",
-             "properties": {"job": {"type": "string"}, "timeout_s": {"type": "number"}}},
-    "stop_training": {"description": "Stop a job cleanly, saving a checkpoint.",
-                      "properties": {"job": {"type": "string"}}, "required": ["job"]},
-    "sample": {"description": "Generate completions from a checkpoint for some prompts.",
-               "properties": {"checkpoint": {"type": "string"},
-                              "prompts": {"type": "array", "items": {"type": "string"}},
-                              "max_new_tokens": {"type": "integer"}},
-               "required": ["checkpoint", "prompts"]},
-    "evaluate": {"description": "Score of a checkpoint on the dev split, with the task's scorer.",
-                 "properties": {"checkpoint": {"type": "string"}, "split": {"type": "string"},
-                                "limit": {"type": "integer"}}, "required": ["checkpoint"]},
-    "run_python": {"description": "Run Python code in the workspace (cwd) in a subprocess: no network, no "
-                                  "package installs, no API keys in its environment; stdout+stderr come back "
-                                  "compacted. Use it to generate or filter data, inspect files, write reward code.",
-                   "properties": {"code": {"type": "string"}, "timeout_s": {"type": "number"}},
-                   "required": ["code"]},
-    "note": {"description": "Write a finding to the run's notes (kept across runs).",
-             "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    "submit": {"description": "Submit a checkpoint as the run's result. Ends the run.",
-               "properties": {"checkpoint": {"type": "string"}}, "required": ["checkpoint"]},
+    "load_dataset": {
+        "description": "Load a dataset by name and show its size, fields and first rows.",
+        "properties": {"name": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["name"],
+    },
+    "read_file": {
+        "description": "Read a text file in the workspace.",
+        "properties": {"path": {"type": "string"}},
+        "required": ["path"],
+    },
+    "write_file": {
+        "description": "Write a text file in the workspace.",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path", "content"],
+    },
+    "list_files": {"description": "List files under a workspace folder.", "properties": {"path": {"type": "string"}}},
+    "start_training": {
+        "description": "Start a training job in the background: SFT on prompt/completion data, or "
+        "GRPO (method grpo) with a reward function from a workspace Python file.",
+        "properties": {
+            "dataset": {"type": "string"},
+            "base": {"type": "string"},
+            "method": {"type": "string", "description": "sft (default) or grpo"},
+            "reward_file": {
+                "type": "string",
+                "description": "grpo: workspace path of a Python file defining "
+                "reward(prompt, completion, **fields) -> float; the "
+                "dataset's other fields (its completion as expected) "
+                "are passed as keywords. A crash or hang scores 0",
+            },
+            "num_generations": {
+                "type": "integer",
+                "description": "grpo: completions per prompt (group size, default 8)",
+            },
+            "temperature": {"type": "number", "description": "grpo: sampling temperature (default 1.0)"},
+            "max_completion_length": {
+                "type": "integer",
+                "description": "grpo: max new tokens per completion (default 128)",
+            },
+            "beta": {
+                "type": "number",
+                "description": "grpo: KL penalty to the starting weights (default 0.04; 0 = off)",
+            },
+            "eval_steps": {
+                "type": "integer",
+                "description": "score the model on the dev split every N steps (and at the end)",
+            },
+            "lora": {"type": "boolean"},
+            "learning_rate": {"type": "number"},
+            "epochs": {"type": "number"},
+            "batch_size": {
+                "type": "integer",
+                "description": "sft: examples per step (default 16); grpo: "
+                "prompts per step, each sampled num_generations times",
+            },
+            "max_steps": {"type": "integer"},
+            "lr_scheduler_type": {"type": "string"},
+            "warmup_steps": {"type": "integer"},
+            "weight_decay": {"type": "number"},
+            "adam_beta2": {"type": "number"},
+            "lora_r": {"type": "integer"},
+            "launcher": {"type": "string", "description": "local (default) or accelerate (several processes/GPUs)"},
+            "num_processes": {"type": "integer", "description": "processes for launcher accelerate (one per GPU)"},
+        },
+        "required": ["dataset"],
+    },
+    "job_status": {
+        "description": "Progress and latest metrics of a job.",
+        "properties": {"job": {"type": "string"}},
+        "required": ["job"],
+    },
+    "wait": {
+        "description": "Park until a job finishes, an alert fires, or the timeout passes.",
+        "properties": {"job": {"type": "string"}, "timeout_s": {"type": "number"}},
+    },
+    "stop_training": {
+        "description": "Stop a job cleanly, saving a checkpoint.",
+        "properties": {"job": {"type": "string"}},
+        "required": ["job"],
+    },
+    "sample": {
+        "description": "Generate completions from a checkpoint for some prompts.",
+        "properties": {
+            "checkpoint": {"type": "string"},
+            "prompts": {"type": "array", "items": {"type": "string"}},
+            "max_new_tokens": {"type": "integer"},
+        },
+        "required": ["checkpoint", "prompts"],
+    },
+    "evaluate": {
+        "description": "Score of a checkpoint on the dev split, with the task's scorer.",
+        "properties": {"checkpoint": {"type": "string"}, "split": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["checkpoint"],
+    },
+    "run_python": {
+        "description": "Run Python code in the workspace (cwd) in a subprocess: no network, no "
+        "package installs, no API keys in its environment; stdout+stderr come back "
+        "compacted. Use it to generate or filter data, inspect files, write reward code.",
+        "properties": {"code": {"type": "string"}, "timeout_s": {"type": "number"}},
+        "required": ["code"],
+    },
+    "note": {
+        "description": "Write a finding to the run's notes (kept across runs).",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+    },
+    "submit": {
+        "description": "Submit a checkpoint as the run's result. Ends the run.",
+        "properties": {"checkpoint": {"type": "string"}},
+        "required": ["checkpoint"],
+    },
 }
 
 
@@ -163,11 +208,13 @@ class Toolbox:
         fields = sorted({k for r in rows[:100] if isinstance(r, dict) for k in r})
         head = rows[: max(0, min(limit, 20))]
         summary = f"{name}: {len(rows)} rows, fields {fields}; first: " + "; ".join(
-            json.dumps(r, ensure_ascii=False)[:80] for r in head)
+            json.dumps(r, ensure_ascii=False)[:80] for r in head
+        )
         if bad:
             summary += f"; WARNING {bad} malformed line(s) skipped"
-        return ToolOutcome("load_dataset", True, summary,
-                           {"rows": len(rows), "fields": fields, "head": head, "malformed": bad})
+        return ToolOutcome(
+            "load_dataset", True, summary, {"rows": len(rows), "fields": fields, "head": head, "malformed": bad}
+        )
 
     async def _download(self, name: str) -> ToolOutcome:
         # Reached only after a person approved the outside_download. The worker writes into the
@@ -179,17 +226,24 @@ class Toolbox:
         staged.parent.mkdir(mode=0o700, exist_ok=True)
         spec = {"source": source, "out": str(staged)}
         try:
-            result = await self.sup.jobs.run_once(spec, f"download-{int(time.time())}", timeout=300,
-                                                  module="agent_core.ml.download", offline=False)
-            safe_fs.write_text(self.sup.run.workspace, f"data/{filename}",
-                               staged.read_text(encoding="utf-8", errors="replace"))
+            result = await self.sup.jobs.run_once(
+                spec, f"download-{int(time.time())}", timeout=300, module="agent_core.ml.download", offline=False
+            )
+            safe_fs.write_text(
+                self.sup.run.workspace, f"data/{filename}", staged.read_text(encoding="utf-8", errors="replace")
+            )
         except WorkerError as exc:
-            return ToolOutcome("load_dataset", False,
-                               f"could not download {source!r}: {exc.message}. Use the local datasets.")
+            return ToolOutcome(
+                "load_dataset", False, f"could not download {source!r}: {exc.message}. Use the local datasets."
+            )
         finally:
             staged.unlink(missing_ok=True)
-        return ToolOutcome("load_dataset", True, f"downloaded {source} to {filename}: {result.get('rows')} rows",
-                           {**result, "out": f"data/{filename}"})
+        return ToolOutcome(
+            "load_dataset",
+            True,
+            f"downloaded {source} to {filename}: {result.get('rows')} rows",
+            {**result, "out": f"data/{filename}"},
+        )
 
     # -- files: resolved beneath the workspace, no symlink followed (agent_core/oversight/safe_fs.py) -------
     async def t_read_file(self, path: str) -> ToolOutcome:
@@ -200,8 +254,7 @@ class Toolbox:
         if len(raw) >= size and len(text) <= MAX_READ:
             return ToolOutcome("read_file", True, f"{path}: {len(text)} characters", {"content": text})
         more = f"{len(text) - MAX_READ} more characters" if len(raw) >= size else f"{size} bytes in all"
-        return ToolOutcome("read_file", True, f"{path}: {size} bytes",
-                           {"content": text[:MAX_READ] + f"\n[... {more}]"})
+        return ToolOutcome("read_file", True, f"{path}: {size} bytes", {"content": text[:MAX_READ] + f"\n[... {more}]"})
 
     async def t_write_file(self, path: str, content: str) -> ToolOutcome:
         safe_fs.write_text(self.sup.run.workspace, path, content)
@@ -212,16 +265,30 @@ class Toolbox:
         return ToolOutcome("list_files", True, f"{len(files)} files: " + ", ".join(files[:50]), {"files": files})
 
     # -- training -------------------------------------------------------------
-    async def t_start_training(self, dataset: str, base: str = "base", lora: bool = False,
-                               learning_rate: float | None = None, epochs: float = 1.0, batch_size: int = 16,
-                               lr_scheduler_type: str = "constant", max_steps: int | None = None,
-                               warmup_steps: int = 0, weight_decay: float = 0.0,
-                               adam_beta2: float | None = None, lora_r: int | None = None,
-                               launcher: str = "local", num_processes: int | None = None,
-                               method: str = "sft", reward_file: str | None = None,
-                               num_generations: int | None = None, temperature: float | None = None,
-                               max_completion_length: int | None = None, beta: float | None = None,
-                               eval_steps: int | None = None) -> ToolOutcome:
+    async def t_start_training(
+        self,
+        dataset: str,
+        base: str = "base",
+        lora: bool = False,
+        learning_rate: float | None = None,
+        epochs: float = 1.0,
+        batch_size: int = 16,
+        lr_scheduler_type: str = "constant",
+        max_steps: int | None = None,
+        warmup_steps: int = 0,
+        weight_decay: float = 0.0,
+        adam_beta2: float | None = None,
+        lora_r: int | None = None,
+        launcher: str = "local",
+        num_processes: int | None = None,
+        method: str = "sft",
+        reward_file: str | None = None,
+        num_generations: int | None = None,
+        temperature: float | None = None,
+        max_completion_length: int | None = None,
+        beta: float | None = None,
+        eval_steps: int | None = None,
+    ) -> ToolOutcome:
         sup = self.sup
         frozen = sup.frozen_dataset(dataset)  # the job reads this copy, never the live file
         if frozen is None:
@@ -230,21 +297,33 @@ class Toolbox:
         method = (method or "sft").lower()
         if method not in ("sft", "grpo"):
             return ToolOutcome("start_training", False, f"method must be sft or grpo, not {method!r}")
-        grpo_only = {"reward_file": reward_file, "num_generations": num_generations, "temperature": temperature,
-                     "max_completion_length": max_completion_length, "beta": beta}
+        grpo_only = {
+            "reward_file": reward_file,
+            "num_generations": num_generations,
+            "temperature": temperature,
+            "max_completion_length": max_completion_length,
+            "beta": beta,
+        }
         if method == "sft" and any(v is not None for v in grpo_only.values()):
             named = ", ".join(k for k, v in grpo_only.items() if v is not None)
             return ToolOutcome("start_training", False, f"{named} apply to method grpo only")
         reward_rel = None
         if method == "grpo":
             if not reward_file:
-                return ToolOutcome("start_training", False,
-                                   "grpo needs reward_file: a workspace Python file defining "
-                                   "reward(prompt, completion, **fields) -> float")
+                return ToolOutcome(
+                    "start_training",
+                    False,
+                    "grpo needs reward_file: a workspace Python file defining "
+                    "reward(prompt, completion, **fields) -> float",
+                )
             reward_rel = os.path.normpath(reward_file)
             if not safe_fs.is_regular(sup.run.workspace, reward_rel) or reward_rel.startswith("data/"):
-                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} not found in the workspace "
-                                   "(a regular file outside data/; symlinks are not followed)")
+                return ToolOutcome(
+                    "start_training",
+                    False,
+                    f"reward_file {reward_file!r} not found in the workspace "
+                    "(a regular file outside data/; symlinks are not followed)",
+                )
         if eval_steps is not None and eval_steps < 1:
             return ToolOutcome("start_training", False, "eval_steps must be a positive number of steps")
         dev = (sup.frozen_dataset("dev") or (None,))[0] if eval_steps else None
@@ -256,56 +335,89 @@ class Toolbox:
         if parent is None:  # reached only through an approved model_substitution
             parent = Path(base).expanduser()
             if not (parent / "config.json").is_file():
-                return ToolOutcome("start_training", False,
-                                   f"{base!r} is neither a checkpoint of this run nor a local model folder")
+                return ToolOutcome(
+                    "start_training", False, f"{base!r} is neither a checkpoint of this run nor a local model folder"
+                )
         await sup.ensure_base()
         job_no = len(sup.jobs.jobs) + 1
         out = sup.run.checkpoints / f"job{job_no}"
         spec = {
-            "mode": "train", "method": "sft", "base_model": str(sup.base_model_path),
-            "init_from": None if base == "base" else str(parent), "dataset": str(data),
-            "dataset_source": dataset, "dataset_sha256": data_sha,
-            "output_dir": str(out), "lora": lora, "learning_rate": learning_rate,
-            "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
-            "lr_scheduler_type": lr_scheduler_type, "seed": 0, "max_steps": max_steps,
-            "warmup_steps": warmup_steps, "weight_decay": weight_decay, "adam_beta2": adam_beta2,
-            "lora_r": lora_r, "launcher": launcher, "num_processes": num_processes,
+            "mode": "train",
+            "method": "sft",
+            "base_model": str(sup.base_model_path),
+            "init_from": None if base == "base" else str(parent),
+            "dataset": str(data),
+            "dataset_source": dataset,
+            "dataset_sha256": data_sha,
+            "output_dir": str(out),
+            "lora": lora,
+            "learning_rate": learning_rate,
+            "num_train_epochs": epochs,
+            "per_device_train_batch_size": batch_size,
+            "lr_scheduler_type": lr_scheduler_type,
+            "seed": 0,
+            "max_steps": max_steps,
+            "warmup_steps": warmup_steps,
+            "weight_decay": weight_decay,
+            "adam_beta2": adam_beta2,
+            "lora_r": lora_r,
+            "launcher": launcher,
+            "num_processes": num_processes,
             "lineage": {"base_model": sup.cfg.get("model"), "parent": base, "run": sup.run.id},
         }
         if eval_steps:
-            spec.update(eval_dataset=str(dev), eval_steps=eval_steps, eval_limit=256,
-                        eval_max_new_tokens=tasks.answer_budget(dev),
-                        eval_scorer=sup.scorer)
+            spec.update(
+                eval_dataset=str(dev),
+                eval_steps=eval_steps,
+                eval_limit=256,
+                eval_max_new_tokens=tasks.answer_budget(dev),
+                eval_scorer=sup.scorer,
+            )
         if method == "grpo":
             # the reward and the workspace files it may read, frozen read-only for this job: a later
             # edit of any of them changes nothing here; a new job with a new bundle asks first
             bundle = sup.run.jobs / f"{out.name}.reward"
             manifest = sup.workspace_files.freeze_bundle(bundle)
             if reward_rel not in manifest["files"]:
-                return ToolOutcome("start_training", False, f"reward_file {reward_file!r} could not be frozen: "
-                                   + "; ".join(f"{r}: {why}" for r, why in manifest["skipped"] if r == reward_rel))
+                return ToolOutcome(
+                    "start_training",
+                    False,
+                    f"reward_file {reward_file!r} could not be frozen: "
+                    + "; ".join(f"{r}: {why}" for r, why in manifest["skipped"] if r == reward_rel),
+                )
             group = num_generations or 8
-            spec.update(method="grpo", reward_file=str(bundle / reward_rel), reward_cwd=str(bundle),
-                        reward_source=reward_rel, reward_sha256=manifest["sha256"],
-                        reward_manifest=manifest["files"],
-                        sandbox="none" if sup.cfg.get("unsafe_no_sandbox") else "bwrap",
-                        num_generations=group,
-                        per_device_train_batch_size=batch_size * group,
-                        temperature=1.0 if temperature is None else temperature,
-                        max_completion_length=max_completion_length, beta=beta)
+            spec.update(
+                method="grpo",
+                reward_file=str(bundle / reward_rel),
+                reward_cwd=str(bundle),
+                reward_source=reward_rel,
+                reward_sha256=manifest["sha256"],
+                reward_manifest=manifest["files"],
+                sandbox="none" if sup.cfg.get("unsafe_no_sandbox") else "bwrap",
+                num_generations=group,
+                per_device_train_batch_size=batch_size * group,
+                temperature=1.0 if temperature is None else temperature,
+                max_completion_length=max_completion_length,
+                beta=beta,
+            )
             spec["lineage"].update(reward_file=reward_rel, reward_sha256=manifest["sha256"])
         job = await sup.jobs.start(spec)
         if method == "grpo":
-            what = (f"GRPO on {dataset} from {base}, reward {reward_file}, lr {learning_rate:g} "
-                    f"({lr_scheduler_type}), {batch_size} prompts x {spec['num_generations']} completions per "
-                    f"step, temperature {spec['temperature']:g}, {'LoRA' if lora else 'full'}")
+            what = (
+                f"GRPO on {dataset} from {base}, reward {reward_file}, lr {learning_rate:g} "
+                f"({lr_scheduler_type}), {batch_size} prompts x {spec['num_generations']} completions per "
+                f"step, temperature {spec['temperature']:g}, {'LoRA' if lora else 'full'}"
+            )
         else:
-            what = (f"SFT on {dataset} from {base}, lr {learning_rate:g}, "
-                    f"{epochs:g} epoch(s), batch {batch_size}, {'LoRA' if lora else 'full'}")
+            what = (
+                f"SFT on {dataset} from {base}, lr {learning_rate:g}, "
+                f"{epochs:g} epoch(s), batch {batch_size}, {'LoRA' if lora else 'full'}"
+            )
         if eval_steps:
             what += f", dev score every {eval_steps} steps"
-        return ToolOutcome("start_training", True, f"{job.id} started: {what}; call wait to park until it ends",
-                           {"job": job.id})
+        return ToolOutcome(
+            "start_training", True, f"{job.id} started: {what}; call wait to park until it ends", {"job": job.id}
+        )
 
     def _job(self, job: str):
         if job not in self.sup.jobs.jobs:
@@ -353,8 +465,13 @@ class Toolbox:
 
     async def t_sample(self, checkpoint: str, prompts: list, max_new_tokens: int = 16) -> ToolOutcome:
         path = await self._model(checkpoint)
-        spec = {"mode": "sample", "model": str(path), "prompts": [str(p) for p in prompts[:32]],
-                "max_new_tokens": max_new_tokens, "temperature": 0.0}
+        spec = {
+            "mode": "sample",
+            "model": str(path),
+            "prompts": [str(p) for p in prompts[:32]],
+            "max_new_tokens": max_new_tokens,
+            "temperature": 0.0,
+        }
         result = await self.sup.jobs.run_once(spec, f"sample-{int(time.time() * 1000)}")
         samples = result.get("samples", [])
         text = "; ".join(f"{s.get('prompt')!r} -> {s.get('completion')!r}" for s in samples[:8])
@@ -371,13 +488,20 @@ class Toolbox:
         misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in wrong)
         scorer = result.get("scorer", "exact")
         what = "exact match" if scorer == "exact" else f"mean {scorer} score"
-        failed = (f"; the task's scorer failed on {result['scorer_errors']} row(s), scored 0"
-                  if result.get("scorer_errors") else "")
-        return ToolOutcome("evaluate", True,
-                           f"{checkpoint} on {split}: {result['score']:.1%} {what} "
-                           f"({result.get('correct')}/{result.get('n')}{'' if scorer == 'exact' else ' fully right'})"
-                           + (f"; misses: {misses}" if misses else "") + failed,
-                           {"score": result["score"], "n": result.get("n"), "examples": result.get("examples", [])})
+        failed = (
+            f"; the task's scorer failed on {result['scorer_errors']} row(s), scored 0"
+            if result.get("scorer_errors")
+            else ""
+        )
+        return ToolOutcome(
+            "evaluate",
+            True,
+            f"{checkpoint} on {split}: {result['score']:.1%} {what} "
+            f"({result.get('correct')}/{result.get('n')}{'' if scorer == 'exact' else ' fully right'})"
+            + (f"; misses: {misses}" if misses else "")
+            + failed,
+            {"score": result["score"], "n": result.get("n"), "examples": result.get("examples", [])},
+        )
 
     async def _model(self, name: str) -> Path:
         if name == "base":
@@ -387,19 +511,26 @@ class Toolbox:
     def _checkpoint(self, name: str) -> Path:
         path = self.sup.checkpoint_path(name)
         if path is None:
-            raise ValueError(f"no checkpoint {name!r}; use 'base' or a finished job id "
-                             f"({', '.join(self.sup.checkpoints()) or 'none yet'})")
+            raise ValueError(
+                f"no checkpoint {name!r}; use 'base' or a finished job id "
+                f"({', '.join(self.sup.checkpoints()) or 'none yet'})"
+            )
         return path
 
     # -- bookkeeping ----------------------------------------------------------
     async def t_run_python(self, code: str, timeout_s: float = 60.0) -> ToolOutcome:
         from agent_core.oversight.sandbox import run_python
+
         return await run_python(self.sup, code, timeout_s, network=self.network_approved)
 
     async def t_note(self, text: str) -> ToolOutcome:
         from agent_core.record.secrets import redact
-        old = safe_fs.read_text(self.sup.run.workspace, "NOTES.md") \
-            if safe_fs.is_regular(self.sup.run.workspace, "NOTES.md") else ""
+
+        old = (
+            safe_fs.read_text(self.sup.run.workspace, "NOTES.md")
+            if safe_fs.is_regular(self.sup.run.workspace, "NOTES.md")
+            else ""
+        )
         safe_fs.write_text(self.sup.run.workspace, "NOTES.md", old + f"- {redact(text.strip())}\n")
         self.sup.log.emit("note", text=text)
         return ToolOutcome("note", True, "noted")
@@ -415,8 +546,11 @@ def _job_line(b: dict) -> str:
     parts = [f"{b['job']} {b['state']}", f"step {b['step']}" + (f"/{b['total']}" if b.get("total") else "")]
     if "reward_mean" in b:  # GRPO: the reward tells more than the loss
         parts.append(f"reward {b['reward_mean']:.3g}" + (f"±{b['reward_std']:.2g}" if "reward_std" in b else ""))
-        for key, label in (("frac_zero_std", "groups without variance"), ("kl", "kl"),
-                           ("completion_length", "completion length")):
+        for key, label in (
+            ("frac_zero_std", "groups without variance"),
+            ("kl", "kl"),
+            ("completion_length", "completion length"),
+        ):
             if key in b:
                 parts.append(f"{label} {b[key]:.3g}")
         if b.get("reward_errors") or b.get("reward_timeouts"):

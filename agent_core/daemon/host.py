@@ -3,6 +3,7 @@
 NVML scalars cost microseconds; with no GPU (or no driver) NVML fails fast at init and the
 sampler degrades to host metrics only, never raising.
 """
+
 from __future__ import annotations
 
 import psutil

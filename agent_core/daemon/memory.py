@@ -15,6 +15,7 @@ at most `max_chars` characters; and `best_prior()`: the training config with the
 score for the same task and base model, among jobs trained from the base model (decisions use
 dev scores; the harness's test scores are shown for the record only).
 """
+
 from __future__ import annotations
 
 import json
@@ -81,9 +82,15 @@ def build_entry(run: RunDir, events: list[dict] | None = None) -> dict:
             requests[str(ev.get("id"))] = ev
         elif t == "approval_decision":
             req = requests.get(str(ev.get("id")), {})
-            interventions.append({"kind": ev.get("decision"), "rule": req.get("rule"), "by": ev.get("by"),
-                                  "reason": str(ev.get("reason") or "")[:300],
-                                  "what": str(req.get("summary") or "")[:160]})
+            interventions.append(
+                {
+                    "kind": ev.get("decision"),
+                    "rule": req.get("rule"),
+                    "by": ev.get("by"),
+                    "reason": str(ev.get("reason") or "")[:300],
+                    "what": str(req.get("summary") or "")[:160],
+                }
+            )
         elif t == "budget" and isinstance(ev.get("spent"), dict):
             spent = ev["spent"]
         elif t == "run_state":
@@ -93,11 +100,21 @@ def build_entry(run: RunDir, events: list[dict] | None = None) -> dict:
     for job_id, job in jobs.items():
         if job_id in dev:
             job["dev"] = dev[job_id]
-    return {"run": run.id, "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "task": brief.get("task") or cfg.get("task"), "base_model": brief.get("base_model") or cfg.get("model"),
-            "agent": cfg.get("agent"),
-            "state": state, "reason": reason, "jobs": list(jobs.values()), "dev": dev, "test": test,
-            "notes": notes[-10:], "interventions": interventions[-20:], "spent": spent}
+    return {
+        "run": run.id,
+        "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "task": brief.get("task") or cfg.get("task"),
+        "base_model": brief.get("base_model") or cfg.get("model"),
+        "agent": cfg.get("agent"),
+        "state": state,
+        "reason": reason,
+        "jobs": list(jobs.values()),
+        "dev": dev,
+        "test": test,
+        "notes": notes[-10:],
+        "interventions": interventions[-20:],
+        "spent": spent,
+    }
 
 
 def _job_config(run: RunDir, job: str) -> dict:
@@ -106,11 +123,19 @@ def _job_config(run: RunDir, job: str) -> dict:
     except (OSError, ValueError):
         spec = {}
     lineage = spec.get("lineage") or {}
-    out = {"job": job, "method": spec.get("method"), "learning_rate": spec.get("learning_rate"),
-           "epochs": spec.get("num_train_epochs"), "max_steps": spec.get("max_steps"),
-           "batch_size": spec.get("per_device_train_batch_size"), "lora": spec.get("lora"),
-           "lora_r": spec.get("lora_r"), "lr_scheduler_type": spec.get("lr_scheduler_type"),
-           "parent": lineage.get("parent"), "resumed_from": lineage.get("resumed_from")}
+    out = {
+        "job": job,
+        "method": spec.get("method"),
+        "learning_rate": spec.get("learning_rate"),
+        "epochs": spec.get("num_train_epochs"),
+        "max_steps": spec.get("max_steps"),
+        "batch_size": spec.get("per_device_train_batch_size"),
+        "lora": spec.get("lora"),
+        "lora_r": spec.get("lora_r"),
+        "lr_scheduler_type": spec.get("lr_scheduler_type"),
+        "parent": lineage.get("parent"),
+        "resumed_from": lineage.get("resumed_from"),
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -124,8 +149,9 @@ def record_run(run: RunDir, home: Path | None = None, events: list[dict] | None 
     home = Path(home) if home else run.path.parent.parent
     entry = build_entry(run, events)
     old = next((e for e in read_ledger(home) if e.get("run") == run.id), None)
-    if old is not None and {k: v for k, v in old.items() if k != "ended"} == \
-            json.loads(json.dumps({k: v for k, v in entry.items() if k != "ended"}, default=str)):
+    if old is not None and {k: v for k, v in old.items() if k != "ended"} == json.loads(
+        json.dumps({k: v for k, v in entry.items() if k != "ended"}, default=str)
+    ):
         return None
     line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
     fd = os.open(ledger_path(home), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -140,6 +166,7 @@ def _relevant(entries: list[dict], task: str, base_model: str, exclude: str | No
     def rank(e: dict) -> int:
         same_task, same_model = e.get("task") == task, e.get("base_model") == base_model
         return 0 if same_task and same_model else 1 if same_task else 2 if same_model else 3
+
     picked = [e for e in entries if e.get("run") != exclude and rank(e) < 3]
     # newest first within each rank
     return sorted(reversed(picked), key=rank)
@@ -151,8 +178,13 @@ def _fmt_score(v) -> str:
 
 def _job_text(j: dict) -> str:
     parts = [j.get("method") or "train"]
-    for key, label in (("learning_rate", "lr"), ("epochs", "epochs"), ("max_steps", "steps"),
-                       ("batch_size", "batch"), ("lr_scheduler_type", "sched")):
+    for key, label in (
+        ("learning_rate", "lr"),
+        ("epochs", "epochs"),
+        ("max_steps", "steps"),
+        ("batch_size", "batch"),
+        ("lr_scheduler_type", "sched"),
+    ):
         if j.get(key) is not None:
             parts.append(f"{label} {j[key]:g}" if isinstance(j[key], (int, float)) else f"{label} {j[key]}")
     parts.append(f"LoRA r{j.get('lora_r') or 16}" if j.get("lora") else "full")
@@ -168,8 +200,10 @@ def entry_text(e: dict) -> str:
     test = e.get("test") or {}
     head = f"- {e.get('run')} [{e.get('task')}, {e.get('base_model')}, agent {e.get('agent')}]: {e.get('state')}"
     if "submitted" in test:
-        head += (f"; harness test {_fmt_score(test.get('base'))} (base) -> {_fmt_score(test['submitted'])} "
-                 f"({test.get('checkpoint')})")
+        head += (
+            f"; harness test {_fmt_score(test.get('base'))} (base) -> {_fmt_score(test['submitted'])} "
+            f"({test.get('checkpoint')})"
+        )
     else:
         head += "; nothing submitted"
     lines = [head]
@@ -192,8 +226,7 @@ def entry_text(e: dict) -> str:
     return "\n".join(lines)
 
 
-def digest(home: Path, task: str, base_model: str, *, exclude: str | None = None,
-           max_chars: int = DIGEST_CHARS) -> str:
+def digest(home: Path, task: str, base_model: str, *, exclude: str | None = None, max_chars: int = DIGEST_CHARS) -> str:
     """A short text on the relevant earlier runs, or '' when there are none."""
     picked = _relevant(read_ledger(home), task, base_model, exclude)
     if not picked:

@@ -6,6 +6,7 @@ files): task and agent, the final scores against the base model, the budget spen
 intervention, what the agent did and why (its messages, tool calls and notes), and per training
 job its settings and curves (loss; reward for GRPO) as text sparklines with a small table.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,29 +66,44 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
         return f"{m // 60:d}:{m % 60:02d}:{s:02d}"
 
     out = [f"# Run {run.id}", ""]
-    out.append(f"- **Task:** {brief.get('task') or cfg.get('task')}"
-               + (f" — {_md(brief.get('description', ''), 300)}" if brief.get("description") else ""))
+    out.append(
+        f"- **Task:** {brief.get('task') or cfg.get('task')}"
+        + (f" — {_md(brief.get('description', ''), 300)}" if brief.get("description") else "")
+    )
     out.append(f"- **Base model:** {brief.get('base_model') or cfg.get('model')}")
     out.append(f"- **Agent:** {cfg.get('agent')}")
-    out.append("- **Sandbox:** " + ("**NONE** — started with --unsafe-no-sandbox: the agent's code ran with the "
-                                    "user's powers" if cfg.get("unsafe_no_sandbox") else
-                                    "bubblewrap (the agent's code saw only its workspace, no network)"))
-    out.append(f"- **Outcome:** {final.get('state', 'unknown')}" + (f" ({final['reason']})" if final.get("reason") else ""))
+    out.append(
+        "- **Sandbox:** "
+        + (
+            "**NONE** — started with --unsafe-no-sandbox: the agent's code ran with the user's powers"
+            if cfg.get("unsafe_no_sandbox")
+            else "bubblewrap (the agent's code saw only its workspace, no network)"
+        )
+    )
+    out.append(
+        f"- **Outcome:** {final.get('state', 'unknown')}" + (f" ({final['reason']})" if final.get("reason") else "")
+    )
     resumes = [e for e in states if e.get("resumed") and e.get("state") == "running"]
     if resumes:
-        out.append(f"- **Resumed** {len(resumes)} time(s) after the daemon stopped: "
-                   + "; ".join(_md(e.get("note", ""), 300) for e in resumes))
+        out.append(
+            f"- **Resumed** {len(resumes)} time(s) after the daemon stopped: "
+            + "; ".join(_md(e.get("note", ""), 300) for e in resumes)
+        )
     out.append("")
 
     out += ["## Result", ""]
     if "submitted" in test:
         base, sub = test.get("base", {}).get("value"), test["submitted"].get("value")
         delta = f" ({sub - base:+.1%})" if isinstance(base, (int, float)) and isinstance(sub, (int, float)) else ""
-        out.append(f"Hidden test split: base model **{_pct(base)}** → submitted "
-                   f"`{test['submitted'].get('checkpoint')}` **{_pct(sub)}**{delta}.")
+        out.append(
+            f"Hidden test split: base model **{_pct(base)}** → submitted "
+            f"`{test['submitted'].get('checkpoint')}` **{_pct(sub)}**{delta}."
+        )
     else:
-        out.append("Nothing was submitted, so the run's result is the untouched base model"
-                   + (f" ({_pct(test['base'].get('value'))} on the hidden test split)." if "base" in test else "."))
+        out.append(
+            "Nothing was submitted, so the run's result is the untouched base model"
+            + (f" ({_pct(test['base'].get('value'))} on the hidden test split)." if "base" in test else ".")
+        )
     dev = [e for e in scores if e.get("split") == "dev"]
     if dev:
         out += ["", "Dev scores (the agent's evaluations):", "", "| checkpoint | dev | at |", "|---|---|---|"]
@@ -99,11 +115,16 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
         sp, lim = budget.get("spent", {}), budget.get("limits", {})
         gpus = any(e.get("gpus") for e in events if e["type"] == "host_sample")
         unit = "GPU-hours" if gpus else "device-hours (no GPU: job wall time)"
-        rows = [("wall clock", f"{sp.get('wall_s', 0) / 60:.1f} min",
-                 f"{lim['wall_s'] / 60:.1f} min" if lim.get("wall_s") else "-"),
-                (unit, f"{sp.get('gpu_h', 0):.3f}", _fmt(lim.get("gpu_h"))),
-                ("model tokens", f"{sp.get('tokens', 0):,}", f"{lim['tokens']:,}" if lim.get("tokens") else "-"),
-                ("model spend", f"${sp.get('usd', 0):.2f}", f"${lim['usd']:.2f}" if lim.get("usd") else "-")]
+        rows = [
+            (
+                "wall clock",
+                f"{sp.get('wall_s', 0) / 60:.1f} min",
+                f"{lim['wall_s'] / 60:.1f} min" if lim.get("wall_s") else "-",
+            ),
+            (unit, f"{sp.get('gpu_h', 0):.3f}", _fmt(lim.get("gpu_h"))),
+            ("model tokens", f"{sp.get('tokens', 0):,}", f"{lim['tokens']:,}" if lim.get("tokens") else "-"),
+            ("model spend", f"${sp.get('usd', 0):.2f}", f"${lim['usd']:.2f}" if lim.get("usd") else "-"),
+        ]
         out += ["| | spent | limit |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
         out.append(f"\nLargest fraction used: {budget.get('frac', 0):.0%}.")
     else:
@@ -121,8 +142,10 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
         elif e["type"] == "approval_decision":
             req = requests.get(e.get("id"), {})
             why = f" — reason: {_md(e['reason'], 300)}" if e.get("reason") else ""
-            out.append(f"- {at(e)} **{e.get('decision')}** ({e.get('scope')}, by {e.get('by')}) "
-                       f"[{req.get('rule', '?')}] {_md(req.get('summary', ''), 200)}{why}")
+            out.append(
+                f"- {at(e)} **{e.get('decision')}** ({e.get('scope')}, by {e.get('by')}) "
+                f"[{req.get('rule', '?')}] {_md(req.get('summary', ''), 200)}{why}"
+            )
         elif e["type"] == "run_state" and e.get("state") == "paused":
             out.append(f"- {at(e)} **paused**")
         elif e["type"] == "run_state" and e.get("state") == "stopping" and "person" in str(e.get("reason", "")):
@@ -149,7 +172,11 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
         elif e["type"] == "tool_call":
             r = results.get(e.get("id"))
             args = json.dumps(e.get("args", {}), ensure_ascii=False, default=str)
-            res = ("→ " + ("ok" if r.get("ok") else "FAILED") + ": " + _md(r.get("summary", ""), 200)) if r else "→ (no result)"
+            res = (
+                ("→ " + ("ok" if r.get("ok") else "FAILED") + ": " + _md(r.get("summary", ""), 200))
+                if r
+                else "→ (no result)"
+            )
             lines.append(f"- {at(e)} `{e.get('tool')}({_md(args, 160)})` {res}")
         elif e["type"] == "human_nudge":
             lines.append(f"- {at(e)} **person:** {_md(e.get('text', ''))}")
@@ -157,8 +184,11 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
             lines.append(f"- {at(e)} alert [{e.get('severity')}] {e.get('rule')}: {_md(e.get('message', ''), 200)}")
     if len(lines) > MAX_TIMELINE:
         cut = len(lines) - MAX_TIMELINE
-        lines = lines[: MAX_TIMELINE // 2] + [f"- … {cut} entries left out (see `tinker-tui show {run.id}`)"] \
-            + lines[-MAX_TIMELINE // 2:]
+        lines = (
+            lines[: MAX_TIMELINE // 2]
+            + [f"- … {cut} entries left out (see `tinker-tui show {run.id}`)"]
+            + lines[-MAX_TIMELINE // 2 :]
+        )
     out += lines or ["(no actions)"]
     out.append("")
     return "\n".join(out)
@@ -181,15 +211,28 @@ def _jobs_section(run: RunDir, events: list[dict]) -> list[str]:
             spec = json.loads((run.jobs / f"{job_id}.json").read_text())
         except (OSError, ValueError):
             spec = {}
-        setup = ", ".join(f"{k} {_fmt(spec[k])}" for k in (
-            "method", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-            "lr_scheduler_type", "lora") if spec.get(k) is not None)
+        setup = ", ".join(
+            f"{k} {_fmt(spec[k])}"
+            for k in (
+                "method",
+                "learning_rate",
+                "num_train_epochs",
+                "max_steps",
+                "per_device_train_batch_size",
+                "lr_scheduler_type",
+                "lora",
+            )
+            if spec.get(k) is not None
+        )
         parent = (spec.get("lineage") or {}).get("parent")
         resumed = spec.get("resumed_from")
         out.append(f"### {job_id}: {j['state']}" + (f" — {_md(j['detail'], 160)}" if j["detail"] else ""))
         out.append("")
-        out.append(f"{setup or 'no spec'}" + (f"; from {parent}" if parent else "")
-                   + (f"; continues {resumed.get('job')} from step {resumed.get('step')}" if resumed else ""))
+        out.append(
+            f"{setup or 'no spec'}"
+            + (f"; from {parent}" if parent else "")
+            + (f"; continues {resumed.get('job')} from step {resumed.get('step')}" if resumed else "")
+        )
         out.append("")
         series: dict[str, list] = {}
         steps = []
@@ -205,15 +248,17 @@ def _jobs_section(run: RunDir, events: list[dict]) -> list[str]:
         for key, vals in series.items():
             finite = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
             if finite:
-                out.append(f"{key:>13} {sparkline(vals)}  first {_fmt(finite[0])} min {_fmt(min(finite))} "
-                           f"last {_fmt(finite[-1])}")
+                out.append(
+                    f"{key:>13} {sparkline(vals)}  first {_fmt(finite[0])} min {_fmt(min(finite))} "
+                    f"last {_fmt(finite[-1])}"
+                )
         out.append("```")
         n = len(steps)
         pick = sorted({round(i * (n - 1) / 5) for i in range(6)}) if n > 6 else range(n)
         keys = [k for k in ("loss", "reward", "reward_mean", "learning_rate") if k in series]
         out += ["", "| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for i in pick:
-            vals = (j["metrics"][i].get("values") or {})
+            vals = j["metrics"][i].get("values") or {}
             out.append(f"| {steps[i]} | " + " | ".join(_fmt(vals.get(k)) for k in keys) + " |")
         out.append("")
     return out

@@ -22,6 +22,7 @@ A new daemon (`python -m agent_core.daemon.supervisor RUN_DIR --resume`) appends
 
 A run whose daemon is alive, or that ended (finished / failed), is refused with the reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -162,8 +163,15 @@ class LogState:
             if t == "agent_message" and not str(ev.get("text", "")).startswith("(tinker-tui)"):
                 out.append({"kind": "say", "text": str(ev.get("text", "")), "seq": ev["seq"]})
             elif t == "tool_call":
-                entry = {"kind": "call", "id": ev.get("id"), "tool": ev.get("tool"), "args": ev.get("args") or {},
-                         "result": None, "seq": ev["seq"], "scores": []}
+                entry = {
+                    "kind": "call",
+                    "id": ev.get("id"),
+                    "tool": ev.get("tool"),
+                    "args": ev.get("args") or {},
+                    "result": None,
+                    "seq": ev["seq"],
+                    "scores": [],
+                }
                 calls[str(ev.get("id"))] = entry
                 out.append(entry)
             elif t == "tool_result" and str(ev.get("id")) in calls:
@@ -242,8 +250,11 @@ def restart_spec(job: JobRecord, new_id: str, checkpoints_dir: Path) -> tuple[di
         spec["init_from"] = str(ckpt[1])
         where = f"from its step-{done} checkpoint"
     else:
-        where = "from its parent (" + (Path(spec["init_from"]).name if spec.get("init_from") else "the base model") \
-                + "), no intermediate checkpoint was saved"
+        where = (
+            "from its parent ("
+            + (Path(spec["init_from"]).name if spec.get("init_from") else "the base model")
+            + "), no intermediate checkpoint was saved"
+        )
     remaining = max(1, (total - done) if total else 1)
     spec["max_steps"] = remaining
     if spec.get("warmup_steps"):
@@ -260,18 +271,29 @@ def restore_jobs(sup: "Supervisor", st: LogState) -> None:
     """Put the earlier jobs back in the JobManager (their ids stay taken; finished ones keep their
     checkpoints for evaluate / submit)."""
     from agent_core.training.jobs import Job
+
     for rec in st.jobs.values():
         spec = rec.spec
-        job = Job(rec.id, spec, sup.run.jobs / f"{rec.id}.json", Path(spec.get("output_dir") or ""),
-                  state=rec.state, step=rec.step, total=planned_steps(spec) if spec else None)
+        job = Job(
+            rec.id,
+            spec,
+            sup.run.jobs / f"{rec.id}.json",
+            Path(spec.get("output_dir") or ""),
+            state=rec.state,
+            step=rec.step,
+            total=planned_steps(spec) if spec else None,
+        )
         job.started = rec.started or time.time()
         job.ended = rec.ended
         out = Path(spec.get("output_dir") or "")
         if rec.state in ("finished", "stopped") and (out / "lineage.json").is_file():
             job.result = {"checkpoint": str(out)}
         elif rec.state == "failed":
-            job.error = {"kind": "interrupted" if rec.detail.startswith("interrupted") else "failed",
-                         "message": rec.detail, "step": rec.step}
+            job.error = {
+                "kind": "interrupted" if rec.detail.startswith("interrupted") else "failed",
+                "message": rec.detail,
+                "step": rec.step,
+            }
         job.done.set()
         sup.jobs.jobs[rec.id] = job
     sup.job_aliases.update(st.aliases)
@@ -311,13 +333,15 @@ async def outcome_of(sup: "Supervisor", entry: dict):
     and events; cheap read-only tools are run again for their data)."""
     from agent_core.agents.base import ToolOutcome
     from agent_core.agents.tools import Toolbox
+
     tool, args, res = entry["tool"], entry["args"], entry["result"]
     summary, ok = res["summary"], res["ok"]
     denied = summary.startswith(("denied by policy", "vetoed by the person"))
     data: dict[str, Any] = {}
     if ok:
         if tool in ("list_datasets", "list_files", "read_file") or (
-                tool == "load_dataset" and sup.dataset_path(str(args.get("name", ""))) is not None):
+            tool == "load_dataset" and sup.dataset_path(str(args.get("name", ""))) is not None
+        ):
             try:
                 data = (await Toolbox(sup).call(tool, dict(args))).data
             except Exception:
@@ -338,6 +362,7 @@ async def replay(sup: "Supervisor", agent, st: LogState):
     """Feed a deterministic agent the outcomes of its completed calls. Returns its first action
     the log does not hold (to run live), or None when it has none left to replay."""
     from agent_core.agents.base import Call
+
     entries = st.transcript()
     done_calls = [e for e in entries if e["kind"] == "call" and e["result"] is not None]
     nudges = [e for e in entries if e["kind"] == "nudge"]
@@ -356,6 +381,7 @@ async def replay(sup: "Supervisor", agent, st: LogState):
 
 def _next_call(agent, last):
     from agent_core.agents.base import Say
+
     for _ in range(200):  # Says were logged the first time round: skip them
         action = agent.next_action(last)
         last = None
@@ -366,6 +392,8 @@ def _next_call(agent, last):
 
 def resume_note(st: LogState, notes: list[str]) -> str:
     jobs = "; ".join(notes) if notes else "no training job was running"
-    return (f"[tinker-tui] The run was interrupted (its supervisor process stopped) and has been resumed "
-            f"from the event log. {jobs}. Old job ids still work: they point to the job that continues "
-            f"them. Check job_status or wait before deciding what to do next.")
+    return (
+        f"[tinker-tui] The run was interrupted (its supervisor process stopped) and has been resumed "
+        f"from the event log. {jobs}. Old job ids still work: they point to the job that continues "
+        f"them. Check job_status or wait before deciding what to do next."
+    )

@@ -4,6 +4,7 @@ It owns the event log, the agent loop, the training subprocesses and the control
 Start it with `python -m agent_core.daemon.supervisor RUN_DIR` (agent_core.daemon.launch does this in a new
 session, so closing the terminal or the UI leaves the run going).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -167,6 +168,7 @@ class Supervisor:
         """Reports of the dataset's overlap with the held-out splits (test, dev), checked on the
         frozen copy a job would train on; cached by content."""
         from agent_core.oversight.contamination import check, read_jsonl
+
         frozen = self.frozen_dataset(dataset)
         if frozen is None:
             return []
@@ -177,11 +179,21 @@ class Supervisor:
             dev = self.frozen_dataset("dev")
             for split, held in (("test", self.hidden_dir / "test.jsonl"), ("dev", dev[0] if dev else None)):
                 if held is not None and held.exists() and held != path:
-                    reports.append(check(train, read_jsonl(str(held)), name=split,
-                                         threshold=self.policy.contamination.get(
-                                             "min_overlap", self.cfg.get("contamination_threshold", 0.5)),
-                                         **({"n": self.policy.contamination["ngram"]}
-                                            if "ngram" in self.policy.contamination else {})))
+                    reports.append(
+                        check(
+                            train,
+                            read_jsonl(str(held)),
+                            name=split,
+                            threshold=self.policy.contamination.get(
+                                "min_overlap", self.cfg.get("contamination_threshold", 0.5)
+                            ),
+                            **(
+                                {"n": self.policy.contamination["ngram"]}
+                                if "ngram" in self.policy.contamination
+                                else {}
+                            ),
+                        )
+                    )
             self._contamination[sha] = reports
         return self._contamination[sha]
 
@@ -194,15 +206,18 @@ class Supervisor:
         if source.built_here and not (path / "config.json").exists():
             async with self._base_lock:
                 if not (path / "config.json").exists():
-                    await self.jobs.run_once(source.build_spec(), "build-base",
-                                             offline=source.kind != "download")
+                    await self.jobs.run_once(source.build_spec(), "build-base", offline=source.kind != "download")
         return path
 
     async def _approve_base_download(self, model: str) -> None:
         """A hub model that is not in the local cache: fetching it is an outside download."""
-        verdict = Verdict("ask", "outside_download",
-                          f"the base model {model!r} is not on this machine: fetching it from the "
-                          f"Hugging Face hub downloads outside weights", {"source": model})
+        verdict = Verdict(
+            "ask",
+            "outside_download",
+            f"the base model {model!r} is not on this machine: fetching it from the "
+            f"Hugging Face hub downloads outside weights",
+            {"source": model},
+        )
         action = self.policy.action(verdict.rule, verdict.action)
         if action == "deny":
             raise StopRun(f"the policy denies downloading the base model {model!r}")
@@ -210,8 +225,10 @@ class Supervisor:
             self.set_state("waiting_approval")
             decision = await self.approvals.ask("base", "load_base_model", {"model": model}, verdict)
             if not decision.approved:
-                raise StopRun(f"downloading the base model {model!r} was vetoed"
-                              + (f": {decision.reason}" if decision.reason else ""))
+                raise StopRun(
+                    f"downloading the base model {model!r} was vetoed"
+                    + (f": {decision.reason}" if decision.reason else "")
+                )
             self.set_state("starting")
 
     async def evaluate(self, model: Path, data: Path, limit: int | None = None) -> dict:
@@ -220,9 +237,13 @@ class Supervisor:
         problem = hidden.verify(self.hidden_dir, self.hidden_hashes)
         if problem:
             raise WorkerError("bad_input", f"refusing to score: {problem}")
-        spec = {"mode": "evaluate", "model": str(model), "dataset": str(data),
-                "max_new_tokens": tasks.answer_budget(data),  # long answers are not cut short
-                "scorer": self.scorer}
+        spec = {
+            "mode": "evaluate",
+            "model": str(model),
+            "dataset": str(data),
+            "max_new_tokens": tasks.answer_budget(data),  # long answers are not cut short
+            "scorer": self.scorer,
+        }
         if limit:
             spec["limit"] = int(limit)
         return await self.jobs.run_once(spec, f"eval-{int(time.time() * 1000)}")
@@ -231,9 +252,14 @@ class Supervisor:
     def _job_planned(self, job) -> None:
         spec = job.spec
         self._new_alerts += self.watchdogs.job_started(
-            job.id, total_steps=job.total, lr_scheduler_type=spec.get("lr_scheduler_type"),
-            warmup_steps=spec.get("warmup_steps"), learning_rate=spec.get("learning_rate"),
-            method=spec.get("method"), scheduler_steps=job.schedule_steps)
+            job.id,
+            total_steps=job.total,
+            lr_scheduler_type=spec.get("lr_scheduler_type"),
+            warmup_steps=spec.get("warmup_steps"),
+            learning_rate=spec.get("learning_rate"),
+            method=spec.get("method"),
+            scheduler_steps=job.schedule_steps,
+        )
 
     def flush_alerts(self) -> None:
         """Write what the watchdogs found; the agent sees it in its next tool result, and a
@@ -245,14 +271,17 @@ class Supervisor:
             self.agent_alerts.append(alert)
             if pause_on and alert.get("severity") == pause_on and not self.pause_requested:
                 self.pause_requested = True
-                self.log.emit("agent_message", text=f"(tinker-tui) run paused by policy after the "
-                                                    f"{alert['rule']} alert")
+                self.log.emit(
+                    "agent_message", text=f"(tinker-tui) run paused by policy after the {alert['rule']} alert"
+                )
 
     def take_agent_alerts(self) -> str:
         if not self.agent_alerts:
             return ""
-        lines = [f"{a['rule']} ({a['severity']}): {a['message']}" + (f" Check: {a['check']}" if a.get("check") else "")
-                 for a in self.agent_alerts]
+        lines = [
+            f"{a['rule']} ({a['severity']}): {a['message']}" + (f" Check: {a['check']}" if a.get("check") else "")
+            for a in self.agent_alerts
+        ]
         self.agent_alerts = []
         return " | WATCHDOG ALERTS: " + " ; ".join(lines)
 
@@ -262,8 +291,13 @@ class Supervisor:
         if cmd not in COMMANDS:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         if cmd == "status":
-            return {"ok": True, "state": self.state, "pending": len(self.approvals.pending),
-                    "elapsed_s": round(time.time() - self.t0, 1), "budget_s": self.budget_s()}
+            return {
+                "ok": True,
+                "state": self.state,
+                "pending": len(self.approvals.pending),
+                "elapsed_s": round(time.time() - self.t0, 1),
+                "budget_s": self.budget_s(),
+            }
         if cmd == "pending":
             return {"ok": True, "pending": self.approvals.pending_requests()}
         if self.state in ("finished", "failed", "crashed", "stopping") and cmd != "stop":
@@ -289,11 +323,16 @@ class Supervisor:
             self.request_stop("stopped by the person")
             return {"ok": True}
         if cmd in ("approve", "veto"):
-            return self.approvals.decide(req.get("id"), cmd, scope=req.get("scope") or "once",
-                                         # the server decides who decided: whatever reaches the
-                                         # control socket is the person (no sandbox can reach it)
-                                         reason=str(req.get("reason") or ""), by="person",
-                                         edit=req.get("edit") if cmd == "approve" else None)
+            return self.approvals.decide(
+                req.get("id"),
+                cmd,
+                scope=req.get("scope") or "once",
+                # the server decides who decided: whatever reaches the
+                # control socket is the person (no sandbox can reach it)
+                reason=str(req.get("reason") or ""),
+                by="person",
+                edit=req.get("edit") if cmd == "approve" else None,
+            )
         return {"ok": False, "error": "unhandled"}
 
     def request_stop(self, reason: str) -> None:
@@ -342,8 +381,7 @@ class Supervisor:
             raise StopRun(self.stop_reason)
         spent = self.check_budget(step=True)
         if spent:
-            self.log.emit("alert", rule="budget_overrun", severity="high",
-                          message=f"{spent}; stopping the agent")
+            self.log.emit("alert", rule="budget_overrun", severity="high", message=f"{spent}; stopping the agent")
             raise StopRun(spent)
         if self.pause_requested:
             self._resumed = asyncio.Event()
@@ -385,8 +423,10 @@ class Supervisor:
         """After a resume, an interrupted job's id names the job that continues it."""
         if not self.job_aliases:
             return args
-        return {k: self.job_aliases.get(v, v) if k in ("job", "checkpoint", "base") and isinstance(v, str) else v
-                for k, v in args.items()}
+        return {
+            k: self.job_aliases.get(v, v) if k in ("job", "checkpoint", "base") and isinstance(v, str) else v
+            for k, v in args.items()
+        }
 
     async def execute(self, tool: str, args) -> ToolOutcome:
         self.calls += 1
@@ -404,16 +444,17 @@ class Supervisor:
                 # ask -> a person decides (an approved edit is re-gated); see Approvals.settle
                 how, args, verdict, reason = await self.approvals.settle(call_id, tool, args, verdict)
                 if how == "deny":
-                    self.log.emit("alert", rule=verdict.rule, severity="warning",
-                                  message=f"denied {tool}: {verdict.reason}")
-                    outcome = ToolOutcome(tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}",
-                                          denied=True)
+                    self.log.emit(
+                        "alert", rule=verdict.rule, severity="warning", message=f"denied {tool}: {verdict.reason}"
+                    )
+                    outcome = ToolOutcome(
+                        tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}", denied=True
+                    )
                 elif how == "run":
                     outcome = await Toolbox(self, network_approved=verdict.rule == "network").call(tool, args)
                 else:
                     why = f": {reason}" if reason else ""
-                    outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}",
-                                          denied=True)
+                    outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}", denied=True)
         except asyncio.CancelledError:
             self.log.emit("tool_result", id=call_id, ok=False, summary="cancelled: the run is stopping")
             raise
@@ -430,9 +471,13 @@ class Supervisor:
     async def prepare(self) -> Brief:
         task = tasks.get_task(self.cfg.get("task") or "arithmetic")
         if self.cfg.get("unsafe_no_sandbox"):
-            self.log.emit("alert", rule="sandbox", severity="high",
-                          message="this run was started with --unsafe-no-sandbox: the agent's code (run_python, "
-                                  "reward functions) runs WITHOUT the bubblewrap fence, with the user's powers")
+            self.log.emit(
+                "alert",
+                rule="sandbox",
+                severity="high",
+                message="this run was started with --unsafe-no-sandbox: the agent's code (run_python, "
+                "reward functions) runs WITHOUT the bubblewrap fence, with the user's powers",
+            )
         else:
             ok, why = fence.available()
             if not ok:
@@ -467,9 +512,14 @@ class Supervisor:
         self.base_model_path = self.base_source.path  # tiny / gguf / download: built on first use
         if self.base_source.kind == "download" and not (self.base_model_path / "config.json").is_file():
             await self._approve_base_download(model)
-        brief = Brief(task=task.name, description=task.description, base_model=model,
-                      budget_s=self.budget_s(), datasets=sorted(self.datasets()),
-                      recipe=tasks.sft_recipe(task))
+        brief = Brief(
+            task=task.name,
+            description=task.description,
+            base_model=model,
+            budget_s=self.budget_s(),
+            datasets=sorted(self.datasets()),
+            recipe=tasks.sft_recipe(task),
+        )
         brief.recipe["demo_flagged_action"] = bool(self.cfg.get("demo"))
         if self.budget is not None:
             brief.limits = self.budget.limits()
@@ -525,8 +575,12 @@ class Supervisor:
             if st is None:
                 self.set_state("starting", pid=os.getpid(), config=self.cfg)
             else:
-                self.set_state("starting", pid=os.getpid(), resumed=True,
-                               note=f"resuming: a new daemon continues the log after event {st.last_seq}")
+                self.set_state(
+                    "starting",
+                    pid=os.getpid(),
+                    resumed=True,
+                    note=f"resuming: a new daemon continues the log after event {st.last_seq}",
+                )
             try:
                 home = self.run.path.parent.parent
                 self.budget = Budget.from_config(self.cfg)
@@ -539,9 +593,13 @@ class Supervisor:
             model = getattr(getattr(agent, "provider", None), "model", None)
             self.budget.set_model(model, prices)
             if model and self.budget.price is None:
-                self.log.emit("alert", rule="budget_overrun", severity="warning" if self.budget.usd else "info",
-                              message=f"no price known for model {model!r}: its dollars count as 0 (add it to "
-                                      f"prices.toml in the runs home)")
+                self.log.emit(
+                    "alert",
+                    rule="budget_overrun",
+                    severity="warning" if self.budget.usd else "info",
+                    message=f"no price known for model {model!r}: its dollars count as 0 (add it to "
+                    f"prices.toml in the runs home)",
+                )
             if st is None:
                 self.log.emit("brief", **asdict(brief))
                 self.set_state("running")
@@ -560,7 +618,9 @@ class Supervisor:
                 self.set_state("stopping", reason="the agent is done")
             await self.jobs.stop_all()
             await self.finalize()
-            reason = reason or ("submitted " + self.submitted if self.submitted else "the agent ended without submitting")
+            reason = reason or (
+                "submitted " + self.submitted if self.submitted else "the agent ended without submitting"
+            )
         except StopRun as exc:
             final, reason = "failed", exc.reason
         except Exception as exc:
@@ -587,6 +647,7 @@ class Supervisor:
         """Training jobs save intermediate checkpoints, so that a resumed run continues from one
         (agent_core/daemon/resume.py): every cfg `save_steps` steps (0: never), else about three times a
         job (every planned/4 steps, at least 50)."""
+
         async def start_job(spec: dict, *args, **kw):
             if spec.get("mode") == "train" and not spec.get("save_steps"):
                 n = self.cfg.get("save_steps")
@@ -596,12 +657,15 @@ class Supervisor:
                 if n:
                     spec = {**spec, "save_steps": int(n)}
             return await start(spec, *args, **kw)
+
         return start_job
 
     def _write_records(self) -> None:
         """The ledger line (memory across runs) and REPORT.md; neither may break the shutdown."""
-        for what, fn in (("ledger", lambda: memory.record_run(self.run)),
-                         ("REPORT.md", lambda: report.write_report(self.run))):
+        for what, fn in (
+            ("ledger", lambda: memory.record_run(self.run)),
+            ("REPORT.md", lambda: report.write_report(self.run)),
+        ):
             try:
                 fn()
             except Exception:
@@ -618,9 +682,14 @@ class Supervisor:
         self.budget.resume_from(st.spent)
         resume.kill_orphan_workers(self.run)
         for aid in st.undecided:  # the person's pending decisions died with the daemon: asked again
-            self.log.emit("approval_decision", id=aid, decision="veto", scope="once", by="supervisor",
-                          reason="the daemon stopped before a decision; the agent asks again if it still "
-                                 "wants this")
+            self.log.emit(
+                "approval_decision",
+                id=aid,
+                decision="veto",
+                scope="once",
+                by="supervisor",
+                reason="the daemon stopped before a decision; the agent asks again if it still wants this",
+            )
         resume.restore_jobs(self, st)
         if st.stop_reason:  # the person's (or the budget's) stop was acknowledged: honour it
             self.stop_reason = st.stop_reason
@@ -652,8 +721,9 @@ class Supervisor:
                 if self.agent is not None and self.state != "stopping":
                     spent = self.check_budget()
                     if spent and self.stop_reason is None:
-                        self.log.emit("alert", rule="budget_overrun", severity="high",
-                                      message=f"{spent}; stopping the run")
+                        self.log.emit(
+                            "alert", rule="budget_overrun", severity="high", message=f"{spent}; stopping the run"
+                        )
                         self.request_stop(spent)
                 await asyncio.sleep(HOST_SAMPLE_S)
         except asyncio.CancelledError:

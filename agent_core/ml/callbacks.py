@@ -6,6 +6,7 @@ This module never writes to stdout itself: the worker passes its `emit` (protoco
 `should_stop()` (SIGTERM seen) and its JobError class in, so the same code serves any process
 layout (the worker runs as __main__, so importing it here would load a second copy).
 """
+
 from __future__ import annotations
 
 import math
@@ -92,7 +93,7 @@ def grpo_values(logs: dict) -> dict:
     for key, value in logs.items():
         names = GRPO_KEYS.get(key)
         if names is None and key.startswith("rewards/") and key.endswith("/mean"):
-            names = ("reward/" + key[len("rewards/"):-len("/mean")],)
+            names = ("reward/" + key[len("rewards/") : -len("/mean")],)
         for name in names or ():
             out[name] = value
     return out
@@ -120,11 +121,20 @@ class ProtocolCallback(TrainerCallback):
     extra:        () -> dict of values merged into every metric line (e.g. reward error counts)
     """
 
-    def __init__(self, *, emit: Callable[[dict], None], should_stop: Callable[[], bool], job_error,
-                 method: str = "sft", flops_per_token: float | None = None,
-                 save: Callable[[int], str] | None = None, save_steps: int = 0,
-                 evaluate: Callable[[Any], float] | None = None, eval_steps: int = 0,
-                 extra: Callable[[], dict] | None = None):
+    def __init__(
+        self,
+        *,
+        emit: Callable[[dict], None],
+        should_stop: Callable[[], bool],
+        job_error,
+        method: str = "sft",
+        flops_per_token: float | None = None,
+        save: Callable[[int], str] | None = None,
+        save_steps: int = 0,
+        evaluate: Callable[[Any], float] | None = None,
+        eval_steps: int = 0,
+        extra: Callable[[], dict] | None = None,
+    ):
         self.emit, self.should_stop, self.job_error = emit, should_stop, job_error
         self.method = method
         self.save, self.save_steps = save, save_steps
@@ -153,11 +163,18 @@ class ProtocolCallback(TrainerCallback):
         self.horizon = schedule_horizon(sched)
         if self.horizon is not None and state.max_steps > 0 and self.horizon != state.max_steps:
             raise self.job_error(
-                "crash", f"internal: LR schedule horizon {self.horizon} != the job's {state.max_steps} "
-                         f"steps (refusing to train with a schedule that ends early)")
-        self.emit({"event": "plan", "total": state.max_steps, "schedule_steps": self.horizon,
-                   "lr_scheduler_type": str(getattr(args, "lr_scheduler_type", "") or "").split(".")[-1].lower()
-                   or None})
+                "crash",
+                f"internal: LR schedule horizon {self.horizon} != the job's {state.max_steps} "
+                f"steps (refusing to train with a schedule that ends early)",
+            )
+        self.emit(
+            {
+                "event": "plan",
+                "total": state.max_steps,
+                "schedule_steps": self.horizon,
+                "lr_scheduler_type": str(getattr(args, "lr_scheduler_type", "") or "").split(".")[-1].lower() or None,
+            }
+        )
 
     # -- metrics ----------------------------------------------------------------
     def on_log(self, args, state, control, logs=None, **kw):
@@ -182,8 +199,11 @@ class ProtocolCallback(TrainerCallback):
         values = {k: v for k, v in values.items() if v is not None or k in NAN_KEYS}
         self.emit({"event": "metric", "step": state.global_step, "values": values})
         loss = logs.get("loss")
-        bad = [k for k in NAN_KEYS if k in logs and (
-            logs[k] is None or isinstance(logs[k], (int, float)) and not math.isfinite(logs[k]))]
+        bad = [
+            k
+            for k in NAN_KEYS
+            if k in logs and (logs[k] is None or isinstance(logs[k], (int, float)) and not math.isfinite(logs[k]))
+        ]
         if bad and self.nan_step is None:
             self.nan_step = state.global_step
             control.should_training_stop = True
@@ -198,8 +218,13 @@ class ProtocolCallback(TrainerCallback):
             control.should_training_stop = True
             return
         step = state.global_step
-        if self.save and self.save_steps and step % self.save_steps == 0 and step < state.max_steps \
-                and self.nan_step is None:
+        if (
+            self.save
+            and self.save_steps
+            and step % self.save_steps == 0
+            and step < state.max_steps
+            and self.nan_step is None
+        ):
             # this step's loss is logged after on_step_end: check the weights instead
             if not self.weights_finite():
                 self.nan_step = step
@@ -207,8 +232,11 @@ class ProtocolCallback(TrainerCallback):
                 return
             path = self.save(step)
             self.emit({"event": "checkpoint", "path": str(path), "step": step})
-        if self.evaluate and self.nan_step is None and (
-                (self.eval_steps and step % self.eval_steps == 0) or step >= state.max_steps):
+        if (
+            self.evaluate
+            and self.nan_step is None
+            and ((self.eval_steps and step % self.eval_steps == 0) or step >= state.max_steps)
+        ):
             self.run_eval(step)
 
     def run_eval(self, step: int) -> None:

@@ -4,6 +4,7 @@ Runs only after a person approved the `outside_download`. Speaks the worker's JS
 protocol: one `result` line ({"rows", "fields", "path"}) or one `error` line and exit 1.
 SPEC: {"source": "owner/name[:split]", "out": path.jsonl, "max_rows": 100000}
 """
+
 from __future__ import annotations
 
 import json

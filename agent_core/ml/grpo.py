@@ -6,6 +6,7 @@ kills the job). Checkpoints, lineage, metrics, NaN/SIGTERM handling and dev eval
 same as SFT's (agent_core.ml.train_common, agent_core.ml.callbacks). The spec fields are
 documented in the worker's module docstring.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESERVED_FIELDS = ("prompt", "completion", "completion_ids", "prompts", "completions",
-                   "trainer_state", "log_extra", "log_metric", "environments")
+RESERVED_FIELDS = (
+    "prompt",
+    "completion",
+    "completion_ids",
+    "prompts",
+    "completions",
+    "trainer_state",
+    "log_extra",
+    "log_metric",
+    "environments",
+)
 
 
 def read_prompts(w, path: str) -> list[dict[str, Any]]:
@@ -31,17 +41,22 @@ def read_prompts(w, path: str) -> list[dict[str, Any]]:
         for lineno, obj in jsonl.objects(p):
             prompt = obj.get("prompt")
             if not (isinstance(prompt, str) and prompt) and not _is_chat(prompt):
-                raise w._bad(f"{p}:{lineno}: field 'prompt' must be a non-empty string "
-                             f"(or a list of {{role, content}} messages)")
+                raise w._bad(
+                    f"{p}:{lineno}: field 'prompt' must be a non-empty string (or a list of {{role, content}} messages)"
+                )
             if "completion" in obj:
                 if "expected" in obj:
-                    raise w._bad(f"{p}:{lineno}: has both 'completion' and 'expected' (the "
-                                 f"reference completion is passed to the reward as 'expected')")
+                    raise w._bad(
+                        f"{p}:{lineno}: has both 'completion' and 'expected' (the "
+                        f"reference completion is passed to the reward as 'expected')"
+                    )
                 obj["expected"] = obj.pop("completion")
             bad = [k for k in obj if k != "prompt" and (k in RESERVED_FIELDS or not k.isidentifier())]
             if bad:
-                raise w._bad(f"{p}:{lineno}: field name(s) {bad} cannot be passed to a reward "
-                             f"function (reserved or not an identifier)")
+                raise w._bad(
+                    f"{p}:{lineno}: field name(s) {bad} cannot be passed to a reward "
+                    f"function (reserved or not an identifier)"
+                )
             rows.append(obj)
     except ValueError as exc:
         raise w._bad(str(exc)) from None
@@ -51,8 +66,11 @@ def read_prompts(w, path: str) -> list[dict[str, Any]]:
 
 
 def _is_chat(prompt: Any) -> bool:
-    return (isinstance(prompt, list) and bool(prompt)
-            and all(isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m for m in prompt))
+    return (
+        isinstance(prompt, list)
+        and bool(prompt)
+        and all(isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m for m in prompt)
+    )
 
 
 def _text(completion: Any) -> str:
@@ -113,25 +131,49 @@ def run_grpo(spec: dict, w) -> dict:
         raise w._bad("grpo: reward timeouts must be positive")
     world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
     if (o.batch * o.accum * world) % num_generations:
-        raise w._bad(f"grpo: per_device_train_batch_size ({o.batch}) x gradient_accumulation_steps "
-                     f"({o.accum}) x processes ({world}) counts completions and must be a multiple "
-                     f"of num_generations ({num_generations})")
+        raise w._bad(
+            f"grpo: per_device_train_batch_size ({o.batch}) x gradient_accumulation_steps "
+            f"({o.accum}) x processes ({world}) counts completions and must be a multiple "
+            f"of num_generations ({num_generations})"
+        )
     reward_file = Path(w._req(spec, "reward_file")).expanduser()
     rows = read_prompts(w, o.dataset_path)
     field_keys = sorted({k for r in rows for k in r if k != "prompt"})
 
     # The reward file is imported (in the child) before anything heavy is loaded.
     try:
-        box = RewardSandbox(reward_file, names, timeout_s=timeout_s, batch_timeout_s=batch_timeout_s,
-                            cwd=w._opt(spec, "reward_cwd", None, str),
-                            fenced=spec.get("sandbox", "bwrap") != "none")
+        box = RewardSandbox(
+            reward_file,
+            names,
+            timeout_s=timeout_s,
+            batch_timeout_s=batch_timeout_s,
+            cwd=w._opt(spec, "reward_cwd", None, str),
+            fenced=spec.get("sandbox", "bwrap") != "none",
+        )
     except RewardFileError as exc:
         raise w._bad(f"reward_file: {exc}") from None
     try:
-        return _train(spec, w, tc, o, box, rows, field_keys, names, dict(
-            num_generations=num_generations, temperature=temperature, top_p=top_p,
-            max_completion_length=max_completion_length, beta=beta, grad_ckpt=grad_ckpt,
-            loss_type=loss_type, scale_rewards=scale_rewards, reward_file=str(reward_file)))
+        return _train(
+            spec,
+            w,
+            tc,
+            o,
+            box,
+            rows,
+            field_keys,
+            names,
+            dict(
+                num_generations=num_generations,
+                temperature=temperature,
+                top_p=top_p,
+                max_completion_length=max_completion_length,
+                beta=beta,
+                grad_ckpt=grad_ckpt,
+                loss_type=loss_type,
+                scale_rewards=scale_rewards,
+                reward_file=str(reward_file),
+            ),
+        )
     finally:
         box.close()
 
@@ -150,8 +192,9 @@ def _train(spec, w, tc, o, box, rows, field_keys, names, g) -> dict:
         raise w._bad(f"dataset {o.dataset_path}: {type(exc).__name__}: {exc}") from None
     on_gpu = torch.cuda.is_available()
     attn = tc.speed_defaults(spec, on_gpu)["attn_implementation"]
-    model, tokenizer = w._load_model_and_tokenizer(Path(o.init_from or o.base_model), for_training=True, spec=spec,
-                                                   attn_implementation=attn)
+    model, tokenizer = w._load_model_and_tokenizer(
+        Path(o.init_from or o.base_model), for_training=True, spec=spec, attn_implementation=attn
+    )
     model.config.use_cache = not g["grad_ckpt"]
     use_vllm = _use_vllm(spec, on_gpu)
     extra_args: dict[str, Any] = {}
@@ -184,9 +227,15 @@ def _train(spec, w, tc, o, box, rows, field_keys, names, g) -> dict:
     def reward_stats() -> dict:
         return {"reward_errors": box.stats["errors"], "reward_timeouts": box.stats["timeouts"]}
 
-    cb = ProtocolCallback(**tc.protocol_kwargs(w), method="grpo", flops_per_token=None,
-                          save_steps=o.save_steps, eval_steps=o.eval_steps,
-                          evaluate=tc.make_evaluator(w, o, tokenizer), extra=reward_stats)
+    cb = ProtocolCallback(
+        **tc.protocol_kwargs(w),
+        method="grpo",
+        flops_per_token=None,
+        save_steps=o.save_steps,
+        eval_steps=o.eval_steps,
+        evaluate=tc.make_evaluator(w, o, tokenizer),
+        extra=reward_stats,
+    )
     cb.save = tc.intermediate_saver(w, o, tokenizer, trainer_ref, cb, lineage)
     try:
         trainer = GRPOTrainer(
@@ -201,9 +250,13 @@ def _train(spec, w, tc, o, box, rows, field_keys, names, g) -> dict:
     except ValueError as exc:
         raise w._bad(f"grpo: {exc}") from None
     trainer_ref["trainer"] = trainer
+
     def final_stats() -> dict:
-        out = {"reward_errors": box.stats["errors"], "reward_timeouts": box.stats["timeouts"],
-               "reward_calls": box.stats["calls"]}
+        out = {
+            "reward_errors": box.stats["errors"],
+            "reward_timeouts": box.stats["timeouts"],
+            "reward_calls": box.stats["calls"],
+        }
         if box.stats["first_error"]:
             out["reward_first_error"] = box.stats["first_error"]
         return out

@@ -22,6 +22,7 @@ a deadline (`batch_timeout_s`): completions not scored by then score 0.0 and cou
 bwrap runs with --die-with-parent: a killed worker leaves no reward process behind.
 `fenced=False` (a run started with --unsafe-no-sandbox) runs the same loop without the fence.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,9 +79,16 @@ class _Lines:
 
 
 class RewardSandbox:
-    def __init__(self, path: str | os.PathLike[str], names: Iterable[str] = ("reward",),
-                 timeout_s: float = 10.0, batch_timeout_s: float = 300.0, log=None,
-                 cwd: str | os.PathLike[str] | None = None, fenced: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        names: Iterable[str] = ("reward",),
+        timeout_s: float = 10.0,
+        batch_timeout_s: float = 300.0,
+        log=None,
+        cwd: str | os.PathLike[str] | None = None,
+        fenced: bool = True,
+    ):
         self.path = Path(path).absolute()
         self.cwd = Path(cwd).absolute() if cwd else self.path.parent
         self.names = list(names)
@@ -88,8 +96,7 @@ class RewardSandbox:
         self.batch_timeout_s = float(batch_timeout_s)
         self.fenced = fenced
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.stats: dict[str, Any] = {"calls": 0, "errors": 0, "timeouts": 0, "restarts": 0,
-                                      "first_error": None}
+        self.stats: dict[str, Any] = {"calls": 0, "errors": 0, "timeouts": 0, "restarts": 0, "first_error": None}
         self._proc: subprocess.Popen | None = None
         self._lines: _Lines | None = None
         self._cgroup: fence.PidsCgroup | None = None
@@ -108,21 +115,35 @@ class RewardSandbox:
 
     # -- child lifecycle ------------------------------------------------------
     def _argv(self) -> tuple[list[str], dict, str]:
-        inner = ["-I", f"{fence.SUPPORT}/reward_runner.py" if self.fenced else str(RUNNER / "reward_runner.py"),
-                 self.rel, json.dumps(self.names)]
+        inner = [
+            "-I",
+            f"{fence.SUPPORT}/reward_runner.py" if self.fenced else str(RUNNER / "reward_runner.py"),
+            self.rel,
+            json.dumps(self.names),
+        ]
         if not self.fenced:
             argv, env = fence.unfenced([sys.executable, *inner], self.cwd)
             return argv, env, str(self.cwd)
         self._cgroup = fence.PidsCgroup(LIMITS.processes)
-        argv, env = fence.wrap([sys.executable, *inner],
-                               fence.Mounts(workspace=self.cwd, writable=False, ro=[(str(RUNNER), fence.SUPPORT)]),
-                               LIMITS, cgroup=self._cgroup)
+        argv, env = fence.wrap(
+            [sys.executable, *inner],
+            fence.Mounts(workspace=self.cwd, writable=False, ro=[(str(RUNNER), fence.SUPPORT)]),
+            LIMITS,
+            cgroup=self._cgroup,
+        )
         return argv, env, "/"
 
     def _start(self) -> None:
         argv, env, cwd = self._argv()
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self._proc, self._lines = proc, _Lines(proc.stdout.fileno())
         threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
         msg = self._lines.read(START_TIMEOUT_S)
@@ -217,8 +238,7 @@ class RewardSandbox:
                 left = len(items) - i
                 self.stats["calls"] += left
                 self.stats["timeouts"] += left
-                self.log(f"reward batch deadline ({self.batch_timeout_s:.0f}s) passed: "
-                         f"{left} completion(s) scored 0")
+                self.log(f"reward batch deadline ({self.batch_timeout_s:.0f}s) passed: {left} completion(s) scored 0")
                 break
             if self._proc is None:
                 self._start()
@@ -239,12 +259,17 @@ class RewardSandbox:
                     self._restart()
                     break
                 value = msg.get("ok")
-                if "ok" in msg and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                        and math.isfinite(value):
+                if (
+                    "ok" in msg
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                    and math.isfinite(value)
+                ):
                     scores[i] = float(value)
                 else:
-                    self._error(f"{name}(): {str(msg.get('err', 'a malformed reply'))[:300]}",
-                                str(msg.get("tb", ""))[:2000])
+                    self._error(
+                        f"{name}(): {str(msg.get('err', 'a malformed reply'))[:300]}", str(msg.get("tb", ""))[:2000]
+                    )
                 i += 1
             else:
                 end = self._lines.read(self.timeout_s) if self._lines else None  # the batch's "done"

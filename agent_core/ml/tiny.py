@@ -15,6 +15,7 @@ which keeps TRL's completion-only loss mask exact; pad is <pad> (id 0), eos is <
 The BOS token matters: as an attention anchor it made two-digit addition learn reliably (see
 agent_core.training.tasks.sft_recipe).
 """
+
 from __future__ import annotations
 
 import string
@@ -23,12 +24,7 @@ from typing import Any
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
-CHARS = (
-    string.digits
-    + "+-*/=()%^<>.,:;?!'\" _\n"
-    + string.ascii_lowercase
-    + string.ascii_uppercase
-)
+CHARS = string.digits + "+-*/=()%^<>.,:;?!'\" _\n" + string.ascii_lowercase + string.ascii_uppercase
 
 # Default size: 864K parameters (4 layers, width 128, 4 heads of 32, MLP 384, tied embeddings).
 # Before BOS was added, 3 layers also learned the demo task and 2 layers or width 96 stalled.

@@ -5,6 +5,7 @@ verdict, final checkpoint with lineage, result line).
 Every function takes the worker module `w` (the worker runs as __main__, so importing it by
 name would load a second copy with its own JobError and SIGTERM flag).
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,9 @@ from types import SimpleNamespace
 from typing import Any
 
 
-def parse_common(w, spec: dict, *, lr_default: float, batch_default: int,
-                 scheduler_default: str = "constant") -> SimpleNamespace:
+def parse_common(
+    w, spec: dict, *, lr_default: float, batch_default: int, scheduler_default: str = "constant"
+) -> SimpleNamespace:
     """Validate the options SFT and GRPO share; JobError(bad_input) on anything wrong."""
     o = SimpleNamespace()
     o.method = spec.get("method", "sft")
@@ -77,8 +79,13 @@ def peft_config(o: SimpleNamespace):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=o.lora_r, lora_alpha=o.lora_alpha, lora_dropout=o.lora_dropout,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=o.lora_r,
+        lora_alpha=o.lora_alpha,
+        lora_dropout=o.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
 
 
 def make_evaluator(w, o: SimpleNamespace, tokenizer):
@@ -93,6 +100,7 @@ def make_evaluator(w, o: SimpleNamespace, tokenizer):
 
         scorer = make_scorer(o.eval_scorer)
     else:
+
         def scorer(prompt: str, got: str, expected: str) -> float:
             return 1.0 if score_exact(got, expected) else 0.0
 
@@ -139,16 +147,22 @@ def flops_per_token(model, lora: bool) -> float:
 def intermediate_saver(w, o: SimpleNamespace, tokenizer, trainer_ref: dict, cb, lineage: dict):
     def save(step: int) -> str:
         path = o.output_dir / f"step-{step}"
-        w._save_checkpoint(trainer_ref["trainer"].model, tokenizer, path, o.lora,
-                           {**lineage, "steps": step, "stopped": False,
-                            "final_loss": cb.final_loss, **o.extra_lineage}, final=False)
+        w._save_checkpoint(
+            trainer_ref["trainer"].model,
+            tokenizer,
+            path,
+            o.lora,
+            {**lineage, "steps": step, "stopped": False, "final_loss": cb.final_loss, **o.extra_lineage},
+            final=False,
+        )
         return str(path)
 
     return save
 
 
-def train_and_finish(w, trainer, cb, o: SimpleNamespace, tokenizer, lineage: dict, t0: float,
-                     extra_result=None) -> dict:
+def train_and_finish(
+    w, trainer, cb, o: SimpleNamespace, tokenizer, lineage: dict, t0: float, extra_result=None
+) -> dict:
     """Run trainer.train(), then: NaN -> JobError(nan); else save the final checkpoint (merged for
     LoRA) with lineage.json and return the result dict. `extra_result` (a dict, or a callable
     returning one after training) is added to both."""
@@ -165,21 +179,38 @@ def train_and_finish(w, trainer, cb, o: SimpleNamespace, tokenizer, lineage: dic
         w._rmtree_quiet(o.scratch)
     steps = int(trainer.state.global_step)
     if cb.nan_step is not None:
-        raise w.JobError("nan", f"training diverged: loss or gradient norm is NaN/inf at step "
-                                f"{cb.nan_step} (learning rate {o.lr:g}); no checkpoint saved", cb.nan_step)
+        raise w.JobError(
+            "nan",
+            f"training diverged: loss or gradient norm is NaN/inf at step "
+            f"{cb.nan_step} (learning rate {o.lr:g}); no checkpoint saved",
+            cb.nan_step,
+        )
     if cb.final_loss is None and train_out is not None:
         cb.final_loss = getattr(train_out, "training_loss", None)
     extra = dict((extra_result() if callable(extra_result) else extra_result) or {})
     if cb.last_score is not None:
         extra["dev_score"] = cb.last_score
     seconds = time.monotonic() - t0
-    lineage = {**lineage, "steps": steps, "stopped": cb.stopped, "final_loss": cb.final_loss,
-               "seconds": round(seconds, 3), **extra, **o.extra_lineage}
+    lineage = {
+        **lineage,
+        "steps": steps,
+        "stopped": cb.stopped,
+        "final_loss": cb.final_loss,
+        "seconds": round(seconds, 3),
+        **extra,
+        **o.extra_lineage,
+    }
     # SIGTERM during the save is deferred: the checkpoint is completed first.
     w._save_checkpoint(trainer.model, tokenizer, o.output_dir, o.lora, lineage, final=True)
     w.emit({"event": "checkpoint", "path": str(o.output_dir), "step": steps})
-    return {"checkpoint": str(o.output_dir), "steps": steps, "final_loss": cb.final_loss,
-            "stopped": cb.stopped, "seconds": round(time.monotonic() - t0, 3), **extra}
+    return {
+        "checkpoint": str(o.output_dir),
+        "steps": steps,
+        "final_loss": cb.final_loss,
+        "stopped": cb.stopped,
+        "seconds": round(time.monotonic() - t0, 3),
+        **extra,
+    }
 
 
 def protocol_kwargs(w) -> dict[str, Any]:
@@ -221,12 +252,28 @@ def trainer_args(o: SimpleNamespace, on_gpu: bool, bf16_ok: bool) -> dict[str, A
     step with NaN kept visible, no trainer-side saves or reporting (the worker saves and
     reports), and the device settings (CPU: use_cpu, no bf16)."""
     return dict(
-        output_dir=str(o.scratch), learning_rate=o.lr, num_train_epochs=o.epochs, max_steps=o.max_steps,
-        per_device_train_batch_size=o.batch, gradient_accumulation_steps=o.accum,
-        lr_scheduler_type=o.scheduler, warmup_steps=o.warmup, weight_decay=o.weight_decay,
-        adam_beta2=o.adam_beta2, max_grad_norm=o.max_grad_norm,
-        logging_steps=o.logging_steps, logging_first_step=True, logging_nan_inf_filter=False,
-        save_strategy="no", report_to=[], disable_tqdm=True,
-        use_cpu=not on_gpu, bf16=bool(on_gpu and bf16_ok), fp16=False,
-        dataloader_num_workers=0, dataloader_pin_memory=on_gpu, seed=o.seed, data_seed=o.seed,
+        output_dir=str(o.scratch),
+        learning_rate=o.lr,
+        num_train_epochs=o.epochs,
+        max_steps=o.max_steps,
+        per_device_train_batch_size=o.batch,
+        gradient_accumulation_steps=o.accum,
+        lr_scheduler_type=o.scheduler,
+        warmup_steps=o.warmup,
+        weight_decay=o.weight_decay,
+        adam_beta2=o.adam_beta2,
+        max_grad_norm=o.max_grad_norm,
+        logging_steps=o.logging_steps,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=not on_gpu,
+        bf16=bool(on_gpu and bf16_ok),
+        fp16=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=on_gpu,
+        seed=o.seed,
+        data_seed=o.seed,
     )

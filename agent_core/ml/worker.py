@@ -131,6 +131,7 @@ completion ("<file>:<line>: ..."). SIGTERM outside training ends the job at once
 "crash" error ("terminated") and exit 130. CPU jobs on models under 20M parameters use one
 thread unless "num_threads" says otherwise. Environment: HF offline mode, progress bars off.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -165,6 +166,7 @@ def _bad(message: str) -> JobError:
 
 
 # ---------------------------------------------------------------- output
+
 
 def _clean(value: Any) -> Any:
     if isinstance(value, float):
@@ -259,6 +261,7 @@ def should_stop() -> bool:
 
 
 # ---------------------------------------------------------------- spec / data helpers
+
 
 def _req(spec: dict, key: str, kind: type | tuple = str) -> Any:
     if key not in spec or spec[key] is None:
@@ -358,8 +361,9 @@ def _set_threads(spec: dict, model) -> None:
     torch.set_num_threads(n)
 
 
-def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict | None = None,
-                              attn_implementation: str | None = None):
+def _load_model_and_tokenizer(
+    path: Path, for_training: bool = False, spec: dict | None = None, attn_implementation: str | None = None
+):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -382,6 +386,7 @@ def _load_model_and_tokenizer(path: Path, for_training: bool = False, spec: dict
 
 
 # ---------------------------------------------------------------- modes
+
 
 def run_build_base(spec: dict) -> dict:
     if spec.get("gguf"):
@@ -433,8 +438,9 @@ def _base_from_hub(repo_id: str, out_dir: Path) -> dict:
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(repo_id, local_dir=out_dir,
-                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"])
+        snapshot_download(
+            repo_id, local_dir=out_dir, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+        )
     except Exception as exc:  # offline, unknown repo, gated, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise JobError("bad_input", f"build_base: cannot download {repo_id}: {first[:300]}") from None
@@ -460,11 +466,7 @@ def _save_checkpoint(model, tokenizer, out: Path, lora: bool, lineage: dict, fin
             model.merge_adapter()
             try:
                 base = model.get_base_model()
-                state = {
-                    k.replace(".base_layer.", "."): v
-                    for k, v in base.state_dict().items()
-                    if "lora_" not in k
-                }
+                state = {k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k}
                 base.save_pretrained(out, state_dict=state)
             finally:
                 model.unmerge_adapter()
@@ -499,8 +501,12 @@ def run_train(spec: dict) -> dict:
     _quiet_libraries()
     on_gpu = torch.cuda.is_available()
     speed = tc.speed_defaults(spec, on_gpu)
-    model, tokenizer = _load_model_and_tokenizer(Path(o.init_from or o.base_model), for_training=True, spec=spec,
-                                                 attn_implementation=speed["attn_implementation"])
+    model, tokenizer = _load_model_and_tokenizer(
+        Path(o.init_from or o.base_model),
+        for_training=True,
+        spec=spec,
+        attn_implementation=speed["attn_implementation"],
+    )
     tokenizer.padding_side = "right"
     model.config.use_cache = False
 
@@ -516,10 +522,14 @@ def run_train(spec: dict) -> dict:
     t0 = time.monotonic()
     trainer_ref: dict[str, Any] = {}
     lineage_base = tc.lineage_base(sys.modules[__name__], spec, o)
-    cb = ProtocolCallback(**tc.protocol_kwargs(sys.modules[__name__]), method="sft",
-                          flops_per_token=tc.flops_per_token(model, o.lora),
-                          save_steps=o.save_steps, eval_steps=o.eval_steps,
-                          evaluate=tc.make_evaluator(sys.modules[__name__], o, tokenizer))
+    cb = ProtocolCallback(
+        **tc.protocol_kwargs(sys.modules[__name__]),
+        method="sft",
+        flops_per_token=tc.flops_per_token(model, o.lora),
+        save_steps=o.save_steps,
+        eval_steps=o.eval_steps,
+        evaluate=tc.make_evaluator(sys.modules[__name__], o, tokenizer),
+    )
     cb.save = tc.intermediate_saver(sys.modules[__name__], o, tokenizer, trainer_ref, cb, lineage_base)
     try:
         trainer = SFTTrainer(
@@ -542,8 +552,16 @@ def _rmtree_quiet(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
-              temperature: float = 0.0, top_p: float = 1.0, stop_newline: bool = True) -> list[str]:
+def _generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop_newline: bool = True,
+) -> list[str]:
     import torch
 
     device = _device()
@@ -570,11 +588,11 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_s
         gen_kwargs.update(do_sample=False)
     outs: list[str] = []
     for i in range(0, len(prompts), batch_size):
-        chunk = prompts[i:i + batch_size]
+        chunk = prompts[i : i + batch_size]
         enc = tokenizer(chunk, return_tensors="pt", padding=True).to(device)
         with torch.inference_mode():
             gen = model.generate(**enc, **gen_kwargs)
-        new = gen[:, enc["input_ids"].shape[1]:]
+        new = gen[:, enc["input_ids"].shape[1] :]
         for row in new.tolist():
             # cut at the first stop token; decode the rest without special tokens
             cut = len(row)

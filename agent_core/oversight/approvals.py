@@ -15,6 +15,7 @@ Decisions:
                                  rule asks again for that rule
 Every decision is an `approval_decision` event (with `edited_args` for an edit).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -77,8 +78,9 @@ class Approvals:
         details = {"tool": tool, "args": args, "call": call_id, "risk": verdict.risk, **verdict.details}
         if verdict.pattern:
             details["pattern"] = verdict.pattern
-        req = self.sup.log.emit("approval_request", id=aid, rule=verdict.rule, summary=redact(verdict.reason),
-                                details=redact_obj(details))
+        req = self.sup.log.emit(
+            "approval_request", id=aid, rule=verdict.rule, summary=redact(verdict.reason), details=redact_obj(details)
+        )
         auto = self.sup.cfg.get("approval_auto")
         if self.covered(verdict):
             self._record(aid, "approve", "session", "approved earlier for the rest of the session", "session rule")
@@ -110,8 +112,12 @@ class Approvals:
             if verdict.action != "ask" or verdict.rule in approved_rules:
                 if verdict.action == "allow" and verdict.details.get("policy") == "ask -> allow":
                     # the policy (e.g. --approval auto) let a flagged call through: say so in the log
-                    sup.log.emit("alert", rule=verdict.rule, severity="info",
-                                 message=f"allowed by the run's policy without asking: {redact(verdict.reason)}")
+                    sup.log.emit(
+                        "alert",
+                        rule=verdict.rule,
+                        severity="info",
+                        message=f"allowed by the run's policy without asking: {redact(verdict.reason)}",
+                    )
                 return "run", args, verdict, ""
             sup.set_state("waiting_approval")
             decision = await self.ask(call_id, tool, args, verdict)
@@ -126,11 +132,17 @@ class Approvals:
             verdict = self.recheck(tool, args)
 
     def _record(self, aid: str, decision: str, scope: str, reason: str, by: str, **extra) -> None:
-        self.sup.log.emit("approval_decision", id=aid, decision=decision, scope=scope, reason=reason, by=by,
-                          **extra)
+        self.sup.log.emit("approval_decision", id=aid, decision=decision, scope=scope, reason=reason, by=by, **extra)
 
-    def decide(self, aid: str | None, decision: str, scope: str = "once", reason: str = "",
-               by: str = "person", edit: dict | None = None) -> dict:
+    def decide(
+        self,
+        aid: str | None,
+        decision: str,
+        scope: str = "once",
+        reason: str = "",
+        by: str = "person",
+        edit: dict | None = None,
+    ) -> dict:
         if not self.pending:
             return {"ok": False, "error": "no approval is pending"}
         if aid is None:
@@ -154,8 +166,11 @@ class Approvals:
             edited, new_verdict = checked
             extra = {"edited_args": redact_obj(edited)}
             if new_verdict.rule and new_verdict.action != "allow":
-                extra["edited_verdict"] = {"action": new_verdict.action, "rule": new_verdict.rule,
-                                           "reason": new_verdict.reason}
+                extra["edited_verdict"] = {
+                    "action": new_verdict.action,
+                    "rule": new_verdict.rule,
+                    "reason": new_verdict.reason,
+                }
         if decision == "approve" and scope == "session":
             self.session_rules.add((verdict.rule, verdict.pattern or "*"))
             extra["pattern"] = verdict.pattern or "*"
@@ -165,8 +180,9 @@ class Approvals:
 
     def _check_edit(self, aid: str, edit) -> tuple[dict, Verdict] | str:
         from agent_core.agents.tools import ToolArgError, check_args
+
         if not isinstance(edit, dict):
-            return "an edit is a JSON object of the call's arguments, e.g. {\"content\": \"...\"}"
+            return 'an edit is a JSON object of the call\'s arguments, e.g. {"content": "..."}'
         tool, call_args = self._calls[aid]
         if "@text" in edit:  # a plain-text file: the new value of the call's text argument
             field = next((f for f in TEXT_FIELDS if f in call_args), None)
@@ -182,8 +198,7 @@ class Approvals:
             return args, Verdict("allow")
         verdict = self.recheck(tool, args)
         if verdict.action == "deny":
-            return (f"the edited call is denied by policy [{verdict.rule}]: {verdict.reason}; "
-                    f"nothing was decided")
+            return f"the edited call is denied by policy [{verdict.rule}]: {verdict.reason}; nothing was decided"
         return args, verdict
 
     def cancel_all(self, reason: str) -> None:

@@ -28,6 +28,7 @@ largest fraction, told to submit at 100% (high), and the run is stopped once the
 100% has passed: `budget_grace_s` (default 10% of the wall budget, at most 10 minutes; 2 minutes
 without a wall budget) or `budget_grace_steps` agent steps, whichever comes first.
 """
+
 from __future__ import annotations
 
 import json
@@ -126,6 +127,7 @@ def load_prices(home: Path | None = None, override: Any = None) -> dict[str, dic
                 text = src.read_text(encoding="utf-8")
                 if src.suffix == ".toml":
                     import tomllib
+
                     data = tomllib.loads(text)
                 else:
                     data = json.loads(text)
@@ -135,10 +137,12 @@ def load_prices(home: Path | None = None, override: Any = None) -> dict[str, dic
         if not isinstance(models, dict):
             raise BudgetError(f"price table {src}: expected a table of models")
         for name, entry in models.items():
-            if not (isinstance(entry, dict) and all(isinstance(entry.get(k), (int, float))
-                                                    for k in ("input", "output"))):
-                raise BudgetError(f"price table {src}: {name!r} needs numeric input and output prices "
-                                  f"(USD per million tokens)")
+            if not (
+                isinstance(entry, dict) and all(isinstance(entry.get(k), (int, float)) for k in ("input", "output"))
+            ):
+                raise BudgetError(
+                    f"price table {src}: {name!r} needs numeric input and output prices (USD per million tokens)"
+                )
             table[str(name)] = {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
     return table
 
@@ -158,9 +162,12 @@ def cost_usd(usage: Any, price: dict[str, float] | None) -> float:
         return 0.0
     get = usage.get if isinstance(usage, dict) else (lambda k, d=0: getattr(usage, k, d))
     inp, out = price["input"], price["output"]
-    total = (get("input_tokens", 0) * inp + get("output_tokens", 0) * out
-             + get("cache_read_tokens", 0) * price.get("cache_read", inp * 0.1)
-             + get("cache_write_tokens", 0) * price.get("cache_write", inp * 1.25))
+    total = (
+        get("input_tokens", 0) * inp
+        + get("output_tokens", 0) * out
+        + get("cache_read_tokens", 0) * price.get("cache_read", inp * 0.1)
+        + get("cache_write_tokens", 0) * price.get("cache_write", inp * 1.25)
+    )
     return total / 1e6
 
 
@@ -190,11 +197,15 @@ class Budget:
     @classmethod
     def from_config(cls, cfg: dict, home: Path | None = None, clock: Callable[[], float] = time.time) -> "Budget":
         wall = cfg.get("budget_s")
-        b = cls(wall_s=float(wall) if wall else None,
-                gpu_h=parse_positive(cfg.get("budget_gpu_h"), "GPU-hours"),
-                tokens=parse_count(cfg.get("budget_tokens")),
-                usd=parse_positive(cfg.get("budget_usd"), "dollar limit"),
-                grace_s=cfg.get("budget_grace_s"), grace_steps=cfg.get("budget_grace_steps"), clock=clock)
+        b = cls(
+            wall_s=float(wall) if wall else None,
+            gpu_h=parse_positive(cfg.get("budget_gpu_h"), "GPU-hours"),
+            tokens=parse_count(cfg.get("budget_tokens")),
+            usd=parse_positive(cfg.get("budget_usd"), "dollar limit"),
+            grace_s=cfg.get("budget_grace_s"),
+            grace_steps=cfg.get("budget_grace_steps"),
+            clock=clock,
+        )
         if b.grace_s is None:
             b.grace_s = min(0.1 * b.wall_s, 600.0) if b.wall_s else 120.0
         b._t0 = clock()
@@ -233,10 +244,12 @@ class Budget:
     def spent(self) -> dict:
         now = self.clock()
         gpu_s = sum(((end or now) - start) * gpus for start, end, gpus in self._jobs.values())
-        return {"wall_s": round(self.base["wall_s"] + now - self._t0, 2),
-                "gpu_h": round(self.base["gpu_h"] + gpu_s / 3600.0, 6),
-                "tokens": int(self.base["tokens"] + self._usage_tokens),
-                "usd": round(self.base["usd"] + self._usage_usd, 6)}
+        return {
+            "wall_s": round(self.base["wall_s"] + now - self._t0, 2),
+            "gpu_h": round(self.base["gpu_h"] + gpu_s / 3600.0, 6),
+            "tokens": int(self.base["tokens"] + self._usage_tokens),
+            "usd": round(self.base["usd"] + self._usage_usd, 6),
+        }
 
     def limits(self) -> dict:
         return {"wall_s": self.wall_s, "gpu_h": self.gpu_h, "tokens": self.tokens, "usd": self.usd}
@@ -264,8 +277,14 @@ class Budget:
         for level, severity in LEVELS:
             if frac >= level and level not in self._warned:
                 self._warned.add(level)
-                alerts.append({"rule": "budget_overrun", "severity": severity, "level": level,
-                               "message": self._message(level, key, spent, frac)})
+                alerts.append(
+                    {
+                        "rule": "budget_overrun",
+                        "severity": severity,
+                        "level": level,
+                        "message": self._message(level, key, spent, frac),
+                    }
+                )
         if frac < 1.0:
             return alerts, None
         if self._over_at is None:
@@ -273,8 +292,9 @@ class Budget:
         elif step:
             self._over_steps += 1
         over_s = self.clock() - self._over_at
-        if (self.grace_s is not None and over_s >= self.grace_s) or \
-                (self.grace_steps is not None and self._over_steps >= self.grace_steps):
+        if (self.grace_s is not None and over_s >= self.grace_s) or (
+            self.grace_steps is not None and self._over_steps >= self.grace_steps
+        ):
             return alerts, f"budget spent: {_describe(key, spent[key], self.limits()[key])} (grace over)"
         return alerts, None
 
@@ -286,11 +306,15 @@ class Budget:
                 grace.append(f"{self.grace_s:.0f}s")
             if self.grace_steps is not None:
                 grace.append(f"{self.grace_steps} steps")
-            return (f"budget spent ({what}). Submit your best checkpoint NOW; the run is stopped after a "
-                    f"grace of {' or '.join(grace)}.")
-        advice = {0.5: "half the budget is gone: plan the remaining experiments",
-                  0.8: "80% of the budget is gone: start no long new experiment; prepare to submit",
-                  0.95: "95% of the budget is gone: evaluate and submit your best checkpoint now"}[level]
+            return (
+                f"budget spent ({what}). Submit your best checkpoint NOW; the run is stopped after a "
+                f"grace of {' or '.join(grace)}."
+            )
+        advice = {
+            0.5: "half the budget is gone: plan the remaining experiments",
+            0.8: "80% of the budget is gone: start no long new experiment; prepare to submit",
+            0.95: "95% of the budget is gone: evaluate and submit your best checkpoint now",
+        }[level]
         return f"{frac:.0%} of the budget used ({what}); {advice}."
 
 

@@ -2,6 +2,7 @@
 harness, secret environment variables, credentials files, the network) and where in the code
 (spans the approval prompt highlights). Early warnings only: the sandbox (fence.py) is the
 boundary, and `[code] heuristics = false` turns these off."""
+
 from __future__ import annotations
 
 import ast
@@ -14,19 +15,38 @@ HARNESS_DIR = Path(__file__).resolve().parents[1]  # agent_core: the scoring and
 # -- run_python static checks -----------------------------------------------------------
 _HIDDEN_REF = re.compile(r"""(?:^|[\s/\\'"(+])hidden(?=[/\\'"]|\s*[,)])""")
 _HARNESS_REF = re.compile(r"agent_core[/\\.](?:training|oversight|record|daemon|ml|tasks|policy|events)|scorer\.py")
-_ENV_USE = re.compile(r"os\.environ|os\.getenv|getenv\(|environ\[|environ\.get|/proc/[^\s'\"]*/environ|printenv|\benv\b\s*['\"]?\s*[\])]")
+_ENV_USE = re.compile(
+    r"os\.environ|os\.getenv|getenv\(|environ\[|environ\.get|/proc/[^\s'\"]*/environ|printenv|\benv\b\s*['\"]?\s*[\])]"
+)
 _ENV_SECRET_NAME = re.compile(r"""['"][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)[A-Za-z0-9_]*['"]""", re.I)
-_ENV_DUMP = re.compile(r"(?:dict|print|str|repr|list|json\.dumps)\(\s*os\.environ\s*\)|environ\.(?:items|copy|keys|values)\(|"
-                       r"/proc/[^\s'\"]*/environ|printenv|\[\s*['\"]env['\"]\s*\]")
+_ENV_DUMP = re.compile(
+    r"(?:dict|print|str|repr|list|json\.dumps)\(\s*os\.environ\s*\)|environ\.(?:items|copy|keys|values)\(|"
+    r"/proc/[^\s'\"]*/environ|printenv|\[\s*['\"]env['\"]\s*\]"
+)
 NET_MODULES = {
-    "socket": "socket", "ssl": "socket", "urllib": "urllib", "urllib3": "urllib", "requests": "requests",
-    "httpx": "httpx", "aiohttp": "httpx", "http": "httpx", "httplib2": "httpx", "huggingface_hub": "hub download",
-    "ftplib": "other protocols", "smtplib": "other protocols", "telnetlib": "other protocols",
-    "paramiko": "other protocols", "websocket": "other protocols", "websockets": "other protocols",
+    "socket": "socket",
+    "ssl": "socket",
+    "urllib": "urllib",
+    "urllib3": "urllib",
+    "requests": "requests",
+    "httpx": "httpx",
+    "aiohttp": "httpx",
+    "http": "httpx",
+    "httplib2": "httpx",
+    "huggingface_hub": "hub download",
+    "ftplib": "other protocols",
+    "smtplib": "other protocols",
+    "telnetlib": "other protocols",
+    "paramiko": "other protocols",
+    "websocket": "other protocols",
+    "websockets": "other protocols",
     "xmlrpc": "other protocols",
 }
 _NET = [
-    ("pip install", re.compile(r"""\bpip3?['"]?[\s,]+['"]?install|pip\.main|-m['"\s,]+pip|ensurepip|\buv['"]?[\s,]+['"]?pip""")),
+    (
+        "pip install",
+        re.compile(r"""\bpip3?['"]?[\s,]+['"]?install|pip\.main|-m['"\s,]+pip|ensurepip|\buv['"]?[\s,]+['"]?pip"""),
+    ),
     ("curl/wget", re.compile(r"\b(?:curl|wget)\b")),
     ("hub download", re.compile(r"snapshot_download|hf_hub_download|\bgit\s+clone\b")),
 ]
@@ -105,8 +125,13 @@ def _net_import_spans(code: str) -> list[tuple[int, int, str]]:
             for alias in node.names:
                 kind = NET_MODULES.get(alias.name.split(".")[0])
                 if kind and getattr(alias, "end_lineno", None):
-                    out.append((offset(alias.lineno, alias.col_offset),
-                                offset(alias.end_lineno, alias.end_col_offset), f"network: {kind}"))
+                    out.append(
+                        (
+                            offset(alias.lineno, alias.col_offset),
+                            offset(alias.end_lineno, alias.end_col_offset),
+                            f"network: {kind}",
+                        )
+                    )
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             kind = NET_MODULES.get(node.module.split(".")[0])
             if kind and node.end_lineno:
@@ -126,8 +151,10 @@ def code_spans(code: str, found: dict, hidden_dir: Path | None = None) -> list[l
             pats += [("eval: hidden folder", _HIDDEN_REF)]
             pats += [("eval: hidden folder", re.compile(re.escape(str(hidden_dir))))] if hidden_dir else []
         else:
-            pats += [("eval: harness code", _HARNESS_REF),
-                     ("eval: harness code", re.compile(re.escape(str(HARNESS_DIR))))]
+            pats += [
+                ("eval: harness code", _HARNESS_REF),
+                ("eval: harness code", re.compile(re.escape(str(HARNESS_DIR)))),
+            ]
     for what in found.get("secrets") or []:
         if "environment" in what:
             pats += [("secrets: environment", p) for p in (_ENV_USE, _ENV_SECRET_NAME, _ENV_DUMP)]
@@ -137,10 +164,16 @@ def code_spans(code: str, found: dict, hidden_dir: Path | None = None) -> list[l
         mods = [m for m, kind in NET_MODULES.items() if kind == use]
         if mods:
             alt = "|".join(re.escape(m) for m in mods)
-            pats.append((f"network: {use}",
-                         re.compile(rf"(?:\bimport\s+|\bfrom\s+|__import__\(\s*['\"]|import_module\(\s*['\"])(?:{alt})\b")))
+            pats.append(
+                (
+                    f"network: {use}",
+                    re.compile(rf"(?:\bimport\s+|\bfrom\s+|__import__\(\s*['\"]|import_module\(\s*['\"])(?:{alt})\b"),
+                )
+            )
         pats += [(f"network: {use}", pat) for name, pat in _NET if name == use]
-    found_spans = {(m.start(), m.end(), label) for label, pat in pats for m in pat.finditer(code) if m.end() > m.start()}
+    found_spans = {
+        (m.start(), m.end(), label) for label, pat in pats for m in pat.finditer(code) if m.end() > m.start()
+    }
     if found.get("network"):
         uses = {f"network: {use}" for use in found["network"]}
         found_spans |= {s for s in _net_import_spans(code) if s[2] in uses and s[1] > s[0]}
@@ -154,5 +187,3 @@ def code_spans(code: str, found: dict, hidden_dir: Path | None = None) -> list[l
         else:
             merged.append([start, end, label])
     return merged
-
-

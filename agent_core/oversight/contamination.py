@@ -46,6 +46,7 @@ its tokens point to are compared in place.
 A match is "verbatim" when the eval text (whitespace collapsed) occurs as is inside the training
 row, else "reworded". content_digest(path) is the sha256 of a file's bytes, to cache a verdict by.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,15 +55,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
 
 from agent_core.oversight.contamination_text import (  # noqa: F401  (re-exported: the module's public API)
-    ANSWER_KEYS, QUESTION_KEYS, TEXT_KEYS, collapse, normalize, row_parts, row_strings, rows_text,
-    tokens, train_text)
+    ANSWER_KEYS,
+    QUESTION_KEYS,
+    TEXT_KEYS,
+    collapse,
+    normalize,
+    row_parts,
+    row_strings,
+    rows_text,
+    tokens,
+    train_text,
+)
 
 DEFAULT_N = 8
 DEFAULT_THRESHOLD = 0.5
-LONG_FACTOR = 6          # items of at least LONG_FACTOR * n tokens use n-grams of n
-MIN_EXACT_TOKENS = 2     # shorter texts are never matched (a lone "yes" is not contamination)
+LONG_FACTOR = 6  # items of at least LONG_FACTOR * n tokens use n-grams of n
+MIN_EXACT_TOKENS = 2  # shorter texts are never matched (a lone "yes" is not contamination)
 EXAMPLES = 5
-MAX_POSTING = 32         # an n-gram (or a short item's text) in more eval items than this (and
+MAX_POSTING = 32  # an n-gram (or a short item's text) in more eval items than this (and
 BOILERPLATE_FRAC = 0.01  # than 1% of them) is boilerplate: ignored
 
 
@@ -94,10 +104,10 @@ def content_digest(path: str, chunk: int = 1 << 20) -> str:
 class Match:
     eval_index: int
     train_index: int
-    score: float             # fraction of the eval item's n-grams found in the train row (1.0 exact)
-    kind: str                # verbatim | reworded
-    method: str              # exact (the training row is the item) | contained (a token run
-                             # of the row) | ngram
+    score: float  # fraction of the eval item's n-grams found in the train row (1.0 exact)
+    kind: str  # verbatim | reworded
+    method: str  # exact (the training row is the item) | contained (a token run
+    # of the row) | ngram
     eval_text: str
     train_text: str
 
@@ -110,7 +120,7 @@ class Report:
     eval_rows: int = 0
     empty_train: int = 0
     empty_eval: int = 0
-    contaminated: int = 0    # eval rows that match some training row
+    contaminated: int = 0  # eval rows that match some training row
     verbatim: int = 0
     reworded: int = 0
     examples: list[Match] = field(default_factory=list)
@@ -135,12 +145,12 @@ class Report:
         lines = [
             f"{head}{self.contaminated} of {self.eval_rows} eval items overlap the training set "
             f"({self.overlap_fraction:.2%}): {self.verbatim} verbatim, {self.reworded} reworded "
-            f"[{self.train_rows} train rows; {self.n}-gram, threshold {self.threshold:g}]"]
+            f"[{self.train_rows} train rows; {self.n}-gram, threshold {self.threshold:g}]"
+        ]
         if self.empty_train or self.empty_eval:
             lines.append(f"  skipped rows without text: {self.empty_train} train, {self.empty_eval} eval")
         for m in self.examples:
-            lines.append(f"  eval #{m.eval_index} ~ train #{m.train_index}  {m.kind}, {m.method}, "
-                         f"score {m.score:.2f}")
+            lines.append(f"  eval #{m.eval_index} ~ train #{m.train_index}  {m.kind}, {m.method}, score {m.score:.2f}")
             lines.append(f"    eval:  {_short(m.eval_text)}")
             lines.append(f"    train: {_short(m.train_text)}")
         if not self.found:
@@ -158,10 +168,10 @@ def _short(text: str, width: int = 160) -> str:
 class _Probe:
     row: int
     text: str
-    rank: int                        # 0: the eval item's full text, 1: its question
-    key: str                         # its tokens, space-separated
-    n_grams: int = 0                 # its n-grams that are not boilerplate (the denominator)
-    numbers: str = ""                # its numbers in order, as " 12 7 19 " ("" when none)
+    rank: int  # 0: the eval item's full text, 1: its question
+    key: str  # its tokens, space-separated
+    n_grams: int = 0  # its n-grams that are not boilerplate (the denominator)
+    numbers: str = ""  # its numbers in order, as " 12 7 19 " ("" when none)
 
 
 class _Runs:
@@ -198,8 +208,7 @@ class _Runs:
         for kid, key in enumerate(self.keys):
             order = sorted(range(len(key)), key=lambda j: (df[key[j]], -len(key[j]), j))
             a, b = order[0], order[-1] if len(order) == 1 else order[1]
-            (self.anchors.setdefault(key[a], {}).setdefault(b - a, {})
-             .setdefault(key[b], []).append((kid, a)))
+            (self.anchors.setdefault(key[a], {}).setdefault(b - a, {}).setdefault(key[b], []).append((kid, a)))
         self.anchor_set = frozenset(self.anchors)
         self.texts = {}
 
@@ -235,8 +244,14 @@ class _Runs:
         return found
 
 
-def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_N,
-          threshold: float = DEFAULT_THRESHOLD, examples: int = EXAMPLES, name: str = "") -> Report:
+def check(
+    train_rows: Iterable[Any],
+    eval_rows: Iterable[Any],
+    n: int = DEFAULT_N,
+    threshold: float = DEFAULT_THRESHOLD,
+    examples: int = EXAMPLES,
+    name: str = "",
+) -> Report:
     """Which eval rows overlap the training rows. Rows are dicts (prompt/completion, question/
     answer, messages, text, ...) or strings; a training row is read whole (every string in it,
     see train_text), an eval row by its layout (row_parts). `n`: n-gram size in words (items under
@@ -250,8 +265,8 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
     report = Report(n=n, threshold=threshold, name=name)
 
     # -- index the eval side
-    runs = _Runs()                                # short texts, matched as token runs
-    gram_index: dict[tuple, list[int]] = {}       # n-gram -> probe ids
+    runs = _Runs()  # short texts, matched as token runs
+    gram_index: dict[tuple, list[int]] = {}  # n-gram -> probe ids
     probes: list[_Probe] = []
     sizes: set[int] = set()
     for ei, row in enumerate(eval_rows):
@@ -274,8 +289,7 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
             grams = _grams(toks, size)
             pid = len(probes)
             nums = [t for t in toks if t[0].isdigit()]
-            probes.append(_Probe(ei, text, rank, " ".join(toks), len(grams),
-                                 _number_key(nums) if nums else ""))
+            probes.append(_Probe(ei, text, rank, " ".join(toks), len(grams), _number_key(nums) if nums else ""))
             sizes.add(size)
             for g in grams:
                 gram_index.setdefault(g, []).append(pid)
@@ -298,7 +312,7 @@ def check(train_rows: Iterable[Any], eval_rows: Iterable[Any], n: int = DEFAULT_
 
     # -- stream the training rows past it
     best: dict[int, tuple[float, int, str, str]] = {}  # eval row -> (score, train row, method, eval text)
-    train_texts: dict[int, str] = {}                    # only rows that matched something
+    train_texts: dict[int, str] = {}  # only rows that matched something
     gram_keys = frozenset(gram_index)
     for ti, row in enumerate(train_rows):
         report.train_rows += 1

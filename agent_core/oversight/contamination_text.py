@@ -3,6 +3,7 @@ normalisation both sides go through before they are compared.
 
 Pure Python, standard library only.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ import unicodedata
 from typing import Any
 
 QUESTION_KEYS = ("prompt", "question", "problem", "query", "instruction", "input", "context")
-ANSWER_KEYS = ("completion", "answer", "solution", "response", "output", "target",
-               "canonical_solution", "chosen")
+ANSWER_KEYS = ("completion", "answer", "solution", "response", "output", "target", "canonical_solution", "chosen")
 TEXT_KEYS = ("text", "content", "document", "body")
 ROLE_KEYS = frozenset(("role", "from", "type"))  # chat metadata: "user", "gpt", "text" ...
 
@@ -26,14 +26,17 @@ _INVISIBLE_RE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891"
     "\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
     "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 _SENTENCE_PUNCT = ".,!?;:\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb\u2026\u00bf\u00a1\u3002\uff0c"
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58"
-_SYMBOLS = "".join(c for c in string.punctuation if c not in _SENTENCE_PUNCT and c not in "_-") + \
-    "\u00d7\u00f7\u00b1\u2264\u2265\u2260\u2192\u2190\u221a\u03c0"
+_SYMBOLS = (
+    "".join(c for c in string.punctuation if c not in _SENTENCE_PUNCT and c not in "_-")
+    + "\u00d7\u00f7\u00b1\u2264\u2265\u2260\u2192\u2190\u221a\u03c0"
+)
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HYPHEN_RE = re.compile(f"(?<=[^\\W\\d_])[{_DASHES}](?=[^\\W\\d_])")
-_NUMBER_RE = re.compile(r"\d[\d.,]*")          # digits with their separators; _number sorts them out
+_NUMBER_RE = re.compile(r"\d[\d.,]*")  # digits with their separators; _number sorts them out
 _ASCII_NUMBER_RE = re.compile(r"[0-9][0-9.,]*")  # the same on ASCII text, faster
 _WELL_FORMED_RE = re.compile(r"\d+(?:[.,]\d+)*")
 _WS_RE = re.compile(r"\s+")
@@ -56,8 +59,12 @@ class _Table(dict):
 
 
 # \x00 (removed from the input first) stands for a decimal point while the table drops "."
-_ASCII_TABLE = {**{ord(c): " " for c in _SENTENCE_PUNCT}, **{ord(c): f" {c} " for c in _SYMBOLS},
-                **{ord(c): " - " for c in _DASHES}, 0: "."}
+_ASCII_TABLE = {
+    **{ord(c): " " for c in _SENTENCE_PUNCT},
+    **{ord(c): f" {c} " for c in _SYMBOLS},
+    **{ord(c): " - " for c in _DASHES},
+    0: ".",
+}
 _TABLE = _Table(_ASCII_TABLE)
 
 

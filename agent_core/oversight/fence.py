@@ -25,6 +25,7 @@ checkout, task sources, the hidden split, /run, /sys, any host socket.
 
 `TINKER_TUI_BWRAP` names another bwrap binary (a path, or "" / "none" to act as if there were none).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,14 +40,24 @@ from pathlib import Path
 
 WORKSPACE = "/workspace"
 SUPPORT = "/opt/tinker-tui"  # read-only support files (the reward runner, sitecustomize)
-INSTALL_HINT = ("bubblewrap is needed to fence the agent's code: install it with `sudo apt-get install "
-                "bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora) and make sure user "
-                "namespaces are enabled (`sysctl kernel.unprivileged_userns_clone=1` where that knob "
-                "exists, `user.max_user_namespaces` > 0); or, knowing the agent's code then runs with "
-                "your full powers, start the run with --unsafe-no-sandbox")
+INSTALL_HINT = (
+    "bubblewrap is needed to fence the agent's code: install it with `sudo apt-get install "
+    "bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora) and make sure user "
+    "namespaces are enabled (`sysctl kernel.unprivileged_userns_clone=1` where that knob "
+    "exists, `user.max_user_namespaces` > 0); or, knowing the agent's code then runs with "
+    "your full powers, start the run with --unsafe-no-sandbox"
+)
 # Variables the fenced process may see, copied from the daemon's environment when set.
-ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+ENV_ALLOW = (
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+)
 _CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
 
 
@@ -56,15 +67,20 @@ class FenceUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    cpu_s: int = 900                 # CPU seconds per process (RLIMIT_CPU)
-    memory_bytes: int = 16 << 30     # address space per process (RLIMIT_AS)
-    processes: int = 256             # pids cgroup (or RLIMIT_NPROC when not root)
-    file_bytes: int = 4 << 30        # largest file it may write (RLIMIT_FSIZE)
-    open_files: int = 1024           # RLIMIT_NOFILE
+    cpu_s: int = 900  # CPU seconds per process (RLIMIT_CPU)
+    memory_bytes: int = 16 << 30  # address space per process (RLIMIT_AS)
+    processes: int = 256  # pids cgroup (or RLIMIT_NPROC when not root)
+    file_bytes: int = 4 << 30  # largest file it may write (RLIMIT_FSIZE)
+    open_files: int = 1024  # RLIMIT_NOFILE
 
     def prlimit_args(self) -> list[str]:
-        out = [f"--cpu={self.cpu_s}", f"--as={self.memory_bytes}", f"--fsize={self.file_bytes}",
-               f"--nofile={self.open_files}", "--core=0"]
+        out = [
+            f"--cpu={self.cpu_s}",
+            f"--as={self.memory_bytes}",
+            f"--fsize={self.file_bytes}",
+            f"--nofile={self.open_files}",
+            "--core=0",
+        ]
         if os.getuid() != 0:  # root is exempt from RLIMIT_NPROC: the cgroup is its limit
             out.append(f"--nproc={self.processes + _user_processes()}")
         return out
@@ -72,10 +88,10 @@ class Limits:
 
 @dataclass
 class Mounts:
-    workspace: Path | None = None          # bound at /workspace
-    writable: bool = True                  # False: the workspace is a frozen, read-only copy
+    workspace: Path | None = None  # bound at /workspace
+    writable: bool = True  # False: the workspace is a frozen, read-only copy
     ro: list[tuple[str, str]] = field(default_factory=list)  # extra read-only (host path, sandbox path)
-    network: bool = False                  # an approved network use: share the host's network
+    network: bool = False  # an approved network use: share the host's network
 
 
 def bwrap_path() -> str | None:
@@ -121,8 +137,21 @@ def require() -> str:
 
 
 def _namespace_args(network: bool) -> list[str]:
-    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--hostname", "sandbox", "--uid", "1000", "--gid", "1000"]
+    args = [
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "sandbox",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+    ]
     if network:
         args.append("--share-net")
     return args
@@ -130,8 +159,7 @@ def _namespace_args(network: bool) -> list[str]:
 
 def _python_roots() -> list[str]:
     """The Python installation the fenced code runs: prefixes and library folders, resolved."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(sys.executable).parent)}
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(Path(sys.executable).parent)}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         p = sysconfig.get_paths().get(key)
         if p:
@@ -157,8 +185,7 @@ def _system_args(network: bool) -> list[str]:
             args += ["--ro-bind", str(p), f"/{name}"]
     etc = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives"]
     if network:  # what name lookups and TLS need
-        etc += ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates",
-                "/etc/pki"]
+        etc += ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki"]
     for p in etc:
         args += ["--ro-bind-try", p, p]
     for p in _python_roots():
@@ -171,10 +198,18 @@ def _system_args(network: bool) -> list[str]:
 def sandbox_env(extra: dict | None = None) -> dict[str, str]:
     """The fenced process's environment: an allow-list, never a key."""
     env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
-    env.update(PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", HOME="/tmp", TMPDIR="/tmp",
-               PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        HOME="/tmp",
+        TMPDIR="/tmp",
+        PYTHONUNBUFFERED="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONNOUSERSITE="1",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     env.setdefault("LANG", "C.UTF-8")
     env.update(extra or {})
     return env
@@ -241,6 +276,7 @@ class PidsCgroup:
                 break
             except OSError:
                 import time
+
                 time.sleep(0.02)
         self.path = None
 
@@ -252,8 +288,15 @@ def _read(p: Path) -> str:
         return ""
 
 
-def wrap(argv: list[str], mounts: Mounts, limits: Limits = Limits(), *, cwd: str = WORKSPACE,
-         env: dict | None = None, cgroup: PidsCgroup | None = None) -> tuple[list[str], dict[str, str]]:
+def wrap(
+    argv: list[str],
+    mounts: Mounts,
+    limits: Limits = Limits(),
+    *,
+    cwd: str = WORKSPACE,
+    env: dict | None = None,
+    cgroup: PidsCgroup | None = None,
+) -> tuple[list[str], dict[str, str]]:
     """(argv, env) that run `argv` inside the fence. `env` is the sandbox's environment (default
     sandbox_env()); the returned env is for the launcher itself (PATH only: bwrap's own
     environment is visible inside as /proc/1/environ, so it must hold nothing secret)."""

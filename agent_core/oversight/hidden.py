@@ -9,6 +9,7 @@ re-installs from the task's source files, which may have changed).
     hashes = digests(hidden_dir)           # {"test_sha256": ..., "scorer_sha256": ...}
     problem = verify(hidden_dir, hashes)   # None, or what changed
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,6 +68,8 @@ def verify(hidden_dir: Path, expected: dict[str, str]) -> str | None:
     now = digests(hidden_dir)
     changed = [FILES[k] for k, v in expected.items() if now.get(k) != v]
     if changed:
-        return (f"the hidden {' and '.join(changed)} changed since the run installed "
-                f"{'it' if len(changed) == 1 else 'them'} (sha256 mismatch)")
+        return (
+            f"the hidden {' and '.join(changed)} changed since the run installed "
+            f"{'it' if len(changed) == 1 else 'them'} (sha256 mismatch)"
+        )
     return None

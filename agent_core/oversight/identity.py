@@ -11,6 +11,7 @@ different chat template) differs from the weights' own shapes or from the base.
 lineage, a parent that is neither "base" nor a checkpoint of this run, or a fingerprint that
 differs from the base is a reason to refuse the checkpoint.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,18 @@ import json
 import struct
 from pathlib import Path
 
-CONFIG_FIELDS = ("model_type", "architectures", "vocab_size", "hidden_size", "num_hidden_layers",
-                 "num_attention_heads", "num_key_value_heads", "intermediate_size", "head_dim",
-                 "tie_word_embeddings")
+CONFIG_FIELDS = (
+    "model_type",
+    "architectures",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "head_dim",
+    "tie_word_embeddings",
+)
 MAX_HEADER = 64 << 20
 
 
@@ -52,8 +62,7 @@ def vocab_hash(folder: Path) -> str | None:
         data = _read_json(tok)
         vocab = (data.get("model") or {}).get("vocab")
         added = sorted((a.get("id"), a.get("content")) for a in data.get("added_tokens") or [] if isinstance(a, dict))
-        h.update(json.dumps([sorted(vocab.items()) if isinstance(vocab, dict) else vocab, added],
-                            default=str).encode())
+        h.update(json.dumps([sorted(vocab.items()) if isinstance(vocab, dict) else vocab, added], default=str).encode())
         return h.hexdigest()
     found = False
     for name in ("vocab.json", "merges.txt", "tokenizer.model", "vocab.txt"):
@@ -113,8 +122,10 @@ def differences(base: Path, other: Path) -> list[str]:
         changed = [n for n in sa if n in sb and sa[n] != sb[n]]
         missing = [n for n in sa if n not in sb]
         if changed:
-            out.append(f"{len(changed)} weight tensor(s) have other shapes than the base's, e.g. "
-                       f"{changed[0]} {sb[changed[0]]} vs {sa[changed[0]]}")
+            out.append(
+                f"{len(changed)} weight tensor(s) have other shapes than the base's, e.g. "
+                f"{changed[0]} {sb[changed[0]]} vs {sa[changed[0]]}"
+            )
         if missing:
             out.append(f"{len(missing)} of the base's weight tensors are missing, e.g. {missing[0]}")
     elif sa is not None and sb is None:
@@ -132,8 +143,9 @@ def read_lineage(ckpt: Path) -> dict | None:
         return None
 
 
-def lineage_problem(ckpt: Path, base: Path | None, checkpoints: dict[str, Path],
-                    run_id: str | None = None, _depth: int = 0) -> str | None:
+def lineage_problem(
+    ckpt: Path, base: Path | None, checkpoints: dict[str, Path], run_id: str | None = None, _depth: int = 0
+) -> str | None:
     """Why `ckpt` does not descend from the base (None when it does)."""
     ckpt = Path(ckpt)
     lin = read_lineage(ckpt)

@@ -24,6 +24,7 @@ Rules:
     code_execution      run_python at all (allowed by default; `--approval strict` asks)
     budget_overrun      (an alert from the daemon, not a tool call)
 """
+
 from __future__ import annotations
 
 import difflib
@@ -37,15 +38,29 @@ from agent_core.oversight.code_scan import HARNESS_DIR, NET_MODULES, code_findin
 from agent_core.record import secrets as secret_scan
 
 RULES = (
-    "reward_rewrite", "outside_download", "model_substitution", "contamination",
-    "eval_access", "eval_tamper", "secret_access", "workspace_escape", "network",
+    "reward_rewrite",
+    "outside_download",
+    "model_substitution",
+    "contamination",
+    "eval_access",
+    "eval_tamper",
+    "secret_access",
+    "workspace_escape",
+    "network",
     "budget_overrun",
 )
 RISK = {
-    "reward_rewrite": "medium", "outside_download": "medium", "model_substitution": "high",
-    "contamination": "high", "eval_access": "high", "eval_tamper": "high",
-    "secret_access": "high", "workspace_escape": "high", "network": "medium",
-    "budget_overrun": "low", "code_execution": "low",
+    "reward_rewrite": "medium",
+    "outside_download": "medium",
+    "model_substitution": "high",
+    "contamination": "high",
+    "eval_access": "high",
+    "eval_tamper": "high",
+    "secret_access": "high",
+    "workspace_escape": "high",
+    "network": "medium",
+    "budget_overrun": "low",
+    "code_execution": "low",
 }
 MAX_SCAN = 256 * 1024
 MAX_PREVIEW = 1 << 20  # what an approval preview shows whole; beyond it, it says what it left out
@@ -111,16 +126,29 @@ def _target(workspace: Path, rel: str) -> Path | None:
 
 
 # -- secrets in files -----------------------------------------------------------------
-SECRET_FILES = {".env", ".netrc", ".npmrc", ".pypirc", ".git-credentials", "credentials",
-                "credentials.json", "id_rsa", "id_ed25519", "id_ecdsa", ".htpasswd", "secrets.json",
-                "secrets.toml", "secrets.yaml", "secrets.yml"}
+SECRET_FILES = {
+    ".env",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    "credentials",
+    "credentials.json",
+    "id_rsa",
+    "id_ed25519",
+    "id_ecdsa",
+    ".htpasswd",
+    "secrets.json",
+    "secrets.toml",
+    "secrets.yaml",
+    "secrets.yml",
+}
 SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".keystore")
 
 
 def _secret_file_name(path: Path) -> bool:
     name = path.name.lower()
-    return (name in SECRET_FILES or name.startswith(".env.") or name.endswith(SECRET_SUFFIXES)
-            or "credential" in name)
+    return name in SECRET_FILES or name.startswith(".env.") or name.endswith(SECRET_SUFFIXES) or "credential" in name
 
 
 def _secret_content(path: Path) -> list[str]:
@@ -137,8 +165,9 @@ def _diff(path: Path, new: str, rel: str) -> str:
         old = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
     except OSError:
         old = ""
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                 fromfile=f"a/{rel}", tofile=f"b/{rel}", n=2)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=f"a/{rel}", tofile=f"b/{rel}", n=2
+    )
     text = "".join(lines)
     if len(text) > MAX_PREVIEW:  # never cut silently: the prompt says how much is not shown
         return text[:MAX_PREVIEW] + f"\n[... {len(text) - MAX_PREVIEW} more characters of the diff not shown ...]"
@@ -175,39 +204,62 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
             raw = _target(ws, path)
             if raw is not None and _inside(raw, ctx.hidden_dir):
                 if tool == "write_file":
-                    return Verdict("deny", "eval_tamper", f"{path!r} is in the hidden evaluation folder: "
-                                   "the test split and the scoring code cannot be changed", pattern=path)
+                    return Verdict(
+                        "deny",
+                        "eval_tamper",
+                        f"{path!r} is in the hidden evaluation folder: "
+                        "the test split and the scoring code cannot be changed",
+                        pattern=path,
+                    )
                 return Verdict("deny", "eval_access", f"{exc}; tools only work inside the workspace")
             if raw is not None and _inside(raw, HARNESS_DIR):
                 if tool == "write_file":
-                    return Verdict("deny", "eval_tamper", f"{path!r} is the harness's scoring code; it cannot "
-                                   "be changed", pattern=path)
+                    return Verdict(
+                        "deny",
+                        "eval_tamper",
+                        f"{path!r} is the harness's scoring code; it cannot be changed",
+                        pattern=path,
+                    )
                 return Verdict("deny", "eval_access", f"{path!r} is the harness's code, outside the workspace")
             return Verdict("deny", "workspace_escape", f"{exc}; tools only work inside the workspace")
         if tool == "read_file" and target.is_file():
             if _secret_file_name(target):
-                return Verdict("deny", "secret_access", f"{path!r} looks like a credentials file; secrets are "
-                               "not available to the agent", pattern=path)
+                return Verdict(
+                    "deny",
+                    "secret_access",
+                    f"{path!r} looks like a credentials file; secrets are not available to the agent",
+                    pattern=path,
+                )
             kinds = _secret_content(target)
             if kinds:
-                return Verdict("deny", "secret_access", f"{path!r} contains key-like strings ({', '.join(kinds)}); "
-                               "secrets are not available to the agent", {"kinds": kinds}, pattern=path)
+                return Verdict(
+                    "deny",
+                    "secret_access",
+                    f"{path!r} contains key-like strings ({', '.join(kinds)}); secrets are not available to the agent",
+                    {"kinds": kinds},
+                    pattern=path,
+                )
         if tool == "write_file":
             return _reward_rewrite(ctx, target, path, str(args.get("content", "")))
         return ALLOW
     if tool == "run_python":
         return _run_python(ctx, str(args.get("code", "")))
     if tool in ("evaluate", "sample") and _is_hidden_split(args.get("split", "")):
-        return Verdict("deny", "eval_access",
-                       "the test split is hidden: the harness scores your submission on it; use dev")
+        return Verdict(
+            "deny", "eval_access", "the test split is hidden: the harness scores your submission on it; use dev"
+        )
     if tool == "load_dataset":
         name = str(args.get("name", ""))
         if _is_hidden_split(name):
             return Verdict("deny", "eval_access", "the test split is hidden and cannot be loaded")
         if ctx.dataset_path(name) is None:
-            return Verdict("ask", "outside_download",
-                           f"{name!r} is not on this machine: loading it downloads outside data",
-                           {"source": name}, pattern=name)
+            return Verdict(
+                "ask",
+                "outside_download",
+                f"{name!r} is not on this machine: loading it downloads outside data",
+                {"source": name},
+                pattern=name,
+            )
     if tool == "start_training":
         rf = args.get("reward_file")
         if rf:
@@ -217,17 +269,25 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
                 return Verdict("deny", rule, f"the reward file {rf!r} must be inside the workspace")
         found = [r for r in ctx.contamination(str(args.get("dataset", ""))) if r.found]
         if found:
-            what = "; ".join(f"{r.contaminated} of {r.eval_rows} {r.name} items "
-                             f"({r.verbatim} verbatim, {r.reworded} reworded)" for r in found)
-            examples = [{"split": r.name, "held_out": m.eval_text, "train": m.train_text, "kind": m.kind}
-                        for r in found for m in r.examples[:3]]
+            what = "; ".join(
+                f"{r.contaminated} of {r.eval_rows} {r.name} items ({r.verbatim} verbatim, {r.reworded} reworded)"
+                for r in found
+            )
+            examples = [
+                {"split": r.name, "held_out": m.eval_text, "train": m.train_text, "kind": m.kind}
+                for r in found
+                for m in r.examples[:3]
+            ]
             ds = str(args.get("dataset"))
             # the session pattern is this dataset with this content: more items written into the
             # same file ask again
-            return Verdict("ask", "contamination",
-                           f"the training data overlaps held-out evaluation items: {what}",
-                           {"dataset": args.get("dataset"), "count": sum(r.contaminated for r in found),
-                            "examples": examples}, pattern=_content_pattern(ctx, ds))
+            return Verdict(
+                "ask",
+                "contamination",
+                f"the training data overlaps held-out evaluation items: {what}",
+                {"dataset": args.get("dataset"), "count": sum(r.contaminated for r in found), "examples": examples},
+                pattern=_content_pattern(ctx, ds),
+            )
         if rf and str(args.get("method") or "").lower() == "grpo":
             changed = _reward_bundle_change(ctx)
             if changed is not None:
@@ -237,8 +297,11 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
         ckpt = str(args.get("checkpoint", ""))
         path = ctx.checkpoint_path(ckpt)
         if path is None or ckpt == "base":
-            return Verdict("deny", "model_substitution",
-                           f"only checkpoints trained in this run can be submitted; {ckpt!r} is not one")
+            return Verdict(
+                "deny",
+                "model_substitution",
+                f"only checkpoints trained in this run can be submitted; {ckpt!r} is not one",
+            )
         problem = _lineage(ctx, path)
         if problem:
             return Verdict("deny", "model_substitution", f"{ckpt!r} cannot be submitted: {problem}")
@@ -281,13 +344,18 @@ def _reward_bundle_change(ctx) -> Verdict | None:
             new = ""
         diffs.append(_diff(bundle / rel, new, rel))
     if len(changed) > 10:  # never a silent cut: the person sees what is left out
-        diffs.append(f"[... diffs of {len(changed) - 10} more changed files not shown: {', '.join(changed[10:])} ...]\n")
-    return Verdict("ask", "reward_rewrite",
-                   f"the reward bundle differs from the previous GRPO job's ({', '.join(changed[:5])}"
-                   f"{' ...' if len(changed) > 5 else ''}); changing the reward throws GRPO progress away "
-                   "(checkpoint and reset the baseline first)",
-                   {"changed": changed, "diff": "".join(diffs), "previous_sha256": last["reward_sha256"],
-                    "sha256": now["sha256"]}, pattern=now["sha256"])
+        diffs.append(
+            f"[... diffs of {len(changed) - 10} more changed files not shown: {', '.join(changed[10:])} ...]\n"
+        )
+    return Verdict(
+        "ask",
+        "reward_rewrite",
+        f"the reward bundle differs from the previous GRPO job's ({', '.join(changed[:5])}"
+        f"{' ...' if len(changed) > 5 else ''}); changing the reward throws GRPO progress away "
+        "(checkpoint and reset the baseline first)",
+        {"changed": changed, "diff": "".join(diffs), "previous_sha256": last["reward_sha256"], "sha256": now["sha256"]},
+        pattern=now["sha256"],
+    )
 
 
 def _lineage(ctx, path: Path) -> str | None:
@@ -316,14 +384,23 @@ def _training_base(ctx, base: str) -> Verdict:
         except identity.IdentityError as exc:
             diff = [str(exc)]
         if diff:
-            return Verdict("deny", "model_substitution",
-                           f"{base!r} is a different model from the given base: " + "; ".join(diff[:3]),
-                           {"requested_base": base, "differences": diff})
-        details["identity"] = ("same architecture and tokenizer as the base, but no lineage: it may be "
-                               "a fine-tuned (e.g. instruct) version of it")
-    return Verdict("ask", "model_substitution",
-                   f"training must start from the given base model or this run's "
-                   f"checkpoints; {base!r} is neither", details, pattern=base)
+            return Verdict(
+                "deny",
+                "model_substitution",
+                f"{base!r} is a different model from the given base: " + "; ".join(diff[:3]),
+                {"requested_base": base, "differences": diff},
+            )
+        details["identity"] = (
+            "same architecture and tokenizer as the base, but no lineage: it may be "
+            "a fine-tuned (e.g. instruct) version of it"
+        )
+    return Verdict(
+        "ask",
+        "model_substitution",
+        f"training must start from the given base model or this run's checkpoints; {base!r} is neither",
+        details,
+        pattern=base,
+    )
 
 
 def _run_python(ctx, code: str) -> Verdict:
@@ -331,16 +408,30 @@ def _run_python(ctx, code: str) -> Verdict:
     # the whole code, never a cut: the flagged part may sit anywhere; spans say where
     preview = {"code": code, "spans": code_spans(code, found, getattr(ctx, "hidden_dir", None))}
     if found["eval"]:
-        return Verdict("deny", "eval_tamper", f"the code refers to {' and '.join(found['eval'])}; "
-                       "the test split and the scoring code are off limits", preview)
+        return Verdict(
+            "deny",
+            "eval_tamper",
+            f"the code refers to {' and '.join(found['eval'])}; the test split and the scoring code are off limits",
+            preview,
+        )
     if found["secrets"]:
-        return Verdict("deny", "secret_access", f"the code reads {' and '.join(found['secrets'])}; API keys "
-                       "are not available to the agent (run_python gets a scrubbed environment)",
-                       preview, pattern=",".join(found["secrets"]))
+        return Verdict(
+            "deny",
+            "secret_access",
+            f"the code reads {' and '.join(found['secrets'])}; API keys "
+            "are not available to the agent (run_python gets a scrubbed environment)",
+            preview,
+            pattern=",".join(found["secrets"]),
+        )
     if found["network"]:
-        return Verdict("ask", "network", f"the code may reach the network or install packages "
-                       f"({', '.join(found['network'])}); without approval it runs with the network blocked",
-                       {**preview, "uses": found["network"]}, pattern=",".join(found["network"]))
+        return Verdict(
+            "ask",
+            "network",
+            f"the code may reach the network or install packages "
+            f"({', '.join(found['network'])}); without approval it runs with the network blocked",
+            {**preview, "uses": found["network"]},
+            pattern=",".join(found["network"]),
+        )
     return Verdict("allow", "code_execution", "run agent-written Python in the workspace", preview, pattern="*")
 
 
@@ -353,27 +444,38 @@ def _reward_rewrite(ctx, target: Path, rel: str, content: str) -> Verdict:
     if not live and not target.name.lower().startswith("reward"):
         return ALLOW
     when = "a GRPO job that is still " + state if live else "an earlier GRPO job"
-    return Verdict("ask", "reward_rewrite",
-                   f"{rel!r} is the reward of {when}; changing the reward mid-run throws GRPO progress "
-                   "away (checkpoint and reset the baseline first)",
-                   {"path": rel, "diff": _diff(target, content, rel), "job_state": state}, pattern=rel)
+    return Verdict(
+        "ask",
+        "reward_rewrite",
+        f"{rel!r} is the reward of {when}; changing the reward mid-run throws GRPO progress "
+        "away (checkpoint and reset the baseline first)",
+        {"path": rel, "diff": _diff(target, content, rel), "job_state": state},
+        pattern=rel,
+    )
 
 
 def gate(tool: str, args: dict, ctx: GateContext, policy=None) -> Verdict:
     """classify, then the run's policy decides the action for the verdict's rule. With the code
     heuristics off ([code] heuristics = false) run_python is never scanned: only the fence stands."""
     if tool == "run_python" and policy is not None and not policy.code_heuristics:
-        verdict = Verdict("allow", "code_execution", "run agent-written Python in the workspace "
-                          "(text heuristics off: the sandbox is the boundary)",
-                          {"code": str(args.get("code", ""))}, pattern="*")
+        verdict = Verdict(
+            "allow",
+            "code_execution",
+            "run agent-written Python in the workspace (text heuristics off: the sandbox is the boundary)",
+            {"code": str(args.get("code", ""))},
+            pattern="*",
+        )
     else:
         verdict = classify(tool, args, ctx)
     if not verdict.rule:
         return verdict
     if policy is None:
         from agent_core.oversight.policy_file import Policy
+
         policy = Policy()
     action = policy.action(verdict.rule, verdict.action)
     if action != verdict.action:
-        verdict = replace(verdict, action=action, details={**verdict.details, "policy": f"{verdict.action} -> {action}"})
+        verdict = replace(
+            verdict, action=action, details={**verdict.details, "policy": f"{verdict.action} -> {action}"}
+        )
     return verdict

@@ -29,6 +29,7 @@ In every preset, and whatever a file says, LOCKED rules stay denied: reading or 
 hidden split or the scoring code, escaping the workspace. secret_access may be set to "ask" but
 never "allow".
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -41,8 +42,15 @@ PRESETS = ("strict", "flagged", "auto")
 # Rule ids a policy file may name: the public ones, plus actions allowed by default that a
 # stricter policy can gate.
 GATED_RULES = (
-    "reward_rewrite", "outside_download", "model_substitution", "contamination",
-    "eval_access", "eval_tamper", "secret_access", "workspace_escape", "network",
+    "reward_rewrite",
+    "outside_download",
+    "model_substitution",
+    "contamination",
+    "eval_access",
+    "eval_tamper",
+    "secret_access",
+    "workspace_escape",
+    "network",
     "budget_overrun",
 )
 ALLOW_BY_DEFAULT = ("code_execution",)
@@ -82,17 +90,24 @@ class Policy:
         return act
 
     def to_json(self) -> dict:
-        return {"preset": self.preset, "rules": dict(self.rules),
-                "contamination": dict(self.contamination), "sources": list(self.sources),
-                "code_heuristics": self.code_heuristics}
+        return {
+            "preset": self.preset,
+            "rules": dict(self.rules),
+            "contamination": dict(self.contamination),
+            "sources": list(self.sources),
+            "code_heuristics": self.code_heuristics,
+        }
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Policy":
         data = data or {}
-        return cls(preset=data.get("preset") or "flagged", rules=dict(data.get("rules") or {}),
-                   contamination=dict(data.get("contamination") or {}),
-                   sources=list(data.get("sources") or []),
-                   code_heuristics=bool(data.get("code_heuristics", True)))
+        return cls(
+            preset=data.get("preset") or "flagged",
+            rules=dict(data.get("rules") or {}),
+            contamination=dict(data.get("contamination") or {}),
+            sources=list(data.get("sources") or []),
+            code_heuristics=bool(data.get("code_heuristics", True)),
+        )
 
 
 def parse(text: str, where: str = "policy") -> dict:
@@ -103,22 +118,23 @@ def parse(text: str, where: str = "policy") -> dict:
         raise PolicyError(f"{where}: not valid TOML: {exc}") from exc
     unknown = [k for k in data if k not in TOP_KEYS]
     if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}; a policy file has "
-                          f"{', '.join(TOP_KEYS)}")
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}; a policy file has {', '.join(TOP_KEYS)}")
     out: dict[str, Any] = {"rules": {}, "contamination": {}}
     if "approval" in data:
         out["approval"] = check_preset(data["approval"], where)
     rules = data.get("rules", {})
     if not isinstance(rules, dict):
-        raise PolicyError(f"{where}: [rules] must be a table of rule = \"allow\" | \"ask\" | \"deny\"")
+        raise PolicyError(f'{where}: [rules] must be a table of rule = "allow" | "ask" | "deny"')
     for rule, act in rules.items():
         if rule not in ALL_RULES:
             raise PolicyError(f"{where}: unknown rule id {rule!r} in [rules]; rule ids: {', '.join(ALL_RULES)}")
         if act not in ACTIONS:
             raise PolicyError(f"{where}: rules.{rule} = {act!r} is not an action; use allow, ask or deny")
         if rule in LOCKED and act != "deny":
-            raise PolicyError(f"{where}: rules.{rule} cannot be {act!r}: the hidden split, the scoring "
-                              f"code and the workspace boundary are always denied")
+            raise PolicyError(
+                f"{where}: rules.{rule} cannot be {act!r}: the hidden split, the scoring "
+                f"code and the workspace boundary are always denied"
+            )
         if rule in NEVER_ALLOW and act == "allow":
             raise PolicyError(f"{where}: rules.{rule} cannot be 'allow'; use ask or deny")
         out["rules"][rule] = act
@@ -129,7 +145,11 @@ def parse(text: str, where: str = "policy") -> dict:
         if key not in CONTAMINATION_KEYS:
             raise PolicyError(f"{where}: unknown key contamination.{key}; keys: {', '.join(CONTAMINATION_KEYS)}")
         want = CONTAMINATION_KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (want is int and not isinstance(value, int))
+        ):
             raise PolicyError(f"{where}: contamination.{key} must be {'an integer' if want is int else 'a number'}")
         if key == "ngram" and not 1 <= value <= 50:
             raise PolicyError(f"{where}: contamination.ngram must be between 1 and 50")
@@ -165,8 +185,7 @@ def user_default_path(home: str | Path) -> Path:
     return Path(home) / "policy.toml"
 
 
-def build(home: str | Path | None, run_file: str | Path | None = None,
-          preset: str | None = None) -> Policy:
+def build(home: str | Path | None, run_file: str | Path | None = None, preset: str | None = None) -> Policy:
     """The effective policy of a new run: user default, then the run's file, then --approval."""
     policy = Policy()
     layers = []

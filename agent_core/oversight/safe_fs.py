@@ -20,6 +20,7 @@ outside file to link to.
     copy_out(root, rel, dest) -> sha256           # a frozen copy for training / evaluation
     copy_tree_out(root, dest, ...) -> manifest    # a frozen reward bundle, read-only
 """
+
 from __future__ import annotations
 
 import errno
@@ -84,9 +85,9 @@ def _open_component(name: str, dfd: int, rel: str, i: int, parts: list[str]) -> 
         try:
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except OSError as exc:
-            raise UnsafePath(f"{rel!r}: {'/'.join(parts[:i + 1])} cannot be opened ({exc.strerror})") from None
+            raise UnsafePath(f"{rel!r}: {'/'.join(parts[: i + 1])} cannot be opened ({exc.strerror})") from None
         what = "a symlink (symlinks are not followed)" if stat.S_ISLNK(st.st_mode) else "not a directory"
-        raise UnsafePath(f"{rel!r}: {'/'.join(parts[:i + 1])} is {what}") from None
+        raise UnsafePath(f"{rel!r}: {'/'.join(parts[: i + 1])} is {what}") from None
 
 
 def open_beneath(root: str | os.PathLike[str], rel: str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
@@ -246,8 +247,7 @@ def _bundle_hash(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def _tree(root, dest: Path | None, max_file_bytes: int, max_total_bytes: int,
-          exclude: Callable[[str], bool]) -> dict:
+def _tree(root, dest: Path | None, max_file_bytes: int, max_total_bytes: int, exclude: Callable[[str], bool]) -> dict:
     files: dict[str, str] = {}
     skipped: list[list[str]] = []
     total = 0
@@ -284,14 +284,21 @@ def _tree(root, dest: Path | None, max_file_bytes: int, max_total_bytes: int,
     return {"files": files, "skipped": skipped, "sha256": _bundle_hash(files)}
 
 
-def tree_manifest(root, *, max_file_bytes: int, max_total_bytes: int,
-                  exclude: Callable[[str], bool] = lambda rel: False) -> dict:
+def tree_manifest(
+    root, *, max_file_bytes: int, max_total_bytes: int, exclude: Callable[[str], bool] = lambda rel: False
+) -> dict:
     """{"files": {rel: sha256}, "skipped": [[rel, why]], "sha256"} of the regular files under root."""
     return _tree(root, None, max_file_bytes, max_total_bytes, exclude)
 
 
-def copy_tree_out(root, dest: str | os.PathLike[str], *, max_file_bytes: int, max_total_bytes: int,
-                  exclude: Callable[[str], bool] = lambda rel: False) -> dict:
+def copy_tree_out(
+    root,
+    dest: str | os.PathLike[str],
+    *,
+    max_file_bytes: int,
+    max_total_bytes: int,
+    exclude: Callable[[str], bool] = lambda rel: False,
+) -> dict:
     """Snapshot the regular files under root into a new `dest` (files 0444, folders 0555) and
     return the manifest (as tree_manifest)."""
     dest = Path(dest)

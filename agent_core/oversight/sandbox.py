@@ -12,6 +12,7 @@
   NET_MARK on network use or `pip install`, so the daemon can raise a `network` alert
 - `fenced=False` only for a run the person started with --unsafe-no-sandbox
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,9 @@ SITE = Path(fence.__file__).resolve().parent / "fenced" / "site"
 LIMITS = fence.Limits()
 
 
-def build_command(code: str, workspace: Path, *, network: bool = False, fenced: bool = True,
-                  cgroup: fence.PidsCgroup | None = None) -> tuple[list[str], dict, str, str]:
+def build_command(
+    code: str, workspace: Path, *, network: bool = False, fenced: bool = True, cgroup: fence.PidsCgroup | None = None
+) -> tuple[list[str], dict, str, str]:
     """(argv, env, cwd, isolation) that run `code`; isolation is 'bwrap', 'bwrap+network' or 'none'."""
     if not fenced:
         argv, env = fence.unfenced([sys.executable, "-s", "-c", code], workspace)
@@ -41,15 +43,19 @@ def build_command(code: str, workspace: Path, *, network: bool = False, fenced: 
             env["PYTHONPATH"] = str(SITE)
         return argv, env, str(workspace), "none"
     env = fence.sandbox_env({} if network else {"PYTHONPATH": f"{fence.SUPPORT}/site"})
-    argv, outer = fence.wrap([sys.executable, "-s", "-c", code],
-                             fence.Mounts(workspace=Path(workspace), network=network,
-                                          ro=[(str(SITE.parent), fence.SUPPORT)]),
-                             LIMITS, env=env, cgroup=cgroup)
+    argv, outer = fence.wrap(
+        [sys.executable, "-s", "-c", code],
+        fence.Mounts(workspace=Path(workspace), network=network, ro=[(str(SITE.parent), fence.SUPPORT)]),
+        LIMITS,
+        env=env,
+        cgroup=cgroup,
+    )
     return argv, outer, "/", "bwrap+network" if network else "bwrap"
 
 
-async def run_code(code: str, workspace: Path, *, timeout: float = DEFAULT_TIMEOUT, network: bool = False,
-                   fenced: bool = True) -> dict:
+async def run_code(
+    code: str, workspace: Path, *, timeout: float = DEFAULT_TIMEOUT, network: bool = False, fenced: bool = True
+) -> dict:
     """Run `code`; return {exit, timed_out, output (raw, capped), bytes, network_attempts, isolation, seconds}.
     Raises fence.FenceUnavailable when fenced and there is no usable bubblewrap."""
     timeout = max(1.0, min(float(timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT))
@@ -57,8 +63,14 @@ async def run_code(code: str, workspace: Path, *, timeout: float = DEFAULT_TIMEO
     argv, env, cwd, isolation = build_command(code, workspace, network=network, fenced=fenced, cgroup=cgroup)
     t0 = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
     head, tail, total = bytearray(), bytearray(), 0
 
     async def pump() -> None:
@@ -100,9 +112,15 @@ async def run_code(code: str, workspace: Path, *, timeout: float = DEFAULT_TIMEO
         text += f"\n[... {total - len(head) - len(tail)} bytes of output not kept ...]\n"
     text += tail.decode("utf-8", "replace")
     attempts = [ln.split(NET_MARK, 1)[1].strip() for ln in text.splitlines() if NET_MARK in ln]
-    return {"exit": proc.returncode, "timed_out": timed_out, "output": text, "bytes": total,
-            "network_attempts": attempts, "isolation": isolation,
-            "seconds": round(time.monotonic() - t0, 2)}
+    return {
+        "exit": proc.returncode,
+        "timed_out": timed_out,
+        "output": text,
+        "bytes": total,
+        "network_attempts": attempts,
+        "isolation": isolation,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
 
 
 async def run_python(sup, code: str, timeout_s: float = DEFAULT_TIMEOUT, network: bool = False):
@@ -119,9 +137,12 @@ async def run_python(sup, code: str, timeout_s: float = DEFAULT_TIMEOUT, network
         return ToolOutcome("run_python", False, f"run_python cannot run: {exc}")
     output = redact(compact_text(res["output"], max_chars=4000)) if res["output"].strip() else "(no output)"
     if res["network_attempts"]:
-        sup.log.emit("alert", rule="network", severity="warning",
-                     message=f"run_python tried to reach the network and was blocked: "
-                             f"{'; '.join(res['network_attempts'][:3])}")
+        sup.log.emit(
+            "alert",
+            rule="network",
+            severity="warning",
+            message=f"run_python tried to reach the network and was blocked: {'; '.join(res['network_attempts'][:3])}",
+        )
     if res["timed_out"]:
         head = f"timed out after {min(max(1.0, float(timeout_s or DEFAULT_TIMEOUT)), MAX_TIMEOUT):g}s (killed)"
     else:

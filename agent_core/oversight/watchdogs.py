@@ -53,6 +53,7 @@ crashed / cancelled ends it. Never feed `alert` events back (they are ignored an
 Without total_steps the horizon checks are off and lr_near_zero cannot tell a schedule's planned
 end from a broken one; pass total_steps when it is known.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,15 +67,34 @@ from typing import Any, Iterable
 from agent_core.record.events import parse_ts
 
 RULES = (
-    "nan", "lr_near_zero", "schedule_horizon", "loss_flat", "reward_flat", "grad_spike",
-    "reward_collapse", "reward_up_dev_down", "length_runaway", "zero_variance_groups",
-    "gpu_idle", "low_mfu", "stall",
+    "nan",
+    "lr_near_zero",
+    "schedule_horizon",
+    "loss_flat",
+    "reward_flat",
+    "grad_spike",
+    "reward_collapse",
+    "reward_up_dev_down",
+    "length_runaway",
+    "zero_variance_groups",
+    "gpu_idle",
+    "low_mfu",
+    "stall",
 )
 SEVERITY = {
-    "nan": "high", "lr_near_zero": "high", "schedule_horizon": "warning", "loss_flat": "warning",
-    "reward_flat": "warning", "grad_spike": "warning", "reward_collapse": "high",
-    "reward_up_dev_down": "high", "length_runaway": "warning", "zero_variance_groups": "warning",
-    "gpu_idle": "warning", "low_mfu": "info", "stall": "high",
+    "nan": "high",
+    "lr_near_zero": "high",
+    "schedule_horizon": "warning",
+    "loss_flat": "warning",
+    "reward_flat": "warning",
+    "grad_spike": "warning",
+    "reward_collapse": "high",
+    "reward_up_dev_down": "high",
+    "length_runaway": "warning",
+    "zero_variance_groups": "warning",
+    "gpu_idle": "warning",
+    "low_mfu": "info",
+    "stall": "high",
 }
 
 RUNNING_STATES = ("queued", "starting", "running", "stopping")
@@ -92,37 +112,37 @@ HISTORY = 256
 @dataclass
 class WatchdogConfig:
     # lr_near_zero / schedule_horizon
-    lr_zero_frac: float = 0.01          # LR below this fraction of the job's peak LR counts as ~0
-    lr_zero_abs: float = 1e-9           # ... and so does any LR at or below this
-    lr_zero_steps: int = 3              # consecutive logged steps
-    lr_tail_frac: float = 0.10          # the last 10% of planned steps may legitimately sit at ~0
-    horizon_min_frac: float = 0.75      # estimated schedule horizon < 75% of planned steps: alert
-    horizon_half_by: float = 0.45       # LR under half its peak before 45% of planned steps: alert
+    lr_zero_frac: float = 0.01  # LR below this fraction of the job's peak LR counts as ~0
+    lr_zero_abs: float = 1e-9  # ... and so does any LR at or below this
+    lr_zero_steps: int = 3  # consecutive logged steps
+    lr_tail_frac: float = 0.10  # the last 10% of planned steps may legitimately sit at ~0
+    horizon_min_frac: float = 0.75  # estimated schedule horizon < 75% of planned steps: alert
+    horizon_half_by: float = 0.45  # LR under half its peak before 45% of planned steps: alert
     # loss_flat / reward_flat
-    flat_window: int = 30               # logged steps; the window is split in two halves
-    loss_flat_rel: float = 0.02         # improvement under 2% of the loss level ...
-    flat_noise_k: float = 2.0           # ... or under k standard errors of the half-window means
-    loss_progress_frac: float = 0.30    # a plateau after the loss fell 30% since job start = converged
+    flat_window: int = 30  # logged steps; the window is split in two halves
+    loss_flat_rel: float = 0.02  # improvement under 2% of the loss level ...
+    flat_noise_k: float = 2.0  # ... or under k standard errors of the half-window means
+    loss_progress_frac: float = 0.30  # a plateau after the loss fell 30% since job start = converged
     reward_flat_abs: float = 0.02
-    reward_progress_abs: float = 0.10   # a plateau after the reward rose this much = saturated
+    reward_progress_abs: float = 0.10  # a plateau after the reward rose this much = saturated
     # grad_spike
     grad_window: int = 50
     grad_min_history: int = 10
-    grad_spike_factor: float = 5.0      # grad_norm > 5 x running median ...
-    grad_spike_mad_k: float = 10.0      # ... and > median + 10 robust sigmas
+    grad_spike_factor: float = 5.0  # grad_norm > 5 x running median ...
+    grad_spike_mad_k: float = 10.0  # ... and > median + 10 robust sigmas
     # reward_collapse
     collapse_min_history: int = 10
-    collapse_drop_abs: float = 0.15     # drop below the running peak must exceed all three
+    collapse_drop_abs: float = 0.15  # drop below the running peak must exceed all three
     collapse_drop_frac: float = 0.40
     collapse_noise_k: float = 5.0
     # reward_up_dev_down
-    dev_drop_abs: float = 0.05          # dev score this far below its best ...
-    reward_trend_window: int = 30       # ... while the reward's trend over the last 30 logged steps
-    reward_rise_abs: float = 0.02       # rises at least this much, with a slope above k standard
-    reward_rise_noise_k: float = 2.0    # errors
+    dev_drop_abs: float = 0.05  # dev score this far below its best ...
+    reward_trend_window: int = 30  # ... while the reward's trend over the last 30 logged steps
+    reward_rise_abs: float = 0.02  # rises at least this much, with a slope above k standard
+    reward_rise_noise_k: float = 2.0  # errors
     # length_runaway
     length_factor: float = 2.0
-    length_min_increase: float = 32.0   # tokens
+    length_min_increase: float = 32.0  # tokens
     length_min_history: int = 5
     clipped_ratio_max: float = 0.5
     clipped_steps: int = 3
@@ -130,18 +150,18 @@ class WatchdogConfig:
     zero_std_frac: float = 0.8
     zero_std_steps: int = 3
     # gpu_idle
-    gpu_idle_util: float = 5.0          # percent
-    gpu_idle_samples: int = 3           # consecutive host samples ...
-    gpu_idle_s: float = 12.0            # ... spanning at least this long (when timestamps are known)
+    gpu_idle_util: float = 5.0  # percent
+    gpu_idle_samples: int = 3  # consecutive host samples ...
+    gpu_idle_s: float = 12.0  # ... spanning at least this long (when timestamps are known)
     gpu_startup_grace_s: float = 300.0  # model loading: idle GPU is fine until the first metric or this
     # low_mfu
     low_mfu: float = 0.15
     low_mfu_steps: int = 3
-    mfu_grace_steps: int = 3            # first logged steps of a job (compilation, warm-up) ignored
+    mfu_grace_steps: int = 3  # first logged steps of a job (compilation, warm-up) ignored
     # stall
-    stall_timeout_s: float = 300.0      # no metric for this long while a job runs ...
-    stall_step_factor: float = 10.0     # ... or 10 x the job's median step interval, whichever is longer
-    stall_startup_s: float = 900.0      # allowance before a job's first metric (model load, data prep)
+    stall_timeout_s: float = 300.0  # no metric for this long while a job runs ...
+    stall_step_factor: float = 10.0  # ... or 10 x the job's median step interval, whichever is longer
+    stall_startup_s: float = 900.0  # allowance before a job's first metric (model load, data prep)
 
     @classmethod
     def from_dict(cls, data: dict) -> "WatchdogConfig":
@@ -279,14 +299,30 @@ class Watchdogs:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ alert plumbing
-    def _fire(self, rule: str, job: str | None, step: int | None, message: str, cause: str,
-              check: str, severity: str | None = None, variant: str = "") -> list[dict]:
+    def _fire(
+        self,
+        rule: str,
+        job: str | None,
+        step: int | None,
+        message: str,
+        cause: str,
+        check: str,
+        severity: str | None = None,
+        variant: str = "",
+    ) -> list[dict]:
         key = (rule + variant, job)
         if key in self.active:
             return []
         self.active.add(key)
-        alert = {"rule": rule, "severity": severity or SEVERITY[rule], "message": message,
-                 "cause": cause, "check": check, "job": job, "step": step}
+        alert = {
+            "rule": rule,
+            "severity": severity or SEVERITY[rule],
+            "message": message,
+            "cause": cause,
+            "check": check,
+            "job": job,
+            "step": step,
+        }
         self.alerts.append(alert)
         return [alert]
 
@@ -308,19 +344,29 @@ class Watchdogs:
             js = self.jobs[name] = _Job(name, now, explicit)
         return js
 
-    def job_started(self, job: str, *, total_steps: int | None = None,
-                    lr_scheduler_type: str | None = None, method: str | None = None,
-                    warmup_steps: int | None = None, scheduler_steps: int | None = None,
-                    learning_rate: float | None = None, now: float | None = None) -> list[dict]:
+    def job_started(
+        self,
+        job: str,
+        *,
+        total_steps: int | None = None,
+        lr_scheduler_type: str | None = None,
+        method: str | None = None,
+        warmup_steps: int | None = None,
+        scheduler_steps: int | None = None,
+        learning_rate: float | None = None,
+        now: float | None = None,
+    ) -> list[dict]:
         """A training job starts (or tells more about itself: safe to call again). total_steps:
         the planned optimizer steps; scheduler_steps: the LR schedule's horizon when it differs
         (e.g. the agent drives the trainer step by step); method: "sft" | "grpo"."""
         with self._lock:
-            return self._job_started(job, total_steps, lr_scheduler_type, method, warmup_steps,
-                                     scheduler_steps, learning_rate, now)
+            return self._job_started(
+                job, total_steps, lr_scheduler_type, method, warmup_steps, scheduler_steps, learning_rate, now
+            )
 
-    def _job_started(self, job, total_steps, lr_scheduler_type, method, warmup_steps,
-                     scheduler_steps, learning_rate, now) -> list[dict]:
+    def _job_started(
+        self, job, total_steps, lr_scheduler_type, method, warmup_steps, scheduler_steps, learning_rate, now
+    ) -> list[dict]:
         now = now if now is not None else (self.now if self.now is not None else time.time())
         self.now = now if self.now is None else max(self.now, now)
         js = self._job(job, now, explicit=True)
@@ -347,16 +393,23 @@ class Watchdogs:
         out: list[dict] = []
         sched = js.lr_scheduler_type or ""
         decays = sched not in ("", "constant", "constant_with_warmup") and sched not in NO_HORIZON_SCHEDULES
-        if (js.scheduler_steps is not None and js.total_steps is not None and decays
-                and js.scheduler_steps < js.total_steps):
+        if (
+            js.scheduler_steps is not None
+            and js.total_steps is not None
+            and decays
+            and js.scheduler_steps < js.total_steps
+        ):
             out += self._fire(
-                "schedule_horizon", job, js.step,
+                "schedule_horizon",
+                job,
+                js.step,
                 f"{job}: the {sched} LR schedule spans {js.scheduler_steps} steps but the job plans "
                 f"{js.total_steps}; the LR will sit at ~0 for the last "
                 f"{js.total_steps - js.scheduler_steps} steps",
                 "the schedule's horizon was set per call / per chunk instead of for the whole run",
                 "set the scheduler's total steps to the planned total, or use a constant LR "
-                "(with warmup) when the horizon is not known")
+                "(with warmup) when the horizon is not known",
+            )
         return out
 
     def job_ended(self, job: str, state: str = "finished", now: float | None = None) -> None:
@@ -425,12 +478,15 @@ class Watchdogs:
             idle = now - since
             if idle > limit:
                 out += self._fire(
-                    "stall", js.name, js.step,
+                    "stall",
+                    js.name,
+                    js.step,
                     f"{js.name}: no training metrics for {idle:.0f}s {what} (limit {limit:.0f}s)",
                     "the worker is hung (deadlock, NCCL wait, stuck data loader or generation), "
                     "swapping, or its logging stopped",
                     "look at the job's stderr log and GPU utilisation; py-spy dump the worker; "
-                    "stop and restart it from the last checkpoint if it does not move")
+                    "stop and restart it from the last checkpoint if it does not move",
+                )
         return out
 
     def _stall_limit(self, js: _Job) -> float:
@@ -452,14 +508,20 @@ class Watchdogs:
                     if info.get(n) is not None:
                         return info[n]
                 return None
+
             total = pick("total_steps", "max_steps", "total")
             if isinstance(total, (int, float)) and total <= 0:
                 total = None
             out = self._job_started(
-                job, total_steps=total, lr_scheduler_type=pick("lr_scheduler_type", "scheduler"),
-                method=pick("method"), warmup_steps=pick("warmup_steps"),
-                scheduler_steps=pick("scheduler_steps"), learning_rate=pick("learning_rate"),
-                now=t)
+                job,
+                total_steps=total,
+                lr_scheduler_type=pick("lr_scheduler_type", "scheduler"),
+                method=pick("method"),
+                warmup_steps=pick("warmup_steps"),
+                scheduler_steps=pick("scheduler_steps"),
+                learning_rate=pick("learning_rate"),
+                now=t,
+            )
             self.jobs[job].state = state
             return out
         if state in ENDED_STATES:
@@ -486,34 +548,52 @@ class Watchdogs:
                     self._rearm("gpu_idle", js.name)
             return []
         # startup: loading the model keeps the GPU idle; wait for a first step or the grace period
-        ready = [js for js in running
-                 if js.last_metric_t is not None
-                 or (t is not None and js.started is not None and t - js.started >= c.gpu_startup_grace_s)]
+        ready = [
+            js
+            for js in running
+            if js.last_metric_t is not None
+            or (t is not None and js.started is not None and t - js.started >= c.gpu_startup_grace_s)
+        ]
         if not ready:
             return []
         self._gpu_idle_n += 1
         if self._gpu_idle_since is None:
             self._gpu_idle_since = t
-        long_enough = (t is None or self._gpu_idle_since is None
-                       or t - self._gpu_idle_since >= c.gpu_idle_s)
+        long_enough = t is None or self._gpu_idle_since is None or t - self._gpu_idle_since >= c.gpu_idle_s
         if self._gpu_idle_n < c.gpu_idle_samples or not long_enough:
             return []
         js = max(ready, key=lambda j: j.last_metric_t or j.started or 0)
-        recent = (js.last_metric_t is not None and t is not None and self._gpu_idle_since is not None
-                  and js.last_metric_t >= self._gpu_idle_since)
-        dur = (f" for {t - self._gpu_idle_since:.0f}s" if t is not None and self._gpu_idle_since is not None
-               else f" for {self._gpu_idle_n} samples")
+        recent = (
+            js.last_metric_t is not None
+            and t is not None
+            and self._gpu_idle_since is not None
+            and js.last_metric_t >= self._gpu_idle_since
+        )
+        dur = (
+            f" for {t - self._gpu_idle_since:.0f}s"
+            if t is not None and self._gpu_idle_since is not None
+            else f" for {self._gpu_idle_n} samples"
+        )
         if recent:
-            cause = ("training steps still arrive while the GPU idles: the job is probably running on "
-                     "the CPU (device placement, CUDA not visible), or it is starved by data loading")
+            cause = (
+                "training steps still arrive while the GPU idles: the job is probably running on "
+                "the CPU (device placement, CUDA not visible), or it is starved by data loading"
+            )
             check = "check the worker's device (CUDA_VISIBLE_DEVICES, torch.cuda.is_available()) and data loader"
         else:
-            cause = ("the job is not using the GPU: hung, waiting on I/O (checkpoint save, dataset "
-                     "download), or generating on the CPU")
+            cause = (
+                "the job is not using the GPU: hung, waiting on I/O (checkpoint save, dataset "
+                "download), or generating on the CPU"
+            )
             check = "look at the job's stderr log; compare with the stall alert; py-spy dump the worker"
-        return self._fire("gpu_idle", js.name, js.step,
-                          f"{js.name}: GPU utilisation {busiest:.0f}% (all GPUs <= "
-                          f"{c.gpu_idle_util:.0f}%){dur} while the job runs", cause, check)
+        return self._fire(
+            "gpu_idle",
+            js.name,
+            js.step,
+            f"{js.name}: GPU utilisation {busiest:.0f}% (all GPUs <= {c.gpu_idle_util:.0f}%){dur} while the job runs",
+            cause,
+            check,
+        )
 
     def _gpu_job_running(self, js: _Job, t: float | None) -> bool:
         if not js.running():
@@ -549,14 +629,17 @@ class Watchdogs:
         step = self.jobs[job].step if job in self.jobs else None
         n = len(self._reward_recent)
         out = self._fire(
-            "reward_up_dev_down", None, step,
+            "reward_up_dev_down",
+            None,
+            step,
             f"dev score fell to {_fmt(value)} (best {_fmt(best)}) while the training reward keeps "
             f"rising (+{_fmt(rise)} over the last {n} logged steps)"
             + (f" [{ev.get('checkpoint')}]" if ev.get("checkpoint") else ""),
             "the policy is exploiting the reward (reward hacking: format tricks, length, a "
             "verifier loophole) or overfitting the training prompts",
             "read a few completions that earn high reward; compare the reward function with "
-            "the dev scorer; keep the checkpoint with the best dev score")
+            "the dev scorer; keep the checkpoint with the best dev score",
+        )
         for a in out:
             a["job"] = job
         return out
@@ -586,8 +669,7 @@ class Watchdogs:
             js.ended, js.state = None, "running"
         self.last_job = name
         step = ev.get("step")
-        step = int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else (
-            (js.step or 0) + 1)
+        step = int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else ((js.step or 0) + 1)
         out: list[dict] = []
         # stall: metrics flow again, so re-arm. A job known only from its metrics (a recorded
         # stream without job_state events) is not ticked; its stalls show up as gaps here.
@@ -596,11 +678,14 @@ class Watchdogs:
             gap = t - js.last_metric_t
             limit = self._stall_limit(js)
             if not js.explicit and gap > limit:
-                out += self._fire("stall", name, step,
-                                  f"{name}: {gap:.0f}s without training metrics before step {step} "
-                                  f"(limit {limit:.0f}s)",
-                                  "the worker hung (deadlock, stuck data loader or generation) or "
-                                  "its logging stopped", "look at the job's stderr log around that time")
+                out += self._fire(
+                    "stall",
+                    name,
+                    step,
+                    f"{name}: {gap:.0f}s without training metrics before step {step} (limit {limit:.0f}s)",
+                    "the worker hung (deadlock, stuck data loader or generation) or its logging stopped",
+                    "look at the job's stderr log around that time",
+                )
             if gap >= 0:
                 js.intervals.append(gap)
         if t is not None:
@@ -609,8 +694,11 @@ class Watchdogs:
         js.n_logs += 1
 
         out += self._check_nan(js, step, values)
-        clean = {k: float(v) for k, v in values.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        clean = {
+            k: float(v)
+            for k, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
         if "learning_rate" in clean:
             out += self._check_lr(js, step, clean["learning_rate"])
         if "grad_norm" in clean:
@@ -643,11 +731,15 @@ class Watchdogs:
             return []
         shown = ", ".join(f"{k}={values[k]!r}" if values[k] is not None else f"{k}=null" for k in bad[:5])
         return self._fire(
-            "nan", js.name, step, f"{js.name}: non-finite values at step {step}: {shown}",
+            "nan",
+            js.name,
+            step,
+            f"{js.name}: non-finite values at step {step}: {shown}",
             "learning rate too high, fp16 overflow, a division by zero in the loss or reward "
             "(e.g. std of a zero-variance group), or corrupt data (empty completions)",
             "lower the learning rate or use bf16; check the inputs of this step; restart from the "
-            "last checkpoint (the weights after a NaN step are unusable)")
+            "last checkpoint (the weights after a NaN step are unusable)",
+        )
 
     # -- learning rate
     def _check_lr(self, js: _Job, step: int, lr: float) -> list[dict]:
@@ -670,15 +762,18 @@ class Watchdogs:
         if near_zero and not rising and not in_warmup and not in_tail:
             n = js.counts["lr_zero"] = js.counts.get("lr_zero", 0) + 1
             if n >= c.lr_zero_steps:
-                where = (f" at step {step} of {js.total_steps}" if js.total_steps else f" at step {step}")
+                where = f" at step {step} of {js.total_steps}" if js.total_steps else f" at step {step}"
                 out += self._fire(
-                    "lr_near_zero", js.name, step,
+                    "lr_near_zero",
+                    js.name,
+                    step,
                     f"{js.name}: learning rate {_fmt(lr)} (peak {_fmt(ref)}) has been ~0 for {n} "
                     f"logged steps{where}: training is not changing the model",
                     "the LR schedule decayed to zero early (its horizon is shorter than the run), "
                     "or the learning rate was set to ~0",
                     "check lr_scheduler_type / max_steps / warmup; stop the job and restart from its "
-                    "checkpoint with a constant LR or a schedule spanning the remaining steps")
+                    "checkpoint with a constant LR or a schedule spanning the remaining steps",
+                )
         else:
             js.counts["lr_zero"] = 0
             if ref > 0 and lr >= 2 * c.lr_zero_frac * ref:
@@ -713,27 +808,36 @@ class Watchdogs:
                 est = w + (step - w) / p
         elif sched in ("constant", "constant_with_warmup") and ratio < 0.9:
             return self._fire(
-                "schedule_horizon", js.name, step,
+                "schedule_horizon",
+                js.name,
+                step,
                 f"{js.name}: the learning rate fell to {_fmt(lr)} ({ratio:.0%} of {_fmt(ref)}) at step "
                 f"{step} although the schedule is {sched}",
                 "the trainer is not using the schedule the job asked for",
-                "check the trainer's lr_scheduler_type and optimizer settings")
+                "check the trainer's lr_scheduler_type and optimizer settings",
+            )
         if est is not None and est < c.horizon_min_frac * T:
             return self._fire(
-                "schedule_horizon", js.name, step,
+                "schedule_horizon",
+                js.name,
+                step,
                 f"{js.name}: the {sched} LR is at {ratio:.0%} of its peak at step {step}; its "
                 f"schedule ends near step {est:.0f} but the job plans {T} steps",
                 "the schedule's horizon is shorter than the job (set per call or per chunk, or "
                 "from a different max_steps / epoch count)",
                 "set the scheduler's total steps to the planned total, or use a constant LR; the "
-                "steps after the horizon will train with LR ~0")
+                "steps after the horizon will train with LR ~0",
+            )
         if est is None and step < c.horizon_half_by * T and ratio < 0.5:
             return self._fire(
-                "schedule_horizon", js.name, step,
+                "schedule_horizon",
+                js.name,
+                step,
                 f"{js.name}: the learning rate has already decayed to {ratio:.0%} of its peak at "
                 f"step {step} of {T} planned steps",
                 "the LR schedule's horizon is shorter than the job",
-                "check lr_scheduler_type and the step count the scheduler was built with")
+                "check lr_scheduler_type and the step count the scheduler was built with",
+            )
         return []
 
     # -- grad norm
@@ -742,18 +846,20 @@ class Watchdogs:
         hist = js.series.get("grad_norm")
         out: list[dict] = []
         if hist is not None and len(hist) >= c.grad_min_history:
-            recent = list(hist)[-c.grad_window:]
+            recent = list(hist)[-c.grad_window :]
             m = median(recent)
             mad = median(abs(x - m) for x in recent)
             if m > 0 and g > c.grad_spike_factor * m and g > m + c.grad_spike_mad_k * 1.4826 * mad:
                 out += self._fire(
-                    "grad_spike", js.name, step,
-                    f"{js.name}: grad_norm {_fmt(g)} at step {step} is {g / m:.1f}x its running "
-                    f"median {_fmt(m)}",
+                    "grad_spike",
+                    js.name,
+                    step,
+                    f"{js.name}: grad_norm {_fmt(g)} at step {step} is {g / m:.1f}x its running median {_fmt(m)}",
                     "a bad batch (very long or corrupt rows), an LR too high for this point, or "
                     "the start of a divergence",
                     "look at the loss of the next steps; inspect this step's batch; lower the LR or "
-                    "max_grad_norm if spikes repeat")
+                    "max_grad_norm if spikes repeat",
+                )
             elif g < 2 * m:
                 self._rearm("grad_spike", js.name)
         js.push("grad_norm", g)
@@ -776,13 +882,16 @@ class Watchdogs:
             thr = max(c.collapse_drop_abs, c.collapse_drop_frac * abs(js.reward_peak), c.collapse_noise_k * sigma)
             if cur < js.reward_peak - thr:
                 out += self._fire(
-                    "reward_collapse", js.name, step,
+                    "reward_collapse",
+                    js.name,
+                    step,
                     f"{js.name}: reward {_fmt(cur)} (median of the last 3 steps) collapsed from its "
                     f"peak {_fmt(js.reward_peak)} at step {step}",
                     "policy collapse (LR or KL too loose, temperature too low), a reward-function "
                     "change, or a degenerate output mode (empty or repeated completions)",
                     "read recent completions; roll back to the checkpoint before the drop; lower "
-                    "the LR, raise beta / the sampling temperature")
+                    "the LR, raise beta / the sampling temperature",
+                )
             elif cur >= js.reward_peak - thr / 2:
                 self._rearm("reward_collapse", js.name)
         out += self._check_flat(js, step, "reward", vals)
@@ -820,21 +929,27 @@ class Watchdogs:
             return []
         if key == "loss":
             return self._fire(
-                rule, js.name, step,
+                rule,
+                js.name,
+                step,
                 f"{js.name}: loss flat at ~{_fmt(b)} over the last {W} logged steps (change "
                 f"{_fmt(-improvement)}; it started at {_fmt(init)})",
                 "learning rate ~0 or far too low, frozen / unattached parameters (LoRA not applied), "
                 "labels masked out, or the data is already learned",
                 "look at learning_rate and grad_norm; check trainable parameters and the loss mask; "
-                "try a few steps at a higher LR on a small batch")
+                "try a few steps at a higher LR on a small batch",
+            )
         return self._fire(
-            rule, js.name, step,
+            rule,
+            js.name,
+            step,
             f"{js.name}: reward flat at ~{_fmt(b)} over the last {W} logged steps (change "
             f"{_fmt(improvement)}; it started at {_fmt(init)})",
             "no learning signal (groups all-correct or all-wrong), learning rate ~0 or too low, or "
             "a reward function that does not match the task",
             "look at frac_reward_zero_std and learning_rate; read a few completions and their "
-            "rewards; adjust task difficulty or the LR")
+            "rewards; adjust task difficulty or the LR",
+        )
 
     # -- completion length
     def _check_length(self, js: _Job, step: int, length: float | None, clipped: float | None) -> list[dict]:
@@ -851,13 +966,16 @@ class Watchdogs:
                 cur = median(vals[-3:])
                 if cur >= c.length_factor * base and cur - base >= c.length_min_increase:
                     out += self._fire(
-                        "length_runaway", js.name, step,
+                        "length_runaway",
+                        js.name,
+                        step,
                         f"{js.name}: mean completion length {_fmt(cur)} tokens is {cur / base:.1f}x its "
                         f"lowest level {_fmt(base)} at step {step}",
                         "the policy learned that longer outputs earn reward (a length bias in the "
                         "reward or judge), or it is looping / repeating",
                         "read a few long completions; add a length penalty or cap max_completion_length; "
-                        "check the reward for length bias")
+                        "check the reward for length bias",
+                    )
                 elif cur < (1 + c.length_factor) / 2 * base:
                     self._rearm("length_runaway", js.name)
         if clipped is not None:
@@ -866,13 +984,16 @@ class Watchdogs:
                 n = js.counts[k] = js.counts.get(k, 0) + 1
                 if n >= c.clipped_steps:
                     out += self._fire(
-                        "length_runaway", js.name, step,
+                        "length_runaway",
+                        js.name,
+                        step,
                         f"{js.name}: {clipped:.0%} of completions hit the maximum length "
                         f"({n} steps in a row) at step {step}",
-                        "completions run to the token limit: looping, rambling, or a limit too small "
-                        "for the task",
+                        "completions run to the token limit: looping, rambling, or a limit too small for the task",
                         "read a few clipped completions; raise max_completion_length if the answers "
-                        "are legitimately long, else penalise length", variant=":clipped")
+                        "are legitimately long, else penalise length",
+                        variant=":clipped",
+                    )
             else:
                 js.counts[k] = 0
                 if clipped < c.clipped_ratio_max / 2:
@@ -890,17 +1011,25 @@ class Watchdogs:
                     check = "use harder prompts or drop solved ones; stop if the dev score is already good"
                 elif reward is not None and reward <= 0.1:
                     kind = "mostly all-wrong groups (reward ~0): the prompts are too hard"
-                    check = ("use easier prompts (a curriculum) or an SFT warm-up first; check the "
-                             "reward function parses the answers")
+                    check = (
+                        "use easier prompts (a curriculum) or an SFT warm-up first; check the "
+                        "reward function parses the answers"
+                    )
                 else:
                     kind = "groups where every completion gets the same reward"
-                    check = ("break groups down into all-correct vs all-wrong; raise the sampling "
-                             "temperature (1.0) or group size; check the reward is not constant")
+                    check = (
+                        "break groups down into all-correct vs all-wrong; raise the sampling "
+                        "temperature (1.0) or group size; check the reward is not constant"
+                    )
                 return self._fire(
-                    "zero_variance_groups", js.name, step,
+                    "zero_variance_groups",
+                    js.name,
+                    step,
                     f"{js.name}: {frac:.0%} of GRPO groups have zero reward variance ({n} steps in a "
                     f"row) at step {step}: no learning signal",
-                    kind, check)
+                    kind,
+                    check,
+                )
         else:
             js.counts["zero_std"] = 0
             if frac <= c.zero_std_frac - 0.1:
@@ -919,12 +1048,15 @@ class Watchdogs:
             n = js.counts["low_mfu"] = js.counts.get("low_mfu", 0) + 1
             if n >= c.low_mfu_steps:
                 return self._fire(
-                    "low_mfu", js.name, step,
+                    "low_mfu",
+                    js.name,
+                    step,
                     f"{js.name}: MFU {mfu:.0%} for {n} logged steps (under {c.low_mfu:.0%}) at step {step}",
                     "padding waste, a tiny micro-batch, a data-loader bottleneck, no flash attention, "
                     "or GRPO generation without vLLM",
                     "enable packing / padding-free with flash attention, raise the micro-batch, use "
-                    "bf16 and liger kernels; for GRPO use vLLM generation")
+                    "bf16 and liger kernels; for GRPO use vLLM generation",
+                )
         else:
             js.counts["low_mfu"] = 0
             if mfu >= 1.2 * c.low_mfu:

@@ -14,6 +14,7 @@ Replies are {"ok": true, ...} or {"ok": false, "error": "..."}.
 The socket file is mode 0600 inside a 0700 directory, and the server also checks the
 peer's uid (SO_PEERCRED), so only the run's owner can send commands.
 """
+
 from __future__ import annotations
 
 import json

@@ -23,6 +23,7 @@ nothing downstream (REPORT.md, the ledger, the UI) ever sees a key. It flushes e
 fsyncs approval decisions and state changes. Readers tolerate a torn (unterminated) last line and
 skip corrupt lines, counting them.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ from typing import Any, Iterator
 from agent_core.record.secrets import Redactor
 
 RUN_STATES = (
-    "starting", "running", "paused", "waiting_approval",
-    "stopping", "finished", "failed", "crashed",
+    "starting",
+    "running",
+    "paused",
+    "waiting_approval",
+    "stopping",
+    "finished",
+    "failed",
+    "crashed",
 )
 TERMINAL_STATES = ("finished", "failed", "crashed")
 # What the daemon acknowledges to the person is on disk before the acknowledgement.

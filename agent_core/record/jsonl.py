@@ -1,4 +1,5 @@
 """Reading JSON-lines data files with errors a person can act on (file and line)."""
+
 from __future__ import annotations
 
 import json

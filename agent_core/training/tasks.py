@@ -40,6 +40,7 @@ a file task's splits are its files, validated and rewritten (a file task may hav
 `install_scorer(task, hidden_dir)` copies a python scorer next to the hidden test split and
 returns the scorer spec the evaluate worker takes; `make_scorer(spec)` builds the function.
 """
+
 from __future__ import annotations
 
 import ast
@@ -97,6 +98,7 @@ class Task:
 
 # ---------------------------------------------------------------- arithmetic generators
 
+
 def _level1(rng: random.Random) -> tuple[str, str]:
     a, b = rng.randrange(10), rng.randrange(10)
     return f"{a}+{b}=", str(a + b)
@@ -143,12 +145,17 @@ def _level5(rng: random.Random) -> tuple[str, str]:
 _ARITH: dict[int, tuple[Callable[[random.Random], tuple[str, str]], int, str]] = {
     1: (_level1, 100, "single-digit addition, e.g. 3+4=7"),
     2: (_level2, 90 * 90, "addition of two two-digit numbers, e.g. 12+57=69"),
-    3: (_level3, 100 * 100 + 100 * 101 // 2,
-        "addition and subtraction of numbers up to two digits, e.g. 52-17=35"),
-    4: (_level4, 2 * 1000 * 1000 + 100 * 10,
-        "three-digit addition/subtraction (negative results) and two-digit x one-digit multiplication"),
-    5: (_level5, 2 * 1000 * 1000 + 100 * 100,
-        "three-digit addition/subtraction and two-digit x two-digit multiplication"),
+    3: (_level3, 100 * 100 + 100 * 101 // 2, "addition and subtraction of numbers up to two digits, e.g. 52-17=35"),
+    4: (
+        _level4,
+        2 * 1000 * 1000 + 100 * 10,
+        "three-digit addition/subtraction (negative results) and two-digit x one-digit multiplication",
+    ),
+    5: (
+        _level5,
+        2 * 1000 * 1000 + 100 * 100,
+        "three-digit addition/subtraction and two-digit x two-digit multiplication",
+    ),
 }
 
 # default split sizes per level (level 1 has only 100 distinct problems)
@@ -192,8 +199,7 @@ def arithmetic_task(level: int = DEFAULT_LEVEL, seed: int = 1234, **overrides: A
 
 
 _FILE_KEYS = {"name", "description", "base_model", "budget", "data", "scorer"}
-_GEN_KEYS = {"name", "description", "base_model", "budget", "level", "n_train", "n_dev", "n_test", "seed",
-             "scorer"}
+_GEN_KEYS = {"name", "description", "base_model", "budget", "level", "n_train", "n_dev", "n_test", "seed", "scorer"}
 _SPLITS = ("dev", "test", "train")
 
 
@@ -219,11 +225,13 @@ def _from_toml(path: Path) -> Task:
 
 def _budget(where: str, value: Any) -> float | None:
     from agent_core.oversight.budget import parse_duration  # the one duration parser (as --budget)
+
     try:
         return parse_duration(value)
     except ValueError:
-        raise ValueError(f"{where}: budget must be positive seconds or a duration like '90s', '30m', '2h', "
-                         f"'1h30m', got {value!r}") from None
+        raise ValueError(
+            f"{where}: budget must be positive seconds or a duration like '90s', '30m', '2h', '1h30m', got {value!r}"
+        ) from None
 
 
 def _scorer_fields(where: str, base: Path, value: Any) -> dict[str, Any]:
@@ -239,12 +247,13 @@ def _scorer_fields(where: str, base: Path, value: Any) -> dict[str, Any]:
     allowed = {"exact": {"kind"}, "regex": {"kind", "pattern"}, "python": {"kind", "file"}}[kind]
     extra = set(table) - allowed
     if extra:
-        raise ValueError(f"{where}: the {kind} scorer takes no {', '.join(sorted(extra))} "
-                         f"(it takes: {', '.join(sorted(allowed))})")
+        raise ValueError(
+            f"{where}: the {kind} scorer takes no {', '.join(sorted(extra))} (it takes: {', '.join(sorted(allowed))})"
+        )
     if kind == "regex":
         pattern = table.get("pattern")
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError(f"{where}: the regex scorer needs pattern = \"...\"")
+            raise ValueError(f'{where}: the regex scorer needs pattern = "..."')
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -253,7 +262,7 @@ def _scorer_fields(where: str, base: Path, value: Any) -> dict[str, Any]:
     if kind == "python":
         file = table.get("file")
         if not isinstance(file, str) or not file:
-            raise ValueError(f"{where}: the python scorer needs file = \"scorer.py\"")
+            raise ValueError(f'{where}: the python scorer needs file = "scorer.py"')
         src = (base / file).resolve()
         if not src.is_file():
             raise ValueError(f"{where}: scorer file not found: {src}")
@@ -287,13 +296,13 @@ def _file_task(path: Path, data: dict) -> Task:
         raise ValueError(f"{where}: missing field 'description' (what the agent is told to do)")
     base_model = data.get("base_model", "tiny")
     if not isinstance(base_model, str) or not base_model:
-        raise ValueError(f"{where}: base_model must be \"tiny\" or a model folder path")
+        raise ValueError(f'{where}: base_model must be "tiny" or a model folder path')
     base = path.parent
     if base_model != "tiny" and not base_model.startswith(("hf:", "/")) and (base / base_model).exists():
         base_model = str((base / base_model).resolve())
     files = data.get("data")
     if not isinstance(files, dict):
-        raise ValueError(f"{where}: missing [data] table with dev = \"...\" and test = \"...\" (jsonl files)")
+        raise ValueError(f'{where}: missing [data] table with dev = "..." and test = "..." (jsonl files)')
     extra = set(files) - set(_SPLITS)
     if extra:
         raise ValueError(f"{where}: unknown [data] keys {sorted(extra)} (known: dev, test, train)")
@@ -313,9 +322,17 @@ def _file_task(path: Path, data: dict) -> Task:
         counts[split] = len(read_rows(full))
         splits[split] = str(full)
     return Task(
-        name=data["name"].strip(), description=description.strip(), base_model=base_model, level=0,
-        n_train=counts.get("train", 0), n_dev=counts["dev"], n_test=counts["test"], seed=0,
-        budget_s=_budget(where, data.get("budget")), data=splits, source=str(path.resolve()),
+        name=data["name"].strip(),
+        description=description.strip(),
+        base_model=base_model,
+        level=0,
+        n_train=counts.get("train", 0),
+        n_dev=counts["dev"],
+        n_test=counts["test"],
+        seed=0,
+        budget_s=_budget(where, data.get("budget")),
+        data=splits,
+        source=str(path.resolve()),
         **_scorer_fields(where, base, data.get("scorer")),
     )
 
@@ -324,8 +341,10 @@ def _generator_task(path: Path, data: dict) -> Task:
     where = f"task file {path}"
     extra = set(data) - _GEN_KEYS
     if extra:
-        raise ValueError(f"{where}: unknown keys {sorted(extra)} (known: {sorted(_GEN_KEYS)}, "
-                         f"or [data] for a task made of data files)")
+        raise ValueError(
+            f"{where}: unknown keys {sorted(extra)} (known: {sorted(_GEN_KEYS)}, "
+            f"or [data] for a task made of data files)"
+        )
     data = dict(data)
     data.pop("name")
     budget = _budget(where, data.pop("budget", None))
@@ -387,8 +406,7 @@ def _validate(task: Task) -> None:
     total = task.n_train + task.n_dev + task.n_test
     if total > space:
         raise ValueError(
-            f"arithmetic level {task.level} has only {space} distinct problems; "
-            f"n_train+n_dev+n_test = {total}"
+            f"arithmetic level {task.level} has only {space} distinct problems; n_train+n_dev+n_test = {total}"
         )
 
 
@@ -436,8 +454,7 @@ def generate_splits(task: Task, secret: str | None = None) -> dict[str, list[dic
     hidden = random.Random(f"{task.name}:{task.level}:{task.seed}:{secret}") if secret else public
     seen: set[str] = set()
     splits: dict[str, list[dict[str, str]]] = {}
-    for split, n, rng in (("dev", task.n_dev, public), ("train", task.n_train, public),
-                          ("test", task.n_test, hidden)):
+    for split, n, rng in (("dev", task.n_dev, public), ("train", task.n_train, public), ("test", task.n_test, hidden)):
         rows: list[dict[str, str]] = []
         while len(rows) < n:
             prompt, completion = gen(rng)

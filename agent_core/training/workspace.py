@@ -14,6 +14,7 @@ A reward bundle is every regular file of the workspace except its datasets (data
 job on their own) and NOTES.md, files over BUNDLE_FILE_BYTES and anything past
 BUNDLE_TOTAL_BYTES (listed as skipped in the manifest).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,11 @@ class Workspace:
         """A dataset by name ("train"), task-prefixed name, or a workspace .jsonl path."""
         name = str(name).strip()
         known = self.datasets()
-        for key in (name, name.removeprefix(f"{task}/") if task else None,
-                    Path(name).stem if name.endswith(".jsonl") else None):
+        for key in (
+            name,
+            name.removeprefix(f"{task}/") if task else None,
+            Path(name).stem if name.endswith(".jsonl") else None,
+        ):
             if key and key in known and (not name.endswith(".jsonl") or known[key] == name.lstrip("./")):
                 return known[key]
         if name.endswith(".jsonl"):
@@ -97,10 +101,16 @@ class Workspace:
     def bundle_manifest(self) -> dict:
         """{"files": {rel: sha256}, "skipped": [[rel, why]], "sha256": ...} of the reward bundle
         the workspace would give now (nothing is copied)."""
-        return safe_fs.tree_manifest(self.root, max_file_bytes=BUNDLE_FILE_BYTES,
-                                     max_total_bytes=BUNDLE_TOTAL_BYTES, exclude=_not_in_bundle)
+        return safe_fs.tree_manifest(
+            self.root, max_file_bytes=BUNDLE_FILE_BYTES, max_total_bytes=BUNDLE_TOTAL_BYTES, exclude=_not_in_bundle
+        )
 
     def freeze_bundle(self, dest: Path) -> dict:
         """Copy the reward bundle into `dest` (read-only files) and return its manifest."""
-        return safe_fs.copy_tree_out(self.root, dest, max_file_bytes=BUNDLE_FILE_BYTES,
-                                     max_total_bytes=BUNDLE_TOTAL_BYTES, exclude=_not_in_bundle)
+        return safe_fs.copy_tree_out(
+            self.root,
+            dest,
+            max_file_bytes=BUNDLE_FILE_BYTES,
+            max_total_bytes=BUNDLE_TOTAL_BYTES,
+            exclude=_not_in_bundle,
+        )

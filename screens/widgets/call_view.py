@@ -7,6 +7,7 @@ line styles, and the flagged ranges. The view is a read-only `TextArea` without 
 only the visible lines are rendered (a megabyte of code opens at once), up/down/pgup/pgdn/
 home/end scroll it, and printable keys are left to the screen's bindings (the decision keys).
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -23,6 +24,7 @@ __all__ = ["CallDoc", "CallView", "Flag"]
 class Flag:
     """One flagged span as shown: the display line it starts on, its columns there, its label,
     and the line (1-based) of the text it came from."""
+
     line: int
     start: int
     end: int
@@ -86,8 +88,9 @@ class CallView(TextArea):
     def __init__(self, doc: CallDoc, *, id: str | None = None) -> None:
         # the text is loaded once mounted: TextArea sets its document up again when mounted
         # (the language watcher), and each time wraps all of it
-        super().__init__("", read_only=True, show_cursor=False, soft_wrap=True,
-                         show_line_numbers=False, tab_behavior="focus", id=id)
+        super().__init__(
+            "", read_only=True, show_cursor=False, soft_wrap=True, show_line_numbers=False, tab_behavior="focus", id=id
+        )
         self.doc = doc
         self._next_flag = 0
 

@@ -6,6 +6,7 @@ widget's width before drawing. Shows the job of the latest metric unless one is 
 (`cycle_job`). Uses values["loss"] (else "train_loss"); a job that only logs "reward" is
 drawn in the reward colour.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -32,8 +33,7 @@ CHART_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "entropy": ("entropy", ("entropy",)),
     "dev": ("dev score", ()),
 }
-_EXTRA = tuple((kind, keys) for kind, (_, keys) in CHART_KINDS.items()
-               if kind not in ("loss", "dev"))
+_EXTRA = tuple((kind, keys) for kind, (_, keys) in CHART_KINDS.items() if kind not in ("loss", "dev"))
 JOB_STYLES = ("loss", "reward", "person", "tool", "risk-low", "risk-medium", "agent")
 
 
@@ -97,7 +97,7 @@ def downsample(values: list[float], width: int) -> list[float]:
     out = []
     for i in range(width):
         lo, hi = i * n // width, (i + 1) * n // width
-        chunk = values[lo:max(hi, lo + 1)]
+        chunk = values[lo : max(hi, lo + 1)]
         out.append(sum(chunk) / len(chunk))
     return out
 
@@ -166,12 +166,12 @@ class LossChart(Widget):
         self.pinned: str | None = None
         self._dirty = False
         self.border_title = "loss"
-        self.kind = "loss"                               # the chart shown (`c` cycles)
-        self.extra: dict[str, dict[str, _Series]] = {}   # kind -> job -> points
-        self.dev: dict[str, deque] = {}                  # job -> dev score points
-        self.last_metric: dict[str, dict] = {}           # job -> its latest metric event
-        self.first_metric: dict[str, dict] = {}          # job -> its first one (for rates)
-        self._sinks: dict[tuple[str, str], deque] = {}   # (kind, job) -> its points
+        self.kind = "loss"  # the chart shown (`c` cycles)
+        self.extra: dict[str, dict[str, _Series]] = {}  # kind -> job -> points
+        self.dev: dict[str, deque] = {}  # job -> dev score points
+        self.last_metric: dict[str, dict] = {}  # job -> its latest metric event
+        self.first_metric: dict[str, dict] = {}  # job -> its first one (for rates)
+        self._sinks: dict[tuple[str, str], deque] = {}  # (kind, job) -> its points
         self._pending_extra: list[dict] = []  # metrics whose other-chart points wait
 
     def on_mount(self) -> None:
@@ -225,8 +225,12 @@ class LossChart(Widget):
                 points = sinks.get((kind, job))
                 if points is None:
                     points = self._sink(kind, job)
-                points.append((step if type(step) is int or isinstance(step, (int, float))
-                               else min(len(points), self.maxlen), float(v)))
+                points.append(
+                    (
+                        step if type(step) is int or isinstance(step, (int, float)) else min(len(points), self.maxlen),
+                        float(v),
+                    )
+                )
                 if kind == self.kind:
                     self._dirty = True
 
@@ -267,8 +271,7 @@ class LossChart(Widget):
             series.key, series.points = key, deque(maxlen=self.maxlen)
         if key != series.key:
             return False
-        series.points.append((step if isinstance(step, (int, float)) else len(series.points),
-                              value))
+        series.points.append((step if isinstance(step, (int, float)) else len(series.points), value))
         self.latest_job = job
         self._dirty = True
         return True
@@ -298,8 +301,7 @@ class LossChart(Widget):
                         pending_extra(ev)
                     step = ev.get("step")
                     points = series.points
-                    points.append((step if isinstance(step, (int, float)) else len(points),
-                                   loss))
+                    points.append((step if isinstance(step, (int, float)) else len(points), loss))
                     last_job, last_series = job, series
                     self.latest_job = job
                     self._dirty = True
@@ -324,15 +326,18 @@ class LossChart(Widget):
         self.latest_job = latest_job
         self._dirty = True
 
-    def restore_extra(self, extra: dict[str, dict[str, object]],
-                      dev: list[tuple[str, object, float]],
-                      last_metric: dict[str, dict]) -> None:
+    def restore_extra(
+        self, extra: dict[str, dict[str, object]], dev: list[tuple[str, object, float]], last_metric: dict[str, dict]
+    ) -> None:
         """Replace the other charts' series (kind -> job -> points or a function making
         them), the dev scores and the latest metric per job (replay seek)."""
-        self.extra = {kind: {job: (_Series(kind, self.maxlen, pts) if callable(pts)
-                                   else _Series(kind, self.maxlen))
-                             for job, pts in by_job.items()}
-                      for kind, by_job in extra.items()}
+        self.extra = {
+            kind: {
+                job: (_Series(kind, self.maxlen, pts) if callable(pts) else _Series(kind, self.maxlen))
+                for job, pts in by_job.items()
+            }
+            for kind, by_job in extra.items()
+        }
         for kind, by_job in extra.items():
             for job, pts in by_job.items():
                 if not callable(pts):
@@ -449,8 +454,7 @@ class LossChart(Widget):
         label_style = self.get_component_rich_style("chart--label")
         title = CHART_KINDS[self.kind][0]
         by_job = self._kind_series()
-        jobs = {job: [v for _, v in (s if isinstance(s, deque) else s.points)]
-                for job, s in by_job.items()}
+        jobs = {job: [v for _, v in (s if isinstance(s, deque) else s.points)] for job, s in by_job.items()}
         jobs = {job: vals for job, vals in jobs.items() if vals}
         if self.pinned in jobs:
             jobs = {self.pinned: jobs[self.pinned]}
@@ -462,7 +466,7 @@ class LossChart(Widget):
         pal = Palette.from_app(self.app)
         pin = " (pinned)" if self.pinned in jobs else ""
         if len(jobs) == 1:
-            (job, values), = jobs.items()
+            ((job, values),) = jobs.items()
             self.border_title = f"{title} · {job}{pin}{more}"
             style = pal["reward"] if self.kind in ("reward", "dev") else pal["loss"]
             out = Text(no_wrap=True, overflow="ellipsis")
@@ -493,12 +497,11 @@ class LossChart(Widget):
         return out
 
 
-_LEFT = (0x40, 0x04, 0x02, 0x01)    # braille dots of the left column, bottom to top
+_LEFT = (0x40, 0x04, 0x02, 0x01)  # braille dots of the left column, bottom to top
 _RIGHT = (0x80, 0x20, 0x10, 0x08)
 
 
-def overlay(series: list[list[float]], width: int, rows: int, lo: float,
-            hi: float) -> list[list[tuple[int, int]]]:
+def overlay(series: list[list[float]], width: int, rows: int, lo: float, hi: float) -> list[list[tuple[int, int]]]:
     """A rows x width grid of (braille dot bits, series number) drawing each series (later
     ones on top) at 2 points per cell across and 4 dots per cell up, scaled to lo..hi."""
     grid = [[(0, 0) for _ in range(width)] for _ in range(rows)]

@@ -3,6 +3,7 @@
 gpus: list of {name, util, mem_used, mem_total, power, temp}; an empty list shows "no GPU".
 cpu: percent. memory: percent, or a dict with used/total (and/or percent).
 """
+
 from __future__ import annotations
 
 from rich.text import Text

@@ -4,6 +4,7 @@ Widgets that render Rich `Text` (the transcript, the host pane, the status line)
 CSS variables directly; they look the colours up here at render time and re-render when the
 theme changes (`App.theme_changed_signal`).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,7 @@ class Palette:
         if palette is None:
             if len(cls._cache) > 32:
                 cls._cache.clear()
-            palette = cls._cache[key] = cls({k: v for k, v in variables.items()
-                                              if k in DOMAIN_VARIABLES})
+            palette = cls._cache[key] = cls({k: v for k, v in variables.items() if k in DOMAIN_VARIABLES})
         return palette
 
     def __getitem__(self, name: str) -> Style:
@@ -70,7 +70,7 @@ def fmt_bytes_gib(value: float | None) -> str:
         return "?"
     v = float(value)
     if v >= 1e7:
-        v /= 1024 ** 3
+        v /= 1024**3
     elif v >= 256:
         v /= 1024
     return f"{v:.1f}"

@@ -7,6 +7,7 @@ its values' "total_steps" / "max_steps"; MFU from values["mfu"] (a fraction).
 
 AlertsPane: the newest alerts (rule, severity, message, suggestion), newest first.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -68,8 +69,13 @@ def job_line_info(last: dict, samples: "deque[tuple[float, float]] | list") -> d
     eta = None
     if rate and total is not None and step is not None:
         eta = max(0.0, (total - step) / rate)
-    return {"step": step, "total": total, "tps": _num(values.get("tokens_per_s")),
-            "mfu": _num(values.get("mfu")), "eta": eta}
+    return {
+        "step": step,
+        "total": total,
+        "tps": _num(values.get("tokens_per_s")),
+        "mfu": _num(values.get("mfu")),
+        "eta": eta,
+    }
 
 
 class JobsPane(Static):
@@ -118,14 +124,14 @@ class JobsPane(Static):
             self._sample(job, last)
             self.last[job] = last
 
-    def show(self, last_metric: dict[str, dict], states: dict[str, str],
-             first_metric: dict[str, dict] | None = None) -> None:
+    def show(
+        self, last_metric: dict[str, dict], states: dict[str, str], first_metric: dict[str, dict] | None = None
+    ) -> None:
         """Latest metric per job and job states; `first_metric` (a job's first metric seen)
         gives a rate before two samples were taken here (a burst, a log read at once)."""
         for job, ev in last_metric.items():
             if self.last.get(job) is not ev:
-                if job not in self.samples and first_metric and first_metric.get(job) is not ev \
-                        and job in first_metric:
+                if job not in self.samples and first_metric and first_metric.get(job) is not ev and job in first_metric:
                     self._sample(job, first_metric[job])
                 self._sample(job, ev)
         self.last = dict(last_metric)
@@ -141,8 +147,9 @@ class JobsPane(Static):
         shown = jobs[-3:]  # the newest jobs
         for n, job in enumerate(shown):
             state = self.states.get(job, "running")
-            style = {"running": "ok", "finished": "muted", "failed": "risk-high",
-                     "queued": "risk-low"}.get(state, "muted")
+            style = {"running": "ok", "finished": "muted", "failed": "risk-high", "queued": "risk-low"}.get(
+                state, "muted"
+            )
             out.append(f"{job} ", pal.bold("tool"))
             out.append(f"{state}", pal[style])
             last = self.last.get(job)
@@ -202,7 +209,7 @@ class AlertsPane(Static):
             self._shown = []
         pal = Palette.from_app(self.app)
         out = Text(overflow="fold")
-        newest = list(reversed(self.alerts[-self.SHOWN:]))
+        newest = list(reversed(self.alerts[-self.SHOWN :]))
         for n, ev in enumerate(newest):
             sev = str(ev.get("severity", "warning")).lower()
             style = SEVERITY_STYLE.get(sev, "risk-low")

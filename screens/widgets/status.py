@@ -1,5 +1,6 @@
 """The run's status line: id, task, model, agent, state, elapsed/budget, waiting approvals,
 daemon liveness, and the replay position when replaying."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,14 @@ from screens.widgets.palette import Palette, fmt_duration
 __all__ = ["StatusInfo", "StatusLine", "render_status", "STATE_STYLE"]
 
 STATE_STYLE = {
-    "starting": "risk-low", "running": "ok", "paused": "risk-medium",
-    "waiting_approval": "risk-medium", "stopping": "risk-medium", "finished": "ok",
-    "failed": "risk-high", "crashed": "risk-high",
+    "starting": "risk-low",
+    "running": "ok",
+    "paused": "risk-medium",
+    "waiting_approval": "risk-medium",
+    "stopping": "risk-medium",
+    "finished": "ok",
+    "failed": "risk-high",
+    "crashed": "risk-high",
 }
 
 
@@ -29,10 +35,10 @@ class StatusInfo:
     elapsed: float | None = None
     budget: float | None = None
     pending: int = 0
-    daemon: bool | None = None          # None: not known / replay
-    replay: dict | None = None          # ReplayFeed.status() when replaying
-    spend: dict | None = None           # the last `budget` event (None: none yet)
-    unsandboxed: bool = False           # started with --unsafe-no-sandbox
+    daemon: bool | None = None  # None: not known / replay
+    replay: dict | None = None  # ReplayFeed.status() when replaying
+    spend: dict | None = None  # the last `budget` event (None: none yet)
+    unsandboxed: bool = False  # started with --unsafe-no-sandbox
 
 
 def _spent(spend: dict | None, key: str) -> tuple[float | None, float | None]:

@@ -5,6 +5,7 @@ nudges, scores) where they happened. A click posts `Timeline.Seek(fraction)`.
 It reads the replay log's marker index (`ReplayLog.markers`) and caches the marker
 columns per (indexed count, width), so redraws at a few Hz cost nothing while playing.
 """
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -65,8 +66,7 @@ class Timeline(Widget):
 
     def update_position(self) -> None:
         st = self.feed.status()
-        key = (st["position"], st["total"], st["loading"], st["playing"], st["speed"],
-               self.size.width)
+        key = (st["position"], st["total"], st["loading"], st["playing"], st["speed"], self.size.width)
         if key != self._shown:
             self._shown = key
             self.refresh()

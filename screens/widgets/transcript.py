@@ -17,6 +17,7 @@ replay log (`load(refs, loader)`), read back only when drawn or measured.
 It follows the tail until the person scrolls up, then counts new entries in the border
 ("End" follows again). Entries wrap under their time/tag prefix (a hanging indent).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,19 +41,37 @@ try:  # the line breaker Text.wrap uses: counts wrapped rows without building th
 except ImportError:  # pragma: no cover - a future Rich may move it
     divide_line = None
 
-__all__ = ["Transcript", "SHOWN_TYPES", "HIDDEN_TYPES", "format_event", "layout_event",
-           "entry_height"]
+__all__ = ["Transcript", "SHOWN_TYPES", "HIDDEN_TYPES", "format_event", "layout_event", "entry_height"]
 
-SHOWN_TYPES = frozenset({
-    "run_state", "agent_message", "tool_call", "tool_result", "human_nudge",
-    "approval_request", "approval_decision", "alert", "score", "job_state",
-    "checkpoint", "submitted", "note", "brief",
-})  # any other type is shown as a dim one-liner; HIDDEN_TYPES go to the chart/host pane
+SHOWN_TYPES = frozenset(
+    {
+        "run_state",
+        "agent_message",
+        "tool_call",
+        "tool_result",
+        "human_nudge",
+        "approval_request",
+        "approval_decision",
+        "alert",
+        "score",
+        "job_state",
+        "checkpoint",
+        "submitted",
+        "note",
+        "brief",
+    }
+)  # any other type is shown as a dim one-liner; HIDDEN_TYPES go to the chart/host pane
 HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})
 MAX_MESSAGE_LINES = 30
 PREFIX = 15  # cells of the time + tag prefix of every entry
-SEVERITY_STYLE = {"critical": "risk-high", "error": "risk-high", "high": "risk-high",
-                  "warning": "risk-medium", "warn": "risk-medium", "medium": "risk-medium"}
+SEVERITY_STYLE = {
+    "critical": "risk-high",
+    "error": "risk-high",
+    "high": "risk-high",
+    "warning": "risk-medium",
+    "warn": "risk-medium",
+    "medium": "risk-medium",
+}
 
 
 def _args_line(args: object, limit: int = 200) -> str:
@@ -162,8 +181,13 @@ def format_event(ev: dict, pal: Palette, t0: float | None) -> Text | None:
             line.append(f": {one_line(desc, 160)}", pal["muted"])
     elif kind == "run_state":
         state = str(ev.get("state", "?"))
-        style = ("risk-high" if state in ("failed", "crashed") else
-                 "risk-medium" if state in ("paused", "waiting_approval", "stopping") else "ok")
+        style = (
+            "risk-high"
+            if state in ("failed", "crashed")
+            else "risk-medium"
+            if state in ("paused", "waiting_approval", "stopping")
+            else "ok"
+        )
         tag("state", style)
         line.append(state, pal.bold(style))
     else:
@@ -173,8 +197,7 @@ def format_event(ev: dict, pal: Palette, t0: float | None) -> Text | None:
     return line
 
 
-def layout_event(ev: dict, pal: Palette, t0: float | None, width: int,
-                 console: Console) -> list[Text]:
+def layout_event(ev: dict, pal: Palette, t0: float | None, width: int, console: Console) -> list[Text]:
     """An entry's lines wrapped to `width`, continuation lines under the prefix."""
     text = format_event(ev, pal, t0)
     if text is None:
@@ -192,8 +215,7 @@ def layout_event(ev: dict, pal: Palette, t0: float | None, width: int,
     return lines or [head]
 
 
-def entry_height(ev: dict, pal: Palette, t0: float | None, width: int,
-                 console: Console) -> int:
+def entry_height(ev: dict, pal: Palette, t0: float | None, width: int, console: Console) -> int:
     """len(layout_event(...)), about twice as fast (the rows are counted, not built)."""
     text = format_event(ev, pal, t0)
     if text is None:
@@ -233,40 +255,46 @@ class Transcript(ScrollView, can_focus=True):
     Transcript:focus { border: round $primary; }
     """
 
-    EXACT_BATCH = 64          # batches (and loads) up to this many entries are measured at once,
-    EXACT_RATE = 0.02         # ...while measuring at once has used less than this many seconds
-    EXACT_BURST = 0.05        # a second (token bucket); beyond that, heights are estimated
-    BUSY_ENTRIES = 500        # more entries than this since the last redraw: redraw half as often
-    QUIET_S = 0.5             # background measuring waits for this long without new entries
-    EXACT_RERENDER = 500      # a re-measure (resize, theme) of up to this many is done at once
+    EXACT_BATCH = 64  # batches (and loads) up to this many entries are measured at once,
+    EXACT_RATE = 0.02  # ...while measuring at once has used less than this many seconds
+    EXACT_BURST = 0.05  # a second (token bucket); beyond that, heights are estimated
+    BUSY_ENTRIES = 500  # more entries than this since the last redraw: redraw half as often
+    QUIET_S = 0.5  # background measuring waits for this long without new entries
+    EXACT_RERENDER = 500  # a re-measure (resize, theme) of up to this many is done at once
 
-    def __init__(self, *, max_entries: int = 5000, cache_entries: int = 400,
-                 refresh_every: float = 0.1, measure_budget: float = 0.004,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 5000,
+        cache_entries: int = 400,
+        refresh_every: float = 0.1,
+        measure_budget: float = 0.004,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.max_entries = max_entries
         self.cache_entries = cache_entries
         self.refresh_every = refresh_every
         self.measure_budget = measure_budget
         self.entries: list[dict | int] = []  # events, or event numbers of `_loader`
-        self._starts: list[int] = []       # first row of each entry
-        self._heights: list[int] = []      # wrapped rows of each entry (maybe estimated)
-        self._exact = bytearray()          # 1 where the height is measured, not estimated
+        self._starts: list[int] = []  # first row of each entry
+        self._heights: list[int] = []  # wrapped rows of each entry (maybe estimated)
+        self._exact = bytearray()  # 1 where the height is measured, not estimated
         self._pending: deque[int] = deque()  # absolute numbers of estimated entries, in order
         self._rows = 0
-        self._first_id = 0                 # absolute number of entries[0] (for the cache)
+        self._first_id = 0  # absolute number of entries[0] (for the cache)
         self._cache: OrderedDict[int, list[Strip]] = OrderedDict()
         self._cache_format: tuple[int, Style] | None = None
         self._frame: tuple[int, int, Style] | None = None  # (width, top row, style) in render
-        self._width: int | None = None     # width the heights were computed for
+        self._width: int | None = None  # width the heights were computed for
         self._loader: EntryLoader | None = None
         self._flush_timer = None
         self._last_flush = 0.0
-        self._tokens = self.EXACT_BURST    # seconds of exact measuring allowed right now
+        self._tokens = self.EXACT_BURST  # seconds of exact measuring allowed right now
         self._tokens_at = time.monotonic()
         self._measured: dict[int, int] = {}  # background results, applied at the next flush
-        self._added = 0                    # entries added since the last flush
-        self._added_at = 0.0               # when entries were last added
+        self._added = 0  # entries added since the last flush
+        self._added_at = 0.0  # when entries were last added
         self.t0: float | None = None
         self.follow = True
         self.unseen = 0
@@ -282,13 +310,12 @@ class Transcript(ScrollView, can_focus=True):
         try:
             new = [ev for ev in events if ev.get("type") not in HIDDEN_TYPES]
         except TypeError:  # an unhashable "type" (a broken event): shown as it is
-            new = [ev for ev in events
-                   if not (isinstance(ev.get("type"), str) and ev["type"] in HIDDEN_TYPES)]
+            new = [ev for ev in events if not (isinstance(ev.get("type"), str) and ev["type"] in HIDDEN_TYPES)]
         if not new:
             return 0
         if len(new) > self.max_entries:
             self._first_id += len(new) - self.max_entries
-            new = new[-self.max_entries:]
+            new = new[-self.max_entries :]
         self._append(new)
         self._added += len(new)
         self._added_at = time.monotonic()
@@ -304,7 +331,7 @@ class Transcript(ScrollView, can_focus=True):
         self._reset_data()
         self._loader = loader
         if len(refs) > self.max_entries:
-            refs = refs[-self.max_entries:]
+            refs = refs[-self.max_entries :]
         self._append(list(refs))
         self._update_size()
 
@@ -337,8 +364,7 @@ class Transcript(ScrollView, can_focus=True):
 
     def _take_tokens(self) -> bool:
         now = time.monotonic()
-        self._tokens = min(self.EXACT_BURST,
-                           self._tokens + (now - self._tokens_at) * self.EXACT_RATE)
+        self._tokens = min(self.EXACT_BURST, self._tokens + (now - self._tokens_at) * self.EXACT_RATE)
         self._tokens_at = now
         return self._tokens > 0
 
@@ -364,9 +390,14 @@ class Transcript(ScrollView, can_focus=True):
         return 1 + min(text.count("\n"), MAX_MESSAGE_LINES) + len(text) // w
 
     def _estimates(self, entries: list, width: int) -> list[int]:
-        sizes = (self._loader.sizes(entries)
-                 if self._loader is not None and entries and isinstance(entries[0], int)
-                 and all(isinstance(e, int) for e in entries) else None)
+        sizes = (
+            self._loader.sizes(entries)
+            if self._loader is not None
+            and entries
+            and isinstance(entries[0], int)
+            and all(isinstance(e, int) for e in entries)
+            else None
+        )
         if sizes is None:
             return [self._estimate(e, width) for e in entries]
         w = max(width - PREFIX, 10)
@@ -376,8 +407,10 @@ class Transcript(ScrollView, can_focus=True):
         return self._loader.event(ref)  # type: ignore[union-attr]
 
     def _measure(self, index: int) -> int:
-        return entry_height(self._entry(index), Palette.from_app(self.app), self.t0,
-                            self._width or 80, self.app.console) or 1
+        return (
+            entry_height(self._entry(index), Palette.from_app(self.app), self.t0, self._width or 80, self.app.console)
+            or 1
+        )
 
     def _trim(self) -> None:
         drop = len(self.entries) - self.max_entries
@@ -546,8 +579,7 @@ class Transcript(ScrollView, can_focus=True):
         measured, self._measured = self._measured, {}
         if self._width is None:
             return 0
-        top_index = (bisect_right(self._starts, round(self.scroll_offset.y)) - 1
-                     if not self.follow else -1)
+        top_index = bisect_right(self._starts, round(self.scroll_offset.y)) - 1 if not self.follow else -1
         first, shift = None, 0
         for aid, h in measured.items():
             j = aid - self._first_id
@@ -593,10 +625,11 @@ class Transcript(ScrollView, can_focus=True):
             return strips
         width, style = self._cache_format or self._line_format()
         console = self.app.console
-        lines = layout_event(self._entry(index), Palette.from_app(self.app), self.t0,
-                             self._width or 80, console)
-        strips = [Strip(list(line.render(console)), line.cell_len)
-                  .crop_extend(0, width, style).apply_style(style) for line in lines]
+        lines = layout_event(self._entry(index), Palette.from_app(self.app), self.t0, self._width or 80, console)
+        strips = [
+            Strip(list(line.render(console)), line.cell_len).crop_extend(0, width, style).apply_style(style)
+            for line in lines
+        ]
         self._cache[key] = strips
         if len(self._cache) > self.cache_entries:
             self._cache.popitem(last=False)
@@ -643,5 +676,8 @@ class Transcript(ScrollView, can_focus=True):
         """Every entry's lines as plain text (for tests and copy)."""
         pal, console = Palette.from_app(self.app), self.app.console
         width = self._width or 80
-        return [line.plain for i in range(len(self.entries))
-                for line in layout_event(self._entry(i), pal, self.t0, width, console)]
+        return [
+            line.plain
+            for i in range(len(self.entries))
+            for line in layout_event(self._entry(i), pal, self.t0, width, console)
+        ]

@@ -5,6 +5,7 @@ daemon's own checks are all that stop it. Afterwards nothing outside the workspa
 hidden data was read or rebuilt, no socket or host process was reached, no key reached the log,
 the report, the ledger, the workspace or a tool's output, no process outlived its call, and the
 score is the honest one."""
+
 from __future__ import annotations
 
 import base64
@@ -79,8 +80,11 @@ class Canary:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.is_symlink() and not p.is_socket()}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink() and not p.is_socket()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +107,45 @@ def fenced_run(tmp_path_factory):
     (task_dir / "test.jsonl").write_text('{"prompt": "source", "completion": "data"}\n')
     before = {**_digests(home), **_digests(task_dir)}
     import subprocess
+
     victim = subprocess.Popen(["sleep", "900"])  # a host process the agent tries to kill
-    targets = {"dirs": [str(tmp), str(home)], "ports": [canary.port], "victim_pid": victim.pid,
-               "files": [str(p) for p in (home / "policy.toml", home / "ledger.jsonl", other / "REPORT.md",
-                                          other / "hidden" / "test.jsonl", task_dir / "scorer.py",
-                                          task_dir / "test.jsonl", task_dir / "task.toml")],
-               "sockets": [str(p) for p in canary.paths]}
+    targets = {
+        "dirs": [str(tmp), str(home)],
+        "ports": [canary.port],
+        "victim_pid": victim.pid,
+        "files": [
+            str(p)
+            for p in (
+                home / "policy.toml",
+                home / "ledger.jsonl",
+                other / "REPORT.md",
+                other / "hidden" / "test.jsonl",
+                task_dir / "scorer.py",
+                task_dir / "test.jsonl",
+                task_dir / "task.toml",
+            )
+        ],
+        "sockets": [str(p) for p in canary.paths],
+    }
     script = tmp / "attacks.json"
     script.write_text(json.dumps(steps(targets, FAKE_KEY[::-1])))
     old = os.environ.get("ANTHROPIC_API_KEY")
     os.environ["ANTHROPIC_API_KEY"] = FAKE_KEY  # in the daemon's environment, never the agent's
     try:
-        proc = cli(home, "run", "--agent", f"script:{script}", "--task", str(task_dir / "task.toml"),
-                   "--approve-flagged", "--headless", "--budget", "15m", timeout=600, check=False)
+        proc = cli(
+            home,
+            "run",
+            "--agent",
+            f"script:{script}",
+            "--task",
+            str(task_dir / "task.toml"),
+            "--approve-flagged",
+            "--headless",
+            "--budget",
+            "15m",
+            timeout=600,
+            check=False,
+        )
     finally:
         canary.close()
         victim_alive = victim.poll() is None
@@ -125,8 +155,17 @@ def fenced_run(tmp_path_factory):
         else:
             os.environ["ANTHROPIC_API_KEY"] = old
     run = next(r for r in list_runs(home) if r.id != "other-run")
-    return {"run": run, "events": events_of(run.path), "proc": proc, "canary": canary, "home": home,
-            "task_dir": task_dir, "before": before, "tmp": tmp, "victim_alive": victim_alive}
+    return {
+        "run": run,
+        "events": events_of(run.path),
+        "proc": proc,
+        "canary": canary,
+        "home": home,
+        "task_dir": task_dir,
+        "before": before,
+        "tmp": tmp,
+        "victim_alive": victim_alive,
+    }
 
 
 def _results(events):
@@ -201,18 +240,21 @@ def test_the_hidden_split_cannot_be_rebuilt_or_reached_through_a_symlink(fenced_
     installed = next(e for e in events if e["type"] == "hidden_installed")
     assert installed["test_sha256"] == hashlib.sha256((run.path / "hidden" / "test.jsonl").read_bytes()).hexdigest()
     assert (run.workspace / "data" / "evil.jsonl").is_symlink()  # it is there, and nothing follows it
-    for tool, pred in (("load_dataset", lambda a: a.get("name") == "evil"),
-                       ("evaluate", lambda a: a.get("split") == "evil"),
-                       ("start_training", lambda a: a.get("dataset") == "evil"),
-                       ("read_file", lambda a: a.get("path") == "data/evil.jsonl"),
-                       ("write_file", lambda a: a.get("path", "").startswith("up/"))):
+    for tool, pred in (
+        ("load_dataset", lambda a: a.get("name") == "evil"),
+        ("evaluate", lambda a: a.get("split") == "evil"),
+        ("start_training", lambda a: a.get("dataset") == "evil"),
+        ("read_file", lambda a: a.get("path") == "data/evil.jsonl"),
+        ("write_file", lambda a: a.get("path", "").startswith("up/")),
+    ):
         for res in _result(events, tool, pred):
             assert not res["ok"], (tool, res)
             assert not any(p in res["summary"] for p in hidden), res  # no test item came back
             assert str(run.path) not in res["summary"], res  # nor where the run lives
     states = {e["job"]: e["state"] for e in events if e["type"] == "job_state"}
-    assert "evil" not in json.dumps([e.get("spec") for e in events if e["type"] == "tool_call"
-                                     and e["tool"] == "start_training" and e.get("ok")])
+    assert "evil" not in json.dumps(
+        [e.get("spec") for e in events if e["type"] == "tool_call" and e["tool"] == "start_training" and e.get("ok")]
+    )
     assert states.get("job1") == "finished"
 
 
@@ -233,10 +275,18 @@ def test_a_running_reward_is_frozen_and_a_new_bundle_asks(fenced_run):
 
 def test_no_key_anywhere_in_any_encoding(fenced_run):
     run, events = fenced_run["run"], fenced_run["events"]
-    forms = [FAKE_KEY, FAKE_KEY[::-1], FAKE_KEY.encode().hex(), FAKE_KEY[8:30],
-             base64.b64encode(("KEY=" + FAKE_KEY).encode()).decode()[8:40]]
-    texts = {"events.jsonl": run.events_path.read_text(), "REPORT.md": (run.path / "REPORT.md").read_text(),
-             "ledger": (fenced_run["home"] / "ledger.jsonl").read_text()}
+    forms = [
+        FAKE_KEY,
+        FAKE_KEY[::-1],
+        FAKE_KEY.encode().hex(),
+        FAKE_KEY[8:30],
+        base64.b64encode(("KEY=" + FAKE_KEY).encode()).decode()[8:40],
+    ]
+    texts = {
+        "events.jsonl": run.events_path.read_text(),
+        "REPORT.md": (run.path / "REPORT.md").read_text(),
+        "ledger": (fenced_run["home"] / "ledger.jsonl").read_text(),
+    }
     for name, text in texts.items():
         for form in forms:
             assert form not in text, (name, form[:12])
@@ -255,13 +305,19 @@ def test_the_score_is_the_honest_one(fenced_run):
     scores = {e["role"]: e for e in events if e["type"] == "score" and e.get("split") == "test"}
     assert scores["submitted"]["checkpoint"] == "job1"
     # score job1 again, outside the run, on the hidden split with the task's own scorer
-    spec = {"mode": "evaluate", "model": str(run.path / "checkpoints" / "job1"),
-            "dataset": str(run.path / "hidden" / "test.jsonl"), "max_new_tokens": 8,
-            "scorer": {"kind": "python", "file": str(fenced_run["task_dir"] / "scorer.py")}}
+    spec = {
+        "mode": "evaluate",
+        "model": str(run.path / "checkpoints" / "job1"),
+        "dataset": str(run.path / "hidden" / "test.jsonl"),
+        "max_new_tokens": 8,
+        "scorer": {"kind": "python", "file": str(fenced_run["task_dir"] / "scorer.py")},
+    }
     path = fenced_run["tmp"] / "honest.json"
     path.write_text(json.dumps(spec))
     import subprocess
-    out = subprocess.run([sys.executable, "-m", "agent_core.ml.worker", str(path)], capture_output=True,
-                         text=True, timeout=300)
+
+    out = subprocess.run(
+        [sys.executable, "-m", "agent_core.ml.worker", str(path)], capture_output=True, text=True, timeout=300
+    )
     result = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{") and '"result"' in x][-1]
     assert scores["submitted"]["value"] == pytest.approx(result["score"])

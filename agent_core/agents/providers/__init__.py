@@ -12,6 +12,7 @@ chains the SDK exception (whose request object carries the key in its headers).
 
 API keys come from ANTHROPIC_API_KEY / OPENAI_API_KEY, read once when the provider is built.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,7 @@ OPENAI_BASE_URL_ENV = "TINKER_TUI_OPENAI_BASE_URL"
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 FATAL_STATUS = frozenset({401, 402, 403, 404})  # bad key, no credit, no access, no such model
-RETRY_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error",
-                               "server_error"})
+RETRY_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error", "server_error"})
 
 
 # -- the normalized shapes ----------------------------------------------------------------
@@ -37,6 +37,7 @@ RETRY_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_erro
 class ToolCall:
     """One tool call from the model. `args` is a dict, or the raw argument text when it was
     not a JSON object; `error` then says why the call cannot run."""
+
     id: str
     name: str
     args: dict[str, Any] | str
@@ -78,6 +79,7 @@ Message = UserText | AssistantTurn | ToolResults
 class Usage:
     """Token counts. input_tokens excludes cached input (Anthropic's meaning; for OpenAI it is
     prompt_tokens minus cached_tokens), so total_input = input + cache_read + cache_write."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -100,9 +102,14 @@ class Usage:
         return self.total_input + self.output_tokens
 
     def as_dict(self) -> dict:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cache_read_tokens": self.cache_read_tokens, "cache_write_tokens": self.cache_write_tokens,
-                "requests": self.requests, "total": self.total}
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "requests": self.requests,
+            "total": self.total,
+        }
 
 
 @dataclass
@@ -119,8 +126,16 @@ class Turn:
 class ProviderError(RuntimeError):
     """A model API call that failed for good. The message is safe to show and log."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 fatal: bool = False, retry_after: float | None = None, attempts: int = 1):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        fatal: bool = False,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
@@ -143,8 +158,9 @@ def read_key(kind: str, api_key: str | None = None, *, required: bool = True) ->
     key = api_key if api_key is not None else os.environ.get(KEY_ENV[kind], "")
     key = (key or "").strip()
     if not key and required:
-        raise MissingKeyError(f"the {kind} agent needs an API key: set {KEY_ENV[kind]} in the environment "
-                              f"that starts tinker-tui")
+        raise MissingKeyError(
+            f"the {kind} agent needs an API key: set {KEY_ENV[kind]} in the environment that starts tinker-tui"
+        )
     return key or None
 
 
@@ -163,8 +179,15 @@ def tool_specs(schemas: dict[str, dict]) -> list[dict]:
 class Provider:
     name = "provider"
 
-    def __init__(self, model: str, *, max_retries: int = 4, backoff: float = 1.0, max_backoff: float = 30.0,
-                 sleep: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] | None = None,
+    ):
         self.model = model
         self.max_retries = max(0, int(max_retries))
         self.backoff = max(0.0, float(backoff))
@@ -196,7 +219,7 @@ class Provider:
         return redact(text, self._secrets)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+        delay = min(self.max_backoff, self.backoff * (2**attempt))
         delay *= 1.0 + 0.25 * random.random()
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_backoff))
@@ -273,15 +296,24 @@ def classify_common(exc: Exception, who: str, scrub: Callable[[str], str]) -> Pr
         retryable = status in RETRY_STATUS or status >= 500 or (etype in RETRY_ERROR_TYPES)
         fatal = status in FATAL_STATUS
         resp = getattr(exc, "response", None)
-        what = {401: "authentication failed (check the API key)", 403: "permission denied",
-                404: "not found (check the model name and base URL)", 429: "rate limited",
-                402: "payment required"}.get(status, f"HTTP {status}")
+        what = {
+            401: "authentication failed (check the API key)",
+            403: "permission denied",
+            404: "not found (check the model name and base URL)",
+            429: "rate limited",
+            402: "payment required",
+        }.get(status, f"HTTP {status}")
         if status == 200 and etype:
             what = f"error during the stream ({etype})"
         elif etype and status not in (401, 403, 404, 429, 402):
             what = f"HTTP {status} {etype}"
-        return ProviderError(scrub(f"{who} API {what}: {msg}")[:400], status=status, retryable=retryable,
-                             fatal=fatal, retry_after=_retry_after(getattr(resp, "headers", None)))
+        return ProviderError(
+            scrub(f"{who} API {what}: {msg}")[:400],
+            status=status,
+            retryable=retryable,
+            fatal=fatal,
+            retry_after=_retry_after(getattr(resp, "headers", None)),
+        )
     if "Timeout" in cls:
         return ProviderError(f"{who} API timed out", retryable=True)
     if cls == "APIConnectionError" or _is_transport_error(exc):
@@ -295,7 +327,12 @@ def _is_transport_error(exc: Exception) -> bool:
     for c in type(exc).__mro__:
         mod = getattr(c, "__module__", "") or ""
         if mod.partition(".")[0] in ("httpx", "httpx2", "httpcore") and c.__name__ in (
-                "TransportError", "NetworkError", "TimeoutException", "RemoteProtocolError", "ProtocolError"):
+            "TransportError",
+            "NetworkError",
+            "TimeoutException",
+            "RemoteProtocolError",
+            "ProtocolError",
+        ):
             return True
     return False
 
@@ -304,13 +341,32 @@ def _is_transport_error(exc: Exception) -> bool:
 def make_provider(kind: str, model: str | None = None, **kw) -> Provider:
     if kind == "anthropic":
         from agent_core.agents.providers.anthropic_provider import AnthropicProvider
+
         return AnthropicProvider(model or DEFAULT_MODELS["anthropic"], **kw)
     if kind == "openai":
         from agent_core.agents.providers.openai_provider import OpenAIProvider
+
         return OpenAIProvider(model or DEFAULT_MODELS["openai"], **kw)
     raise ValueError(f"unknown provider {kind!r}: use anthropic or openai")
 
 
-__all__ = ["AssistantTurn", "DEFAULT_MODELS", "KEY_ENV", "Message", "MissingKeyError", "OPENAI_BASE_URL_ENV",
-           "Provider", "ProviderError", "ToolCall", "ToolResult", "ToolResults", "Turn", "Usage", "UserText",
-           "make_provider", "read_key", "redact", "tool_specs"]
+__all__ = [
+    "AssistantTurn",
+    "DEFAULT_MODELS",
+    "KEY_ENV",
+    "Message",
+    "MissingKeyError",
+    "OPENAI_BASE_URL_ENV",
+    "Provider",
+    "ProviderError",
+    "ToolCall",
+    "ToolResult",
+    "ToolResults",
+    "Turn",
+    "Usage",
+    "UserText",
+    "make_provider",
+    "read_key",
+    "redact",
+    "tool_specs",
+]

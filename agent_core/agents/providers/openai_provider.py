@@ -5,13 +5,23 @@ Against such a server the key may be missing: a placeholder is sent, since most 
 ignore it. Against api.openai.com a missing OPENAI_API_KEY is an error at start.
 Not streamed: the turn comes back whole (OpenAI caches long prompt prefixes on its own).
 """
+
 from __future__ import annotations
 
 import json
 from typing import Any, Callable
 
-from agent_core.agents.providers import (AssistantTurn, Message, Provider, ToolCall, ToolResults, Turn, Usage, UserText,
-                                  read_key)
+from agent_core.agents.providers import (
+    AssistantTurn,
+    Message,
+    Provider,
+    ToolCall,
+    ToolResults,
+    Turn,
+    Usage,
+    UserText,
+    read_key,
+)
 
 LOCAL_PLACEHOLDER_KEY = "not-needed"
 
@@ -19,10 +29,20 @@ LOCAL_PLACEHOLDER_KEY = "not-needed"
 class OpenAIProvider(Provider):
     name = "openai"
 
-    def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
-                 http_client: Any = None, timeout: float = 300.0, max_tokens: int | None = None,
-                 max_retries: int = 4, backoff: float = 1.0, max_backoff: float = 30.0,
-                 sleep: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: Any = None,
+        timeout: float = 300.0,
+        max_tokens: int | None = None,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] | None = None,
+    ):
         super().__init__(model, max_retries=max_retries, backoff=backoff, max_backoff=max_backoff, sleep=sleep)
         key = read_key("openai", api_key, required=not base_url)
         self._secrets = [key] if key else []
@@ -40,11 +60,18 @@ class OpenAIProvider(Provider):
         self.base_url = base_url
 
     def build_request(self, system: str, messages: list[Message], tools: list[dict]) -> dict:
-        req: dict[str, Any] = {"model": self.model,
-                               "messages": [{"role": "system", "content": system}] + to_wire(messages)}
+        req: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}] + to_wire(messages),
+        }
         if tools:
-            req["tools"] = [{"type": "function", "function": {"name": t["name"], "description": t["description"],
-                                                              "parameters": t["parameters"]}} for t in tools]
+            req["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t["name"], "description": t["description"], "parameters": t["parameters"]},
+                }
+                for t in tools
+            ]
         if self.max_tokens:
             # max_tokens is what OpenAI-compatible servers know; api.openai.com wants the new name
             req["max_tokens" if self.base_url else "max_completion_tokens"] = int(self.max_tokens)
@@ -64,10 +91,14 @@ def to_wire(messages: list[Message]) -> list[dict]:
             msg: dict[str, Any] = {"role": "assistant", "content": m.text or ""}
             if m.tool_calls:
                 # A call whose arguments were not JSON goes back as "{}": some servers re-parse the history.
-                msg["tool_calls"] = [{"id": c.id, "type": "function",
-                                      "function": {"name": c.name,
-                                                   "arguments": json.dumps(c.args) if c.runnable else "{}"}}
-                                     for c in m.tool_calls]
+                msg["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.args) if c.runnable else "{}"},
+                    }
+                    for c in m.tool_calls
+                ]
             out.append(msg)
         elif isinstance(m, ToolResults):
             for r in m.results:
@@ -115,6 +146,10 @@ def parse_completion(resp: Any) -> Turn:
     truncated = choice.finish_reason == "length"
     if truncated and calls and calls[-1].runnable:
         last = calls[-1]
-        calls[-1] = ToolCall(last.id, last.name, json.dumps(last.args),
-                             error="your reply hit the output token limit and this call was cut off")
+        calls[-1] = ToolCall(
+            last.id,
+            last.name,
+            json.dumps(last.args),
+            error="your reply hit the output token limit and this call was cut off",
+        )
     return Turn(text, calls, usage, stop_reason=choice.finish_reason, truncated=truncated)

@@ -7,6 +7,7 @@ Protocol (one JSON object per line; the reward's own prints go to stderr, never 
     out  {"ok": float} | {"err": "message", "tb": "traceback"}  one per item, then {"done": true}
 End of input ends the process. Nothing here is trusted by the parent: it parses what it reads.
 """
+
 import importlib.util
 import json
 import math
@@ -59,8 +60,12 @@ def main():
     for name in names:
         fn = getattr(module, name, None)
         if fn is None or not callable(fn):
-            send({"bad": f"{rel} defines no function {name!r} "
-                         f"(it must define reward(prompt, completion, **fields) -> float)"})
+            send(
+                {
+                    "bad": f"{rel} defines no function {name!r} "
+                    f"(it must define reward(prompt, completion, **fields) -> float)"
+                }
+            )
             return
         funcs[name] = fn
     send({"ready": True})

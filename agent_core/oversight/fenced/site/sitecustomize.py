@@ -1,6 +1,7 @@
 """An early warning inside the fence: network use and package installs print a marker line the
 daemon turns into a `network` alert. The fence (no network namespace) is what blocks them; this
 hook only makes the attempt visible. Standard library only."""
+
 import sys as _sys
 
 MARK = "[tinker-tui] network blocked:"
@@ -21,8 +22,9 @@ def _tinker_tui_guard(event, args):
             _sys.stderr.flush()
     elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
         parts = args[1] if event == "subprocess.Popen" and len(args) > 1 else args
-        text = " ".join(str(a) for a in (parts if isinstance(parts, (list, tuple)) else [parts])
-                        if not isinstance(a, dict))
+        text = " ".join(
+            str(a) for a in (parts if isinstance(parts, (list, tuple)) else [parts]) if not isinstance(a, dict)
+        )
         if "pip" in text and "install" in text:
             _sys.stderr.write("%s %s %r\n" % (MARK, "pip install", text[:200]))
             _sys.stderr.flush()
