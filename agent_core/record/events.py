@@ -14,7 +14,7 @@ Public types and their fields (names are a contract; add new types freely):
     metric             job, step, values
     host_sample        gpus (list), cpu, memory
     alert              rule, severity, message
-    job_state          job, state
+    job_state          job, state (JOB_STATES)
     score              split, value, checkpoint
 
 The writer redacts every field of every event (agent_core.record.secrets: key-like strings and the
@@ -47,6 +47,10 @@ RUN_STATES = (
     "crashed",
 )
 TERMINAL_STATES = ("finished", "failed", "crashed")
+# A training job's states (event `job_state`): the one home for them; every reader imports these.
+JOB_STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+LIVE_JOB_STATES = ("queued", "running", "stopping")  # still holds (or will hold) the GPU
+ENDED_JOB_STATES = ("stopped", "finished", "failed")
 # What the daemon acknowledges to the person is on disk before the acknowledgement.
 SYNCED_TYPES = frozenset({"run_state", "approval_decision", "approval_request", "control", "human_nudge"})
 
