@@ -4,6 +4,7 @@ noisy SFT and GRPO runs raise nothing; alerts fire once per onset and re-arm aft
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -44,6 +45,40 @@ def test_catalog_covers_every_rule():
     assert {t.rule for t in FAILURES} == set(RULES)
     assert {"sft", "grpo"} <= {t.name.split("-")[1] for t in HEALTHY}
     assert len({t.name.rsplit("-s", 1)[0] for t in HEALTHY if t.name[-1].isdigit()}) >= 5
+
+
+# The traces log TRL's raw names; the worker writes its stable ones (agent_core.record.metrics).
+WORKER_NAMES = {
+    "reward": "reward_mean",
+    "rewards/correct/mean": "reward/correct",
+    "frac_reward_zero_std": "frac_zero_std",
+    "completions/mean_length": "completion_length",
+    "completions/clipped_ratio": "clipped_ratio",
+}
+RENAMED = [t for t in FAILURES if any(k in WORKER_NAMES for e in t.events for k in e.get("values") or ())]
+
+
+@pytest.mark.parametrize("trace", RENAMED, ids=[t.name for t in RENAMED])
+def test_the_worker_names_alone_are_read_like_trls(trace):
+    """A GRPO stream with only the worker's stable names (no aliases) raises the same alerts."""
+    renamed = [
+        {**e, "values": {WORKER_NAMES.get(k, k): v for k, v in e["values"].items()}} if "values" in e else e
+        for e in trace.events
+    ]
+    assert run_trace(replace(trace, events=renamed)) == run_trace(trace)
+
+
+def test_job_states_come_from_the_record():
+    from agent_core.oversight.watchdogs.config import ENDED_STATES
+    from agent_core.record.events import ENDED_JOB_STATES, JOB_STATES, LIVE_JOB_STATES
+
+    assert set(ENDED_JOB_STATES) <= set(ENDED_STATES)
+    wd = Watchdogs()
+    for state in JOB_STATES:  # one job per state: it runs, then goes to that state
+        wd.feed({"type": "job_state", "job": state, "state": "running", "ts": iso(T0)})
+        wd.feed({"type": "job_state", "job": state, "state": state, "ts": iso(T0 + 1)})
+    assert {j for j, js in wd.jobs.items() if js.running()} == set(LIVE_JOB_STATES)
+    assert {j for j, js in wd.jobs.items() if js.ended is not None} == set(ENDED_JOB_STATES)
 
 
 def test_delay_table():

@@ -13,11 +13,22 @@ import json
 import math
 from pathlib import Path
 
+from agent_core.record import metrics
 from agent_core.record.events import parse_ts, read_events
 from agent_core.record.runs import RunDir
 
 SPARK = "▁▂▃▄▅▆▇█"
 MAX_TIMELINE = 200
+# A job's curves: label -> the metric names read (the first one present in each metric event).
+# The reward is one curve, whichever of its names a job logged (the worker writes reward_mean
+# and its alias reward, with the same value).
+CURVES: dict[str, tuple[str, ...]] = {
+    "loss": (metrics.LOSS,),
+    "reward": metrics.REWARD_KEYS,
+    "learning_rate": (metrics.LEARNING_RATE,),
+    "kl": (metrics.KL,),
+}
+TABLE = ("loss", "reward", "learning_rate")  # the curves also shown as a table
 
 
 def sparkline(values: list, width: int = 40) -> str:
@@ -54,7 +65,7 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
     final = states[-1] if states else {}
     budget = next((e for e in reversed(events) if e["type"] == "budget"), None)
     scores = [e for e in events if e["type"] == "score"]
-    test = {e.get("role"): e for e in scores if e.get("split") == "test"}
+    test = {e.get("role"): e for e in scores if e.get("split") == metrics.SPLIT_TEST}
     requests = {e.get("id"): e for e in events if e["type"] == "approval_request"}
     t0 = parse_ts(events[0].get("ts")) if events else None
 
@@ -104,7 +115,7 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
             "Nothing was submitted, so the run's result is the untouched base model"
             + (f" ({_pct(test['base'].get('value'))} on the hidden test split)." if "base" in test else ".")
         )
-    dev = [e for e in scores if e.get("split") == "dev"]
+    dev = [e for e in scores if e.get("split") == metrics.SPLIT_DEV]
     if dev:
         out += ["", "Dev scores (the agent's evaluations):", "", "| checkpoint | dev | at |", "|---|---|---|"]
         out += [f"| {e.get('checkpoint')} | {_pct(e.get('value'))} | {at(e)} |" for e in dev]
@@ -235,12 +246,18 @@ def _jobs_section(run: RunDir, events: list[dict]) -> list[str]:
         )
         out.append("")
         series: dict[str, list] = {}
+        rows: list[dict] = []  # per metric event: curve label -> value
         steps = []
         for m in j["metrics"]:
             steps.append(m.get("step"))
-            for key in ("loss", "reward", "reward_mean", "learning_rate", "kl"):
-                if key in (m.get("values") or {}):
-                    series.setdefault(key, []).append(m["values"][key])
+            values = m.get("values") or {}
+            row = {}
+            for label, names in CURVES.items():
+                key = metrics.first_present(values, names)
+                if key is not None:
+                    row[label] = values[key]
+                    series.setdefault(label, []).append(values[key])
+            rows.append(row)
         if not series:
             out += ["(no metrics)", ""]
             continue
@@ -255,11 +272,10 @@ def _jobs_section(run: RunDir, events: list[dict]) -> list[str]:
         out.append("```")
         n = len(steps)
         pick = sorted({round(i * (n - 1) / 5) for i in range(6)}) if n > 6 else range(n)
-        keys = [k for k in ("loss", "reward", "reward_mean", "learning_rate") if k in series]
+        keys = [k for k in TABLE if k in series]
         out += ["", "| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for i in pick:
-            vals = j["metrics"][i].get("values") or {}
-            out.append(f"| {steps[i]} | " + " | ".join(_fmt(vals.get(k)) for k in keys) + " |")
+            out.append(f"| {steps[i]} | " + " | ".join(_fmt(rows[i].get(k)) for k in keys) + " |")
         out.append("")
     return out
 

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
+from agent_core.record import metrics as m
+
 # Dense bf16/fp16 tensor-core peak, FLOP/s, by a substring of torch.cuda.get_device_name().
 # Checked in order: the more specific names first.
 PEAK_FLOPS: tuple[tuple[str, float], ...] = (
@@ -43,25 +45,26 @@ PEAK_FLOPS: tuple[tuple[str, float], ...] = (
     ("T4", 65e12),
 )
 
-# TRL's GRPO log keys -> the worker's stable metric names. Aliases the daemon's watchdogs and
-# chart read are kept next to them ("reward", "frac_reward_zero_std", "completions/clipped_ratio").
+# TRL's GRPO log keys -> the worker's stable metric names (agent_core.record.metrics, where each
+# is described). The aliases written next to them (reward, frac_reward_zero_std,
+# completions/clipped_ratio) keep older readers and recorded runs working.
 GRPO_KEYS: dict[str, tuple[str, ...]] = {
-    "loss": ("loss",),
-    "learning_rate": ("learning_rate",),
-    "grad_norm": ("grad_norm",),
-    "epoch": ("epoch",),
-    "num_tokens": ("num_tokens",),
-    "reward": ("reward_mean", "reward"),
-    "reward_std": ("reward_std",),
-    "frac_reward_zero_std": ("frac_zero_std", "frac_reward_zero_std"),
-    "kl": ("kl",),
-    "entropy": ("entropy",),
-    "completions/mean_length": ("completion_length",),
-    "completions/max_length": ("completion_length_max",),
-    "completions/clipped_ratio": ("clipped_ratio", "completions/clipped_ratio"),
-    "clip_ratio/region_mean": ("clip_ratio",),
+    "loss": (m.LOSS,),
+    "learning_rate": (m.LEARNING_RATE,),
+    "grad_norm": (m.GRAD_NORM,),
+    "epoch": (m.EPOCH,),
+    "num_tokens": (m.NUM_TOKENS,),
+    "reward": (m.REWARD_MEAN, m.REWARD),
+    "reward_std": (m.REWARD_STD,),
+    "frac_reward_zero_std": (m.FRAC_ZERO_STD, m.FRAC_REWARD_ZERO_STD),
+    "kl": (m.KL,),
+    "entropy": (m.ENTROPY,),
+    "completions/mean_length": (m.COMPLETION_LENGTH,),
+    "completions/max_length": (m.COMPLETION_LENGTH_MAX,),
+    "completions/clipped_ratio": (m.CLIPPED_RATIO, m.COMPLETIONS_CLIPPED_RATIO),
+    "clip_ratio/region_mean": (m.CLIP_RATIO,),
 }
-NAN_KEYS = ("loss", "grad_norm")
+NAN_KEYS = m.NAN_KEYS
 
 
 def peak_flops(device_name: str | None) -> float | None:
@@ -93,7 +96,7 @@ def grpo_values(logs: dict) -> dict:
     for key, value in logs.items():
         names = GRPO_KEYS.get(key)
         if names is None and key.startswith("rewards/") and key.endswith("/mean"):
-            names = ("reward/" + key[len("rewards/") : -len("/mean")],)
+            names = (m.REWARD_FN_PREFIX + key[len("rewards/") : -len("/mean")],)
         for name in names or ():
             out[name] = value
     return out
@@ -179,26 +182,26 @@ class ProtocolCallback(TrainerCallback):
     # -- metrics ----------------------------------------------------------------
     def on_log(self, args, state, control, logs=None, **kw):
         logs = dict(logs or {})
-        if "loss" not in logs and "grad_norm" not in logs:
+        if m.LOSS not in logs and m.GRAD_NORM not in logs:
             return  # the end-of-training summary (train_runtime, ...)
         values = grpo_values(logs) if self.method == "grpo" else logs
         now = time.monotonic()
-        tokens = logs.get("num_tokens")
+        tokens = logs.get("num_tokens")  # TRL's name, the same for both methods
         if isinstance(tokens, (int, float)):
             if self._last_tokens is not None and now > self._last_time:
-                values["tokens_per_s"] = (tokens - self._last_tokens) / (now - self._last_time)
+                values[m.TOKENS_PER_S] = (tokens - self._last_tokens) / (now - self._last_time)
             elif now > self.t0:
-                values["tokens_per_s"] = tokens / (now - self.t0)
+                values[m.TOKENS_PER_S] = tokens / (now - self.t0)
             self._last_tokens, self._last_time = tokens, now
-        tps = values.get("tokens_per_s")
+        tps = values.get(m.TOKENS_PER_S)
         if self.mfu_scale is not None and isinstance(tps, (int, float)):
-            values["mfu"] = tps * self.mfu_scale
+            values[m.MFU] = tps * self.mfu_scale
         if self.extra is not None:
             values.update(self.extra())
         # A missing optional number is left out, not written as null: null means NaN to readers.
         values = {k: v for k, v in values.items() if v is not None or k in NAN_KEYS}
         self.emit({"event": "metric", "step": state.global_step, "values": values})
-        loss = logs.get("loss")
+        loss = logs.get("loss")  # TRL's name
         bad = [
             k
             for k in NAN_KEYS
@@ -244,7 +247,7 @@ class ProtocolCallback(TrainerCallback):
             return
         value = float(self.evaluate(self.model))
         self._scored_step, self.last_score = step, value
-        self.emit({"event": "score", "step": step, "split": "dev", "value": value})
+        self.emit({"event": "score", "step": step, "split": m.SPLIT_DEV, "value": value})
 
     def weights_finite(self) -> bool:
         import torch

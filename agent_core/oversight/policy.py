@@ -36,6 +36,7 @@ from typing import Protocol
 from agent_core.oversight import identity, safe_fs
 from agent_core.oversight.code_scan import HARNESS_DIR, NET_MODULES, code_findings, code_spans  # noqa: F401
 from agent_core.record import secrets as secret_scan
+from agent_core.record.events import LIVE_JOB_STATES
 
 RULES = (
     "reward_rewrite",
@@ -188,9 +189,6 @@ def reward_files(ctx) -> dict[Path, str]:
             except (OSError, RuntimeError):
                 continue
     return found
-
-
-LIVE_JOB_STATES = ("queued", "starting", "running", "stopping")
 
 
 # -- the classifier ---------------------------------------------------------------------

@@ -3,8 +3,8 @@
 `add(job, step, value)` only appends to a bounded deque and marks the chart dirty; a timer
 redraws at most `hz` times a second. The series is downsampled (bucket means) to the
 widget's width before drawing. Shows the job of the latest metric unless one is pinned
-(`cycle_job`). Uses values["loss"] (else "train_loss"); a job that only logs "reward" is
-drawn in the reward colour.
+(`cycle_job`). Which metric values each chart reads: `chart_data`; the text drawing:
+`chart_draw`.
 """
 
 from __future__ import annotations
@@ -15,132 +15,31 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from agent_core.record.metrics import LOSS, SPLIT_DEV
+from screens.widgets.chart_data import (
+    CHART_KINDS,
+    LOSS_KEYS,
+    PLANS,
+    REWARD_KEYS,
+    Series,
+    extra_points,
+    metric_point,
+)
+from screens.widgets.chart_draw import bars, downsample, overlay
 from screens.widgets.palette import Palette
 
-__all__ = ["LossChart", "LOSS_KEYS", "REWARD_KEYS", "downsample", "bars", "metric_point"]
+__all__ = [
+    "LossChart",
+    "CHART_KINDS",
+    "LOSS_KEYS",
+    "REWARD_KEYS",
+    "downsample",
+    "bars",
+    "extra_points",
+    "metric_point",
+]
 
-LOSS_KEYS = ("loss", "train_loss")
-REWARD_KEYS = ("reward", "mean_reward")
-BLOCKS = " ▁▂▃▄▅▆▇█"
-# Selectable charts (`c` cycles): kind -> (title, metric value keys, first one present wins).
-# "loss" is the default chart (loss, else a reward-only job's reward); "dev" draws `score`
-# events of split "dev".
-CHART_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "loss": ("loss", LOSS_KEYS),
-    "reward": ("reward", ("reward_mean", "reward", "mean_reward")),
-    "lr": ("learning rate", ("learning_rate", "lr")),
-    "kl": ("KL", ("kl",)),
-    "entropy": ("entropy", ("entropy",)),
-    "dev": ("dev score", ()),
-}
-_EXTRA = tuple((kind, keys) for kind, (_, keys) in CHART_KINDS.items() if kind not in ("loss", "dev"))
 JOB_STYLES = ("loss", "reward", "person", "tool", "risk-low", "risk-medium", "agent")
-
-
-_PLANS: dict[tuple, tuple[tuple[str, str], ...]] = {}
-
-
-def _plan(keys: tuple) -> tuple[tuple[str, str], ...]:
-    present = set(keys)
-    plan = []
-    for kind, wanted in _EXTRA:
-        for key in wanted:
-            if key in present:
-                plan.append((kind, key))
-                break
-    return tuple(plan)
-
-
-def extra_points(values: dict) -> list[tuple[str, float]]:
-    """(chart kind, value) for the selectable charts other than loss, from a metric's values:
-    for each kind, the first of its keys that is present, if its value is a number. (Which
-    keys to read is worked out once per set of value keys: a run logs the same keys at every
-    step, so this is a dict lookup and a key or two per metric.)"""
-    shape = tuple(values)
-    plan = _PLANS.get(shape)
-    if plan is None:
-        if len(_PLANS) > 256:
-            _PLANS.clear()
-        plan = _PLANS[shape] = _plan(shape)
-    out = []
-    for kind, key in plan:
-        v = values[key]
-        if type(v) is float or type(v) is int:
-            out.append((kind, float(v)))
-    return out
-
-
-def metric_point(ev: dict) -> tuple[str, str, float, object] | None:
-    """(job, key, value, step) of a metric event the chart can draw, else None. The key is
-    the first of LOSS_KEYS with a number, else the first of REWARD_KEYS."""
-    values = ev.get("values")
-    if not isinstance(values, dict):
-        return None
-    for key in _KEYS:
-        value = values.get(key)
-        if isinstance(value, (int, float)):
-            return str(ev.get("job", "?")), key, float(value), ev.get("step")
-    return None
-
-
-_KEYS = LOSS_KEYS + REWARD_KEYS
-
-
-def downsample(values: list[float], width: int) -> list[float]:
-    """Exactly `width` columns: bucket means when there are more points, else each point
-    repeated over its share of the width (so a short series still fills the chart)."""
-    n = len(values)
-    if width <= 0 or n == 0:
-        return []
-    if n <= width:
-        return [values[i * n // width] for i in range(width)]
-    out = []
-    for i in range(width):
-        lo, hi = i * n // width, (i + 1) * n // width
-        chunk = values[lo : max(hi, lo + 1)]
-        out.append(sum(chunk) / len(chunk))
-    return out
-
-
-def bars(values: list[float], height: int) -> list[str]:
-    """Rows (top first) of a block-column chart of `values` scaled to min..max."""
-    if not values or height <= 0:
-        return [""] * max(height, 0)
-    lo, hi = min(values), max(values)
-    span = hi - lo
-    if span == 0:
-        levels = [height * 4] * len(values)
-    else:
-        levels = [1 + round((v - lo) / span * (height * 8 - 1)) for v in values]
-    rows = []
-    for row in range(height - 1, -1, -1):
-        base = row * 8
-        rows.append("".join(BLOCKS[max(0, min(8, lv - base))] for lv in levels))
-    return rows
-
-
-class _Series:
-    """A job's points: a bounded deque, or (after a replay seek) a function that makes
-    them, called the first time they are needed."""
-
-    __slots__ = ("key", "_points", "_make", "_maxlen")
-
-    def __init__(self, key: str, maxlen: int, make=None) -> None:
-        self.key = key
-        self._maxlen = maxlen
-        self._make = make
-        self._points: deque[tuple[float, float]] | None = None if make else deque(maxlen=maxlen)
-
-    @property
-    def points(self) -> deque[tuple[float, float]]:
-        if self._points is None:
-            self._points = deque(self._make(), maxlen=self._maxlen)
-            self._make = None
-        return self._points
-
-    @points.setter
-    def points(self, value: deque[tuple[float, float]]) -> None:
-        self._points, self._make = value, None
 
 
 class LossChart(Widget):
@@ -161,13 +60,13 @@ class LossChart(Widget):
         super().__init__(id=id)
         self.maxlen = maxlen
         self.hz = hz
-        self.series: dict[str, _Series] = {}
+        self.series: dict[str, Series] = {}
         self.latest_job: str | None = None
         self.pinned: str | None = None
         self._dirty = False
         self.border_title = "loss"
         self.kind = "loss"  # the chart shown (`c` cycles)
-        self.extra: dict[str, dict[str, _Series]] = {}  # kind -> job -> points
+        self.extra: dict[str, dict[str, Series]] = {}  # kind -> job -> points
         self.dev: dict[str, deque] = {}  # job -> dev score points
         self.last_metric: dict[str, dict] = {}  # job -> its latest metric event
         self.first_metric: dict[str, dict] = {}  # job -> its first one (for rates)
@@ -184,7 +83,7 @@ class LossChart(Widget):
             by_job = self.extra[kind] = {}
         series = by_job.get(job)
         if series is None:
-            series = by_job[job] = _Series(kind, self.maxlen)
+            series = by_job[job] = Series(kind, self.maxlen)
         points = self._sinks[(kind, job)] = series.points
         return points
 
@@ -211,10 +110,10 @@ class LossChart(Widget):
         """The other charts' points of one metric event (extra_points, inlined: this runs
         for every metric that logs more than its loss)."""
         shape = tuple(values)
-        plan = _PLANS.get(shape)
+        plan = PLANS.get(shape)
         if plan is None:
             extra_points(values)  # makes the plan
-            plan = _PLANS[shape]
+            plan = PLANS[shape]
         if not plan:
             return
         step = ev.get("step")
@@ -237,7 +136,7 @@ class LossChart(Widget):
     def add_score(self, ev: dict) -> bool:
         """A dev-split `score` event, as a point of the "dev" chart (by its job, else "run")."""
         value = ev.get("value")
-        if ev.get("split") != "dev" or type(value) not in (int, float):
+        if ev.get("split") != SPLIT_DEV or type(value) not in (int, float):
             return False
         job = str(ev.get("job") or "run")
         points = self.dev.get(job)
@@ -266,7 +165,7 @@ class LossChart(Widget):
         job, key, value, step = point
         series = self.series.get(job)
         if series is None:
-            series = self.series[job] = _Series(key, self.maxlen)
+            series = self.series[job] = Series(key, self.maxlen)
         elif series.key not in LOSS_KEYS and key in LOSS_KEYS:
             series.key, series.points = key, deque(maxlen=self.maxlen)
         if key != series.key:
@@ -291,11 +190,11 @@ class LossChart(Widget):
                     self.add_score(ev)
                 continue
             values = ev.get("values")
-            loss = values.get("loss") if isinstance(values, dict) else None
+            loss = values.get(LOSS) if isinstance(values, dict) else None
             job = ev.get("job", "?")
             if type(loss) is float and type(job) is str:
                 series = last_series if job == last_job else series_of(job)
-                if series is not None and series.key == "loss":
+                if series is not None and series.key == LOSS:
                     last_metric[job] = ev
                     if len(values) > 1:  # the other charts' points: at the next redraw
                         pending_extra(ev)
@@ -319,9 +218,9 @@ class LossChart(Widget):
         self.series = {}
         for job, (key, points) in series.items():
             if callable(points):
-                self.series[job] = _Series(key, self.maxlen, points)
+                self.series[job] = Series(key, self.maxlen, points)
             else:
-                s = self.series[job] = _Series(key, self.maxlen)
+                s = self.series[job] = Series(key, self.maxlen)
                 s.points.extend(points)
         self.latest_job = latest_job
         self._dirty = True
@@ -333,7 +232,7 @@ class LossChart(Widget):
         them), the dev scores and the latest metric per job (replay seek)."""
         self.extra = {
             kind: {
-                job: (_Series(kind, self.maxlen, pts) if callable(pts) else _Series(kind, self.maxlen))
+                job: (Series(kind, self.maxlen, pts) if callable(pts) else Series(kind, self.maxlen))
                 for job, pts in by_job.items()
             }
             for kind, by_job in extra.items()
@@ -495,25 +394,3 @@ class LossChart(Widget):
                 else:
                     out.append(" ")
         return out
-
-
-_LEFT = (0x40, 0x04, 0x02, 0x01)  # braille dots of the left column, bottom to top
-_RIGHT = (0x80, 0x20, 0x10, 0x08)
-
-
-def overlay(series: list[list[float]], width: int, rows: int, lo: float, hi: float) -> list[list[tuple[int, int]]]:
-    """A rows x width grid of (braille dot bits, series number) drawing each series (later
-    ones on top) at 2 points per cell across and 4 dots per cell up, scaled to lo..hi."""
-    grid = [[(0, 0) for _ in range(width)] for _ in range(rows)]
-    span = hi - lo
-    levels = rows * 4
-    for k, values in enumerate(series):
-        pts = downsample(values, width * 2)
-        for x, v in enumerate(pts):
-            level = levels // 2 if span == 0 else min(levels - 1, int((v - lo) / span * levels))
-            row = rows - 1 - level // 4
-            col = x // 2
-            dot = (_LEFT if x % 2 == 0 else _RIGHT)[level % 4]
-            bits, owner = grid[row][col]
-            grid[row][col] = ((bits if owner == k else 0) | dot, k)
-    return grid
