@@ -13,11 +13,12 @@ the message before it does anything else. A provider failure (after the provider
 becomes a Say, and the same request is tried again at the next step, a bounded number of times;
 then the agent ends with Done. The agent never raises into the daemon.
 
-Context (agent_core/agents/context.py): each tool outcome is compacted before the model reads it (runs of
-identical lines collapsed, long logs cut in the middle, metric rows as small tables), its key
-findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a running
-log, and before each request the history is fitted to a token budget (8,000 by default): the
-oldest whole turns give way to one summary message that carries those findings.
+Context: each tool outcome is compacted before the model reads it (agent_core/agents/compaction.py:
+runs of identical lines collapsed, long logs cut in the middle, metric rows as small tables), its
+key findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a
+running log (findings.py), and before each request the history is fitted to a token budget
+(context.py, 8,000 tokens by default): the oldest whole turns give way to one summary message
+that carries those findings.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from collections import deque
 from typing import Any
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
-from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
+from agent_core.agents.compaction import render_result
+from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager
+from agent_core.agents.markers import AUTO_MARK, CLOCK_MARK, SUPERVISOR_PREFIX
 from agent_core.agents.providers import (
     DEFAULT_MODELS,
     OPENAI_BASE_URL_ENV,
@@ -46,9 +49,8 @@ from agent_core.agents.providers import (
     tool_specs,
 )
 
-SUPERVISOR_PREFIX = "[Message from the human supervisor]"
 CONTINUE_PROMPT = (
-    "[Automatic message from tinker-tui] Your last reply called no tool. The run only moves forward "
+    f"{AUTO_MARK} Your last reply called no tool. The run only moves forward "
     "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
     "done. If you are waiting for a job, call wait."
 )
@@ -94,7 +96,7 @@ def build_system_prompt(brief: Brief, schemas: dict[str, dict]) -> str:
 checkpoint. A person supervises the run live: they see every message and tool call, some calls \
 wait for their approval, and they can veto a call, pause the run or send you a message.
 
-Budget: {_fmt_budget(brief.budget_s, brief.limits)}. Messages marked [tinker-tui clock] tell you the \
+Budget: {_fmt_budget(brief.budget_s, brief.limits)}. Messages marked {CLOCK_MARK} tell you the \
 time used and left. Budget alerts (rule budget_overrun) come with your tool results at 50%, 80% and \
 95% of the budget; at 100% you must submit your best checkpoint at once: after a short grace the run \
 is stopped, and a run that submitted nothing is scored as the untouched base model. Leave time to \
@@ -406,7 +408,7 @@ class LLMAgent(Agent):
     # -- helpers --------------------------------------------------------------------------------
     def _clock_line(self) -> str:
         used, budget = (self._clock() - self._t0) / 60, (self.brief.budget_s or 0) / 60
-        return f"[tinker-tui clock] {used:.1f} of {budget:.0f} minutes used, {max(0.0, budget - used):.1f} left."
+        return f"{CLOCK_MARK} {used:.1f} of {budget:.0f} minutes used, {max(0.0, budget - used):.1f} left."
 
     def _finish(self, text: str) -> Done:
         self._finished = True

@@ -33,6 +33,7 @@ from agent_core.oversight.policy_file import Policy
 from agent_core.record.secrets import redact, redact_obj
 from agent_core.record.runs import RunDir
 from agent_core.agents.tools import ToolArgError, Toolbox, check_args
+from agent_core.agents.markers import ALERT_MARK, ALERT_SEP
 from agent_core.oversight.watchdogs import Watchdogs
 from agent_core.training.workspace import Workspace
 
@@ -283,7 +284,7 @@ class Supervisor:
             for a in self.agent_alerts
         ]
         self.agent_alerts = []
-        return " | WATCHDOG ALERTS: " + " ; ".join(lines)
+        return ALERT_MARK + ALERT_SEP.join(lines)
 
     # -- control commands -------------------------------------------------------
     async def command(self, req: dict) -> dict:
