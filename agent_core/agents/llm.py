@@ -32,7 +32,7 @@ from typing import Any
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
 from agent_core.agents.compaction import render_result
 from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager
-from agent_core.agents.markers import AUTO_MARK, CLOCK_MARK, SUPERVISOR_PREFIX
+from agent_core.agents.markers import AUTO_MARK, CLOCK_MARK, DENIED_PREFIXES, NOTE_PREFIX, SUPERVISOR_PREFIX
 from agent_core.agents.providers import (
     DEFAULT_MODELS,
     OPENAI_BASE_URL_ENV,
@@ -54,7 +54,6 @@ CONTINUE_PROMPT = (
     "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
     "done. If you are waiting for a job, call wait."
 )
-NOTE = "(tinker-tui)"
 
 PROVIDER_KW = frozenset(
     {
@@ -257,7 +256,7 @@ class LLMAgent(Agent):
         except Exception as exc:  # a bug here must not crash the daemon
             self._finished = True
             return Done(
-                f"{NOTE} The LLM agent stopped on an internal error: {type(exc).__name__}: {self._safe(str(exc))[:300]}"
+                f"{NOTE_PREFIX} The LLM agent stopped on an internal error: {type(exc).__name__}: {self._safe(str(exc))[:300]}"
             )
 
     def _step(self, last: ToolOutcome | None) -> Action:
@@ -282,7 +281,7 @@ class LLMAgent(Agent):
                 if not call.runnable:
                     self._put(ToolResult(call.id, call.name, self._bad_call_text(call), True))
                     return Say(
-                        f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
+                        f"{NOTE_PREFIX} The model's {call.name or 'unnamed'} call could not run "
                         f"({call.error}); it was asked to send it again."
                     )
                 self._awaiting = call
@@ -296,7 +295,7 @@ class LLMAgent(Agent):
             if isinstance(self.history[-1], AssistantTurn):  # the model answered without calling a tool
                 if self._idle >= self.max_idle_turns:
                     return self._finish(
-                        f"{NOTE} The model replied {self._idle} times in a row without calling "
+                        f"{NOTE_PREFIX} The model replied {self._idle} times in a row without calling "
                         f"a tool or submitting; the agent stops here."
                     )
                 self._add(UserText(CONTINUE_PROMPT))
@@ -306,7 +305,7 @@ class LLMAgent(Agent):
                 self._acked += 1
             if self.token_budget and self.usage.total >= self.token_budget:
                 return self._finish(
-                    f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
+                    f"{NOTE_PREFIX} The model has used {self.usage.total:,} tokens, the budget of "
                     f"{self.token_budget:,}; the agent stops here."
                 )
             self._compact()
@@ -328,7 +327,7 @@ class LLMAgent(Agent):
                     self._bad += 1
                     if self._bad > self.max_bad_turns:
                         return self._finish(
-                            f"{NOTE} The model sent {self._bad} turns in a row of tool calls that "
+                            f"{NOTE_PREFIX} The model sent {self._bad} turns in a row of tool calls that "
                             f"could not run; the agent stops here."
                         )
                 self._pending.extend(turn.tool_calls)
@@ -338,7 +337,7 @@ class LLMAgent(Agent):
             self._idle += 1
             text = turn.text
             if turn.truncated:
-                text = (text + "\n" if text else "") + f"{NOTE} (the reply hit the output token limit)"
+                text = (text + "\n" if text else "") + f"{NOTE_PREFIX} (the reply hit the output token limit)"
             if text:
                 return Say(self._safe(text))
 
@@ -391,7 +390,7 @@ class LLMAgent(Agent):
                     call.name,
                     bool(res.get("ok")),
                     summary,
-                    denied=summary.startswith(("denied by policy", "vetoed by the person")),
+                    denied=summary.startswith(DENIED_PREFIXES),
                 )
                 shown, raw = self._result_of(call, out)
                 self._add(ToolResults([shown]), ToolResults([raw]))
@@ -419,8 +418,10 @@ class LLMAgent(Agent):
         message = self._safe(message)[:400]
         if fatal or self._failures > self.max_failures:
             tries = "" if fatal else f" after {self._failures} tries"
-            return self._finish(f"{NOTE} The model API failed{tries}: {message}. The agent stops here.")
-        return Say(f"{NOTE} The model API failed: {message}. Trying again ({self._failures}/{self.max_failures}).")
+            return self._finish(f"{NOTE_PREFIX} The model API failed{tries}: {message}. The agent stops here.")
+        return Say(
+            f"{NOTE_PREFIX} The model API failed: {message}. Trying again ({self._failures}/{self.max_failures})."
+        )
 
     def _safe(self, text: str) -> str:
         return redact(text, getattr(self.provider, "_secrets", ()))
