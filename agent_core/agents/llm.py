@@ -13,12 +13,11 @@ the message before it does anything else. A provider failure (after the provider
 becomes a Say, and the same request is tried again at the next step, a bounded number of times;
 then the agent ends with Done. The agent never raises into the daemon.
 
-Context: each tool outcome is compacted before the model reads it (agent_core/agents/compaction.py:
-runs of identical lines collapsed, long logs cut in the middle, metric rows as small tables), its
-key findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a
-running log (findings.py), and before each request the history is fitted to a token budget
-(context.py, 8,000 tokens by default): the oldest whole turns give way to one summary message
-that carries those findings.
+Context: each tool outcome is compacted before the model reads it (compaction.py: runs of identical
+lines collapsed, long logs cut in the middle, metric rows as small tables), its key findings go into
+a running log (findings.py: notes, scores, experiments, alerts, decisions, the person's messages),
+and before each request the history is fitted to a token budget (context.py, 8,000 by default):
+the oldest whole turns give way to one summary message that carries those findings.
 """
 
 from __future__ import annotations
