@@ -33,7 +33,8 @@ import httpx  # noqa: E402
 
 from agent_core.agents.base import Brief, Call, Done, Say, ToolOutcome  # noqa: E402
 from agent_core.agents.llm import make_llm_agent  # noqa: E402
-from agent_core.agents.context import ALERT_MARK, CHARS_PER_TOKEN  # noqa: E402
+from agent_core.agents.context import CHARS_PER_TOKEN  # noqa: E402
+from agent_core.agents.markers import ALERT_MARK, ALERT_SEP, PERSON_VETOED  # noqa: E402
 
 WAIT_S = 30.0
 NUDGES = {
@@ -142,7 +143,7 @@ class World:
     def _alerts(self) -> str:
         if not self.alerts:
             return ""
-        out, self.alerts = ALERT_MARK + " ; ".join(self.alerts), []
+        out, self.alerts = ALERT_MARK + ALERT_SEP.join(self.alerts), []
         return out
 
     def wait(self, args: dict) -> ToolOutcome:
@@ -232,9 +233,7 @@ class World:
         if name == "start_training":
             return self.start(args)
         if name == "load_dataset" and str(args.get("name", "")).startswith("hf:"):
-            return ToolOutcome(
-                name, False, "vetoed by the person [outside_download]: use the local data only", denied=True
-            )
+            return ToolOutcome(name, False, f"{PERSON_VETOED} [outside_download]: use the local data only", denied=True)
         if name == "note":
             return ToolOutcome(name, True, "noted")
         if name == "submit":

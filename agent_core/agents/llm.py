@@ -13,11 +13,11 @@ the message before it does anything else. A provider failure (after the provider
 becomes a Say, and the same request is tried again at the next step, a bounded number of times;
 then the agent ends with Done. The agent never raises into the daemon.
 
-Context (agent_core/agents/context.py): each tool outcome is compacted before the model reads it (runs of
-identical lines collapsed, long logs cut in the middle, metric rows as small tables), its key
-findings (notes, scores, experiments, alerts, decisions, the person's messages) go into a running
-log, and before each request the history is fitted to a token budget (8,000 by default): the
-oldest whole turns give way to one summary message that carries those findings.
+Context: each tool outcome is compacted before the model reads it (compaction.py: runs of identical
+lines collapsed, long logs cut in the middle, metric rows as small tables), its key findings go into
+a running log (findings.py: notes, scores, experiments, alerts, decisions, the person's messages),
+and before each request the history is fitted to a token budget (context.py, 8,000 by default):
+the oldest whole turns give way to one summary message that carries those findings.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from collections import deque
 from typing import Any
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
-from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager, render_result
+from agent_core.agents.compaction import render_result
+from agent_core.agents.context import DEFAULT_BUDGET_TOKENS, ContextManager
+from agent_core.agents.markers import AUTO_MARK, CLOCK_MARK, DENIED_PREFIXES, NOTE_PREFIX, SUPERVISOR_PREFIX
 from agent_core.agents.providers import (
     DEFAULT_MODELS,
     OPENAI_BASE_URL_ENV,
@@ -46,13 +48,11 @@ from agent_core.agents.providers import (
     tool_specs,
 )
 
-SUPERVISOR_PREFIX = "[Message from the human supervisor]"
 CONTINUE_PROMPT = (
-    "[Automatic message from tinker-tui] Your last reply called no tool. The run only moves forward "
+    f"{AUTO_MARK} Your last reply called no tool. The run only moves forward "
     "through tool calls: carry on with the task, or call submit with your best checkpoint if you are "
     "done. If you are waiting for a job, call wait."
 )
-NOTE = "(tinker-tui)"
 
 PROVIDER_KW = frozenset(
     {
@@ -94,7 +94,7 @@ def build_system_prompt(brief: Brief, schemas: dict[str, dict]) -> str:
 checkpoint. A person supervises the run live: they see every message and tool call, some calls \
 wait for their approval, and they can veto a call, pause the run or send you a message.
 
-Budget: {_fmt_budget(brief.budget_s, brief.limits)}. Messages marked [tinker-tui clock] tell you the \
+Budget: {_fmt_budget(brief.budget_s, brief.limits)}. Messages marked {CLOCK_MARK} tell you the \
 time used and left. Budget alerts (rule budget_overrun) come with your tool results at 50%, 80% and \
 95% of the budget; at 100% you must submit your best checkpoint at once: after a short grace the run \
 is stopped, and a run that submitted nothing is scored as the untouched base model. Leave time to \
@@ -255,7 +255,7 @@ class LLMAgent(Agent):
         except Exception as exc:  # a bug here must not crash the daemon
             self._finished = True
             return Done(
-                f"{NOTE} The LLM agent stopped on an internal error: {type(exc).__name__}: {self._safe(str(exc))[:300]}"
+                f"{NOTE_PREFIX} The LLM agent stopped on an internal error: {type(exc).__name__}: {self._safe(str(exc))[:300]}"
             )
 
     def _step(self, last: ToolOutcome | None) -> Action:
@@ -280,7 +280,7 @@ class LLMAgent(Agent):
                 if not call.runnable:
                     self._put(ToolResult(call.id, call.name, self._bad_call_text(call), True))
                     return Say(
-                        f"{NOTE} The model's {call.name or 'unnamed'} call could not run "
+                        f"{NOTE_PREFIX} The model's {call.name or 'unnamed'} call could not run "
                         f"({call.error}); it was asked to send it again."
                     )
                 self._awaiting = call
@@ -294,7 +294,7 @@ class LLMAgent(Agent):
             if isinstance(self.history[-1], AssistantTurn):  # the model answered without calling a tool
                 if self._idle >= self.max_idle_turns:
                     return self._finish(
-                        f"{NOTE} The model replied {self._idle} times in a row without calling "
+                        f"{NOTE_PREFIX} The model replied {self._idle} times in a row without calling "
                         f"a tool or submitting; the agent stops here."
                     )
                 self._add(UserText(CONTINUE_PROMPT))
@@ -304,7 +304,7 @@ class LLMAgent(Agent):
                 self._acked += 1
             if self.token_budget and self.usage.total >= self.token_budget:
                 return self._finish(
-                    f"{NOTE} The model has used {self.usage.total:,} tokens, the budget of "
+                    f"{NOTE_PREFIX} The model has used {self.usage.total:,} tokens, the budget of "
                     f"{self.token_budget:,}; the agent stops here."
                 )
             self._compact()
@@ -326,7 +326,7 @@ class LLMAgent(Agent):
                     self._bad += 1
                     if self._bad > self.max_bad_turns:
                         return self._finish(
-                            f"{NOTE} The model sent {self._bad} turns in a row of tool calls that "
+                            f"{NOTE_PREFIX} The model sent {self._bad} turns in a row of tool calls that "
                             f"could not run; the agent stops here."
                         )
                 self._pending.extend(turn.tool_calls)
@@ -336,7 +336,7 @@ class LLMAgent(Agent):
             self._idle += 1
             text = turn.text
             if turn.truncated:
-                text = (text + "\n" if text else "") + f"{NOTE} (the reply hit the output token limit)"
+                text = (text + "\n" if text else "") + f"{NOTE_PREFIX} (the reply hit the output token limit)"
             if text:
                 return Say(self._safe(text))
 
@@ -389,7 +389,7 @@ class LLMAgent(Agent):
                     call.name,
                     bool(res.get("ok")),
                     summary,
-                    denied=summary.startswith(("denied by policy", "vetoed by the person")),
+                    denied=summary.startswith(DENIED_PREFIXES),
                 )
                 shown, raw = self._result_of(call, out)
                 self._add(ToolResults([shown]), ToolResults([raw]))
@@ -406,7 +406,7 @@ class LLMAgent(Agent):
     # -- helpers --------------------------------------------------------------------------------
     def _clock_line(self) -> str:
         used, budget = (self._clock() - self._t0) / 60, (self.brief.budget_s or 0) / 60
-        return f"[tinker-tui clock] {used:.1f} of {budget:.0f} minutes used, {max(0.0, budget - used):.1f} left."
+        return f"{CLOCK_MARK} {used:.1f} of {budget:.0f} minutes used, {max(0.0, budget - used):.1f} left."
 
     def _finish(self, text: str) -> Done:
         self._finished = True
@@ -417,8 +417,10 @@ class LLMAgent(Agent):
         message = self._safe(message)[:400]
         if fatal or self._failures > self.max_failures:
             tries = "" if fatal else f" after {self._failures} tries"
-            return self._finish(f"{NOTE} The model API failed{tries}: {message}. The agent stops here.")
-        return Say(f"{NOTE} The model API failed: {message}. Trying again ({self._failures}/{self.max_failures}).")
+            return self._finish(f"{NOTE_PREFIX} The model API failed{tries}: {message}. The agent stops here.")
+        return Say(
+            f"{NOTE_PREFIX} The model API failed: {message}. Trying again ({self._failures}/{self.max_failures})."
+        )
 
     def _safe(self, text: str) -> str:
         return redact(text, getattr(self.provider, "_secrets", ()))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_core.agents.markers import NOTE_PREFIX
 from agent_core.record.events import parse_ts, read_events
 from agent_core.record.runs import RunDir
 
@@ -160,7 +161,7 @@ class LogState:
         calls: dict[str, dict] = {}
         for ev in self.events:
             t = ev["type"]
-            if t == "agent_message" and not str(ev.get("text", "")).startswith("(tinker-tui)"):
+            if t == "agent_message" and not str(ev.get("text", "")).startswith(NOTE_PREFIX):
                 out.append({"kind": "say", "text": str(ev.get("text", "")), "seq": ev["seq"]})
             elif t == "tool_call":
                 entry = {
@@ -332,11 +333,12 @@ async def outcome_of(sup: "Supervisor", entry: dict):
     """The ToolOutcome a completed call had, rebuilt from the log (data parsed from its summary
     and events; cheap read-only tools are run again for their data)."""
     from agent_core.agents.base import ToolOutcome
+    from agent_core.agents.markers import DENIED_PREFIXES
     from agent_core.agents.tools import Toolbox
 
     tool, args, res = entry["tool"], entry["args"], entry["result"]
     summary, ok = res["summary"], res["ok"]
-    denied = summary.startswith(("denied by policy", "vetoed by the person"))
+    denied = summary.startswith(DENIED_PREFIXES)
     data: dict[str, Any] = {}
     if ok:
         if tool in ("list_datasets", "list_files", "read_file") or (

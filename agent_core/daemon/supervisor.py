@@ -33,6 +33,7 @@ from agent_core.oversight.policy_file import Policy
 from agent_core.record.secrets import redact, redact_obj
 from agent_core.record.runs import RunDir
 from agent_core.agents.tools import ToolArgError, Toolbox, check_args
+from agent_core.agents.markers import ALERT_MARK, ALERT_SEP, NOTE_PREFIX, PERSON_VETOED, POLICY_DENIED
 from agent_core.oversight.watchdogs import Watchdogs
 from agent_core.training.workspace import Workspace
 
@@ -272,7 +273,7 @@ class Supervisor:
             if pause_on and alert.get("severity") == pause_on and not self.pause_requested:
                 self.pause_requested = True
                 self.log.emit(
-                    "agent_message", text=f"(tinker-tui) run paused by policy after the {alert['rule']} alert"
+                    "agent_message", text=f"{NOTE_PREFIX} run paused by policy after the {alert['rule']} alert"
                 )
 
     def take_agent_alerts(self) -> str:
@@ -283,7 +284,7 @@ class Supervisor:
             for a in self.agent_alerts
         ]
         self.agent_alerts = []
-        return " | WATCHDOG ALERTS: " + " ; ".join(lines)
+        return ALERT_MARK + ALERT_SEP.join(lines)
 
     # -- control commands -------------------------------------------------------
     async def command(self, req: dict) -> dict:
@@ -448,13 +449,13 @@ class Supervisor:
                         "alert", rule=verdict.rule, severity="warning", message=f"denied {tool}: {verdict.reason}"
                     )
                     outcome = ToolOutcome(
-                        tool, False, f"denied by policy [{verdict.rule}]: {verdict.reason}", denied=True
+                        tool, False, f"{POLICY_DENIED} [{verdict.rule}]: {verdict.reason}", denied=True
                     )
                 elif how == "run":
                     outcome = await Toolbox(self, network_approved=verdict.rule == "network").call(tool, args)
                 else:
                     why = f": {reason}" if reason else ""
-                    outcome = ToolOutcome(tool, False, f"vetoed by the person [{verdict.rule}]{why}", denied=True)
+                    outcome = ToolOutcome(tool, False, f"{PERSON_VETOED} [{verdict.rule}]{why}", denied=True)
         except asyncio.CancelledError:
             self.log.emit("tool_result", id=call_id, ok=False, summary="cancelled: the run is stopping")
             raise

@@ -6,7 +6,7 @@
   file size and open files; every process of the call dies with it
 - environment: an allow-list (fence.sandbox_env: no API keys, tokens or credentials; hub offline)
 - a wall-clock timeout kills the whole call
-- output: stdout+stderr, at most HEAD+TAIL bytes kept, compacted (agent_core.agents.context.compact_text)
+- output: stdout+stderr, at most HEAD+TAIL bytes kept, compacted (agent_core.agents.compaction.compact_text)
   and redacted (agent_core.record.secrets)
 - an early warning, not a boundary: a sitecustomize audit hook (agent_core/oversight/fenced/site) prints
   NET_MARK on network use or `pip install`, so the daemon can raise a `network` alert
@@ -127,7 +127,7 @@ async def run_python(sup, code: str, timeout_s: float = DEFAULT_TIMEOUT, network
     """The `run_python` tool, called after the policy gate. `network` is True only when the gate
     flagged this call's network use and a person (or a policy that allows it) approved it."""
     from agent_core.agents.base import ToolOutcome
-    from agent_core.agents.context import compact_text
+    from agent_core.agents.compaction import compact_text
     from agent_core.record.secrets import redact
 
     fenced = not sup.cfg.get("unsafe_no_sandbox")

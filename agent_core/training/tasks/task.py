@@ -1,0 +1,39 @@
+"""A post-training task: what the agent must make the base model better at, the data (generated or
+files) and how answers are scored. Where tasks come from: the package docstring."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_core.training.tasks.scorers import scorer_spec
+
+
+@dataclass
+class Task:
+    name: str
+    description: str
+    base_model: str
+    level: int
+    n_train: int
+    n_dev: int
+    n_test: int
+    seed: int
+    scorer: str = "exact"
+    scorer_pattern: str | None = None  # regex scorer
+    scorer_file: str | None = None  # python scorer (absolute path of the task's file)
+    budget_s: float | None = None
+    data: dict[str, str] = field(default_factory=dict)  # file tasks: split -> absolute path
+    source: str | None = None  # the task file
+
+    @property
+    def id(self) -> str:
+        return self.name if self.data else f"{self.name}:{self.level}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def scorer_spec(self, hidden_dir: str | Path | None = None) -> dict[str, Any]:
+        """The evaluate worker's "scorer" field; a python scorer is read from hidden_dir."""
+        return scorer_spec(self, hidden_dir)
