@@ -231,7 +231,8 @@ class TrainSpec(LaunchSpec):
     dataset: str = spec_field(
         group="data",
         agent=True,
-        doc="jsonl: prompt/completion rows (SFT), prompt + fields (GRPO); the daemon's frozen copy",
+        doc="jsonl: prompt/completion rows (SFT), prompt + fields (GRPO); "
+        "the daemon's read-only copy in `<run>/frozen/`",
     )
     dataset_source: str | None = spec_field(None, group="data", doc="the workspace dataset it froze (daemon)")
     dataset_sha256: str | None = spec_field(None, group="data", doc="the frozen dataset's hash (daemon)")
@@ -256,7 +257,7 @@ class TrainSpec(LaunchSpec):
         agent=True,
         agent_doc="grpo: workspace path of a Python file defining reward(prompt, completion, **fields) -> float; "
         "the dataset's other fields (its completion as expected) are passed as keywords. A crash or hang scores 0",
-        doc="Python file defining reward(prompt, completion, **fields) -> float (required for grpo)",
+        doc="Python file defining `reward(prompt, completion, **fields) -> float` (grpo: required); in the job's bundle",
     )
     reward_functions: list[str] | None = spec_field(
         None,
@@ -265,13 +266,20 @@ class TrainSpec(LaunchSpec):
         doc="function names in the reward file (several: summed; per-function means logged)",
     )
     reward_cwd: str | None = spec_field(
-        None, group="reward (GRPO)", default_doc="the reward file's folder", doc="folder the reward runs in"
+        None,
+        group="reward (GRPO)",
+        default_doc="the reward file's folder",
+        doc="folder the reward runs in: the bundle `<run>/jobs/<job>.reward/`, read-only",
     )
     reward_timeout_s: float = spec_field(10.0, group="reward (GRPO)", above=0, doc="seconds per completion")
     reward_batch_timeout_s: float = spec_field(300.0, group="reward (GRPO)", above=0, doc="seconds per batch")
-    reward_source: str | None = spec_field(None, group="reward (GRPO)", doc="the workspace file it was copied from")
-    reward_sha256: str | None = spec_field(None, group="reward (GRPO)", doc="the frozen reward bundle's hash")
-    reward_manifest: dict | None = spec_field(None, group="reward (GRPO)", doc="the bundle's files {path: sha256}")
+    reward_source: str | None = spec_field(
+        None, group="reward (GRPO)", doc="the workspace file it was copied from (daemon)"
+    )
+    reward_sha256: str | None = spec_field(None, group="reward (GRPO)", doc="the frozen reward bundle's hash (daemon)")
+    reward_manifest: dict | None = spec_field(
+        None, group="reward (GRPO)", doc="the bundle's files {path: sha256} (daemon)"
+    )
     sandbox: str = spec_field(
         "bwrap",
         group="reward (GRPO)",
@@ -361,8 +369,10 @@ class TrainSpec(LaunchSpec):
     )
     gradient_checkpointing: bool = spec_field(False, group="speed", doc="grpo: recompute activations")
     # -- output
-    output_dir: str = spec_field(group="output", doc="the checkpoint folder to create (must not hold files)")
-    save_steps: int = spec_field(0, group="output", min=0, doc="intermediate checkpoints every N steps (step-<N>/)")
+    output_dir: str = spec_field(
+        group="output", doc="the checkpoint folder to create, in `<run>/checkpoints/` (must not hold files)"
+    )
+    save_steps: int = spec_field(0, group="output", min=0, doc="intermediate checkpoints every N steps (`step-<N>/`)")
     logging_steps: int = spec_field(1, group="output", min=1, doc="a metric line every N steps")
     lineage: dict = spec_field(group="output", factory=dict, doc="merged into the checkpoint's lineage.json")
     resumed_from: dict | None = spec_field(None, group="output", doc="{job, step} of the job it continues (daemon)")
@@ -376,7 +386,7 @@ class TrainSpec(LaunchSpec):
             values["per_device_train_batch_size"] = 4 * values["num_generations"] if grpo else 16
         if values["lora_alpha"] is None:
             values["lora_alpha"] = 2 * values["lora_r"]
-        if values["reward_functions"] is None:
+        if not values["reward_functions"]:
             values["reward_functions"] = ["reward"]
 
     def _check(self) -> None:
@@ -386,7 +396,7 @@ class TrainSpec(LaunchSpec):
         if self.method == "grpo":
             if self.reward_file is None:
                 raise SpecError("spec: missing field 'reward_file' (method grpo)")
-            if not self.reward_functions or not all(n.isidentifier() for n in self.reward_functions):
+            if not all(n.isidentifier() for n in self.reward_functions):
                 raise SpecError("spec: reward_functions must be a list of function names in the reward file")
 
 

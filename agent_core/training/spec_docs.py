@@ -1,8 +1,9 @@
 """What the job spec dataclasses (agent_core.training.spec) say to the outside: the JSON schema of
 the start_training tool's arguments, and the field tables of docs/JOBS.md.
 
-    python -m agent_core.training.spec_docs      prints the tables JOBS.md holds between its
-                                                 `<!-- spec:<mode> -->` markers
+    python -m agent_core.training.spec_docs                prints the tables
+    python -m agent_core.training.spec_docs docs/JOBS.md   rewrites them between the file's
+                                                           `<!-- spec:<mode> -->` markers
 
 Standard library only.
 """
@@ -10,7 +11,9 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 from agent_core.training.spec import GROUPS, SPECS, TYPE_NAMES, TrainSpec, WorkerSpec, field_types
 
@@ -98,10 +101,24 @@ def markdown_table(cls: type[WorkerSpec]) -> str:
 
 
 def jobs_md_blocks() -> dict[str, str]:
-    """mode -> the text between `<!-- spec:<mode> -->` and `<!-- /spec:<mode> -->` in docs/JOBS.md."""
+    """mode -> the table between `<!-- spec:<mode> -->` and `<!-- /spec:<mode> -->` in docs/JOBS.md."""
     return {mode: markdown_table(cls) for mode, cls in SPECS.items()}
 
 
-if __name__ == "__main__":
+def render_jobs_md(text: str) -> str:
+    """`text` (docs/JOBS.md) with the table of each `<!-- spec:<mode> -->` block regenerated."""
     for mode, table in jobs_md_blocks().items():
-        print(f"<!-- spec:{mode} -->\n{table}\n<!-- /spec:{mode} -->\n")
+        begin, end = f"<!-- spec:{mode} -->\n", f"\n<!-- /spec:{mode} -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = head + begin + table + end + rest.split(end, 1)[1]
+    return text
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:  # rewrite the blocks of the given file (docs/JOBS.md)
+        path = Path(sys.argv[1])
+        path.write_text(render_jobs_md(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        for mode, table in jobs_md_blocks().items():
+            print(f"<!-- spec:{mode} -->\n{table}\n<!-- /spec:{mode} -->\n")
