@@ -24,12 +24,16 @@ its presence marks a complete checkpoint) holds base_model, parent, spec_hash, m
 steps, stopped, final_loss, seconds, and the spec's "lineage" dict merged over them.
 Intermediate checkpoints (only with "save_steps") go to output_dir/step-<N>/, same layout.
 GRPO (agent_core.ml.grpo): TRL GRPOTrainer, same checkpoints (method "grpo"; lineage adds
-reward_file and reward_functions), NaN and SIGTERM handling. A reward file that does not
+reward_file and reward_functions), NaN and SIGTERM handling. Its dataset rows hold "prompt" (a
+string or chat messages) and any other fields, passed to the reward as keyword arguments (a
+"completion" field as `expected`). A reward file that does not
 import or lacks a named function is bad_input before the model loads. A reward call that
 raises, returns a non-number, kills its process or runs past reward_timeout_s scores 0 and is
 counted (the sandbox process is restarted after a hang); the job goes on. The LR schedule
 always spans the job's real step count (TRL derives it from max_steps / epochs; the worker
-refuses to train if the scheduler was built for another horizon).
+refuses to train if the scheduler was built for another horizon). Dev evaluation (SFT and
+GRPO): with an eval_dataset, greedy completions of its first eval_limit rows are scored every
+eval_steps steps (if > 0) and at the last step -> "score" lines.
 
 Evaluate: greedy, batched generation with left padding; the text generated after the prompt,
 cut at eos or newline, is scored with the spec's scorer (agent_core.training.tasks.make_scorer; exact
@@ -40,7 +44,7 @@ rank 0 (env RANK) writes protocol lines and checkpoints, the other ranks are sil
 
 Other behaviour: an output_dir that exists and is not empty is bad_input (nothing is
 overwritten); the Trainer's scratch folder (.<output_dir name>.trainer next to it) is removed
-at the end. bad_input covers an unreadable spec, missing/mistyped fields, a model folder
+at the end. bad_input covers an unreadable spec, missing/mistyped/out-of-range fields, a model folder
 without config.json, and dataset lines that are not JSON objects with string prompt and
 completion ("<file>:<line>: ..."). SIGTERM outside training ends the job at once with a
 "crash" error ("terminated") and exit 130. CPU jobs on models under 20M parameters use one
