@@ -486,6 +486,11 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     sft = sup.jobs.specs[-1]
     assert sft["method"] == "sft" and sft["learning_rate"] == 1e-3 and sft["per_device_train_batch_size"] == 16
     assert not {"reward_file", "eval_steps", "temperature"} & set(sft)
+    # both specs are valid train specs as the worker reads them (agent_core.training.spec)
+    from agent_core.training.spec import TrainSpec
+
+    assert TrainSpec.from_dict(spec).per_device_train_batch_size == 24
+    assert TrainSpec.from_dict(sft).learning_rate == 1e-3
     # bad calls say what is wrong and start nothing
     for bad, needle in (
         ({"method": "grpo"}, "needs reward_file"),

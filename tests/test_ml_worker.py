@@ -416,23 +416,25 @@ def test_speed_defaults_follow_the_device_and_what_is_installed(monkeypatch):
             object() if name in installed else (None if name in ("flash_attn", "liger_kernel") else real(name, *a))
         ),
     )
-    assert speed_defaults({}, on_gpu=False) == {
+    assert speed_defaults(on_gpu=False) == {
         "attn_implementation": None,
         "packing": False,
         "use_liger_kernel": False,
     }
-    assert speed_defaults({}, on_gpu=True) == {
+    assert speed_defaults(on_gpu=True) == {
         "attn_implementation": "sdpa",
         "packing": False,
         "use_liger_kernel": False,
     }
     installed |= {"flash_attn", "liger_kernel"}
-    assert speed_defaults({}, on_gpu=True) == {
+    assert speed_defaults(on_gpu=True) == {
         "attn_implementation": "flash_attention_2",
         "packing": True,
         "use_liger_kernel": True,
     }
-    assert speed_defaults({}, on_gpu=False)["packing"] is False
-    assert speed_defaults(
-        {"packing": False, "use_liger_kernel": False, "attn_implementation": "eager"}, on_gpu=True
-    ) == {"attn_implementation": "eager", "packing": False, "use_liger_kernel": False}
+    assert speed_defaults(on_gpu=False)["packing"] is False
+    assert speed_defaults(on_gpu=True, packing=False, use_liger_kernel=False, attn_implementation="eager") == {
+        "attn_implementation": "eager",
+        "packing": False,
+        "use_liger_kernel": False,
+    }

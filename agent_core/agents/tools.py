@@ -17,6 +17,7 @@ from agent_core.oversight import safe_fs
 from agent_core.training import tasks
 from agent_core.agents.base import ToolOutcome
 from agent_core.training.jobs import WorkerError
+from agent_core.training.spec_docs import agent_schema
 
 if TYPE_CHECKING:
     from agent_core.daemon.supervisor import Supervisor
@@ -44,52 +45,8 @@ SCHEMAS: dict[str, dict] = {
     "start_training": {
         "description": "Start a training job in the background: SFT on prompt/completion data, or "
         "GRPO (method grpo) with a reward function from a workspace Python file.",
-        "properties": {
-            "dataset": {"type": "string"},
-            "base": {"type": "string"},
-            "method": {"type": "string", "description": "sft (default) or grpo"},
-            "reward_file": {
-                "type": "string",
-                "description": "grpo: workspace path of a Python file defining "
-                "reward(prompt, completion, **fields) -> float; the "
-                "dataset's other fields (its completion as expected) "
-                "are passed as keywords. A crash or hang scores 0",
-            },
-            "num_generations": {
-                "type": "integer",
-                "description": "grpo: completions per prompt (group size, default 8)",
-            },
-            "temperature": {"type": "number", "description": "grpo: sampling temperature (default 1.0)"},
-            "max_completion_length": {
-                "type": "integer",
-                "description": "grpo: max new tokens per completion (default 128)",
-            },
-            "beta": {
-                "type": "number",
-                "description": "grpo: KL penalty to the starting weights (default 0.04; 0 = off)",
-            },
-            "eval_steps": {
-                "type": "integer",
-                "description": "score the model on the dev split every N steps (and at the end)",
-            },
-            "lora": {"type": "boolean"},
-            "learning_rate": {"type": "number"},
-            "epochs": {"type": "number"},
-            "batch_size": {
-                "type": "integer",
-                "description": "sft: examples per step (default 16); grpo: "
-                "prompts per step, each sampled num_generations times",
-            },
-            "max_steps": {"type": "integer"},
-            "lr_scheduler_type": {"type": "string"},
-            "warmup_steps": {"type": "integer"},
-            "weight_decay": {"type": "number"},
-            "adam_beta2": {"type": "number"},
-            "lora_r": {"type": "integer"},
-            "launcher": {"type": "string", "description": "local (default) or accelerate (several processes/GPUs)"},
-            "num_processes": {"type": "integer", "description": "processes for launcher accelerate (one per GPU)"},
-        },
-        "required": ["dataset"],
+        # the train spec fields the agent may set (agent_core.training.spec.TrainSpec)
+        **agent_schema(),
     },
     "job_status": {
         "description": "Progress and latest metrics of a job.",

@@ -6,7 +6,8 @@ error) into events that carry the job id. A worker that crashes, hangs or dies o
 own job.
 
 A job is one declarative spec, stored as `<run>/jobs/<job id>.json` (stderr beside it as
-`<job id>.stderr.log`); docs/JOBS.md lists its fields. Its `launcher` picks how it runs:
+`<job id>.stderr.log`); its fields are agent_core.training.spec.TrainSpec (docs/JOBS.md shows
+them). Its `launcher` picks how it runs:
 
     "local" (default)   python -m agent_core.ml.worker SPEC
     "accelerate"        python -m accelerate.commands.launch --num_processes N [--config_file F]
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_core.record.events import EventLog
+from agent_core.training.spec import LaunchSpec
 
 # Environment variables a worker may see. Everything else (API keys, tokens, cloud
 # credentials) stays in the daemon.
@@ -61,7 +63,6 @@ _ENV_KEEP = (
 # Distributed-communication settings (network interface, debugging) a launcher job may need.
 _ENV_KEEP_PREFIXES = ("NCCL_", "GLOO_")
 STDERR_TAIL = 40
-LAUNCHERS = ("local", "accelerate")
 WORKER_MODULE = "agent_core.ml.worker"
 # util-linux's setpriv sets the parent-death signal across exec, without a preexec_fn
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -83,33 +84,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _int_field(spec: dict, key: str, default: int | None, low: int) -> int | None:
-    value = spec.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"job spec: {key} must be an integer >= {low}, got {value!r}")
-    return value
-
-
 def worker_command(
     spec: dict,
     spec_path: str | os.PathLike[str],
     module: str = WORKER_MODULE,
     base: str | os.PathLike[str] | None = None,
 ) -> list[str]:
-    """The argv that runs `spec` (see the module docstring). ValueError for a bad launcher field.
-    A relative accelerate_config is resolved against `base` (the run's workspace)."""
-    launcher = spec.get("launcher") or "local"
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"job spec: unknown launcher {launcher!r} (known: {', '.join(LAUNCHERS)})")
-    if launcher == "local":
-        for key in ("num_processes", "accelerate_config", "num_machines", "machine_rank", "main_process_ip"):
-            if spec.get(key) is not None and not (key == "num_processes" and spec[key] == 1):
-                raise ValueError(f'job spec: {key} needs launcher "accelerate"')
+    """The argv that runs `spec` (see the module docstring). ValueError (SpecError) for a bad
+    launcher field (agent_core.training.spec.LaunchSpec). A relative accelerate_config is resolved
+    against `base` (the run's workspace)."""
+    launch = LaunchSpec.from_dict(spec)
+    if launch.launcher == "local":
         return [sys.executable, "-m", module, str(spec_path)]
-    nproc = _int_field(spec, "num_processes", 1, 1)
-    machines = _int_field(spec, "num_machines", 1, 1)
+    nproc = launch.num_processes or 1
+    machines = launch.num_machines or 1
     cmd = [
         sys.executable,
         "-m",
@@ -119,11 +107,8 @@ def worker_command(
         "--num_machines",
         str(machines),
     ]
-    config = spec.get("accelerate_config")
-    if config is not None:
-        if not isinstance(config, str) or not config:
-            raise ValueError("job spec: accelerate_config must be a path to an accelerate YAML file")
-        path = Path(config).expanduser()
+    if launch.accelerate_config is not None:
+        path = Path(launch.accelerate_config).expanduser()
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
         if not path.is_file():
@@ -133,20 +118,9 @@ def worker_command(
     elif nproc > 1:
         # torchrun-style processes: DDP over NCCL on GPUs, gloo on a CPU-only host
         cmd += ["--multi_gpu"]
-    if machines > 1:
-        rank = _int_field(spec, "machine_rank", None, 0)
-        ip = spec.get("main_process_ip")
-        if rank is None or rank >= machines or not isinstance(ip, str) or not ip:
-            raise ValueError(
-                "job spec: num_machines > 1 needs machine_rank (0..num_machines-1) and "
-                "main_process_ip (the address of machine 0)"
-            )
-        cmd += ["--machine_rank", str(rank), "--main_process_ip", ip]
-    port = _int_field(spec, "main_process_port", None, 1)
-    if port is None:
-        if machines > 1:
-            raise ValueError("job spec: num_machines > 1 needs main_process_port (the same on every machine)")
-        port = _free_port()
+    if machines > 1:  # LaunchSpec checked that rank, address and port are given
+        cmd += ["--machine_rank", str(launch.machine_rank), "--main_process_ip", str(launch.main_process_ip)]
+    port = launch.main_process_port if launch.main_process_port is not None else _free_port()
     cmd += ["--main_process_port", str(port), "--module", module, str(spec_path)]
     return cmd
 
