@@ -35,6 +35,7 @@ from textual.worker import get_current_worker
 from agent_core.record.events import TERMINAL_STATES, LogReader
 from agent_core.record.runs import RunDir, RunIsLive, delete_run, list_runs
 from agent_core.record.summary import RunSummary
+from screens.confirm import ConfirmScreen
 from screens.widgets.palette import Palette
 from screens.widgets.state_styles import STATE_STYLE
 
@@ -361,7 +362,6 @@ class HomeScreen(Screen):
         if picked is None:
             return
         row, run = picked
-        from screens.run_screen import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if not yes:
