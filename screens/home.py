@@ -32,10 +32,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from agent_core.record.events import LogReader
+from agent_core.record.events import TERMINAL_STATES, LogReader
 from agent_core.record.runs import RunDir, RunIsLive, delete_run, list_runs
+from agent_core.record.summary import RunSummary
+from screens.confirm import ConfirmScreen
 from screens.widgets.palette import Palette
-from screens.widgets.status import STATE_STYLE
+from screens.widgets.state_styles import STATE_STYLE
 
 __all__ = ["HomeScreen", "RunRow", "RunIndex", "RunsLoaded", "fmt_age"]
 
@@ -68,45 +70,31 @@ class RunRow:
     last_alert: str = ""  # rule of the last alert
 
 
+def score_label(summary: RunSummary) -> str:
+    """The held-out test score wins over the agent's own dev scores: "0.4125 test"."""
+    ev = summary.last_test_score or summary.last_score
+    if ev is None:
+        return ""
+    value, split = ev.get("value"), ev.get("split")
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+    return f"{shown} {split}" if split else shown
+
+
 class RunIndex:
-    """Per-run incremental readers; used by one worker at a time."""
+    """Per-run incremental readers and summaries (the one log reducer); used by one worker
+    at a time."""
 
     def __init__(self) -> None:
         self._readers: dict[Path, LogReader] = {}
-        self._state: dict[Path, str] = {}
-        self._score: dict[Path, str] = {}
-        self._test_scored: set[Path] = set()
-        self._pending: dict[Path, set[str]] = {}
-        self._alerts: dict[Path, tuple[int, str]] = {}
+        self._summaries: dict[Path, RunSummary] = {}
 
     def scan(self, home: Path) -> list[RunRow]:
         rows = []
         for run in list_runs(home):
             reader = self._readers.setdefault(run.path, LogReader(run.events_path))
+            summary = self._summaries.setdefault(run.path, RunSummary())
             while batch := reader.poll():
-                pending = self._pending.setdefault(run.path, set())
-                for ev in batch:
-                    kind = ev.get("type")
-                    if kind == "approval_request":
-                        pending.add(str(ev.get("id")))
-                    elif kind == "approval_decision":
-                        pending.discard(str(ev.get("id")))
-                    elif kind == "alert":
-                        n, _ = self._alerts.get(run.path, (0, ""))
-                        self._alerts[run.path] = (n + 1, str(ev.get("rule", "?")))
-                    if kind == "run_state":
-                        self._state[run.path] = str(ev.get("state", "?"))
-                        if self._state[run.path] in ("finished", "failed", "crashed"):
-                            pending.clear()
-                    elif ev.get("type") == "score":
-                        value = ev.get("value")
-                        shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
-                        split = ev.get("split")
-                        # the held-out test score wins over the agent's own dev scores
-                        if split == "test" or run.path not in self._test_scored:
-                            self._score[run.path] = f"{shown} {split}" if split else shown
-                        if split == "test":
-                            self._test_scored.add(run.path)
+                summary.apply_batch(batch)
             cfg = run.config()
             created = cfg.get("created")
             if not isinstance(created, (int, float)):
@@ -118,15 +106,15 @@ class RunIndex:
                 RunRow(
                     id=run.id,
                     path=run.path,
-                    state=self._state.get(run.path, "new"),
+                    state="new" if summary.state == "unknown" else summary.state,
                     task=str(cfg.get("task", "") or ""),
                     model=str(cfg.get("model", "") or ""),
-                    score=self._score.get(run.path, ""),
+                    score=score_label(summary),
                     created=created,
                     live=run.is_live(),
-                    pending=len(self._pending.get(run.path, ())),
-                    alerts=self._alerts.get(run.path, (0, ""))[0],
-                    last_alert=self._alerts.get(run.path, (0, ""))[1],
+                    pending=len(summary.pending),
+                    alerts=summary.alert_count,
+                    last_alert=str(summary.alerts[-1].get("rule", "?")) if summary.alerts else "",
                 )
             )
         rows.reverse()  # newest first
@@ -232,7 +220,7 @@ class HomeScreen(Screen):
         for row in self.rows:
             state = (
                 row.state
-                if (row.live or row.state in ("finished", "failed", "crashed", "new"))
+                if (row.live or row.state in TERMINAL_STATES or row.state == "new")
                 else f"{row.state} (no daemon)"
             )
             shown.append(
@@ -374,7 +362,6 @@ class HomeScreen(Screen):
         if picked is None:
             return
         row, run = picked
-        from screens.run_screen import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if not yes:

@@ -30,17 +30,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from agent_core.record.events import LogReader
-from screens.state import RunView, parse_ts
+from screens.state import STATE_TYPES, RunView, parse_ts
 from screens.widgets.chart import LOSS_KEYS, extra_points, metric_point
+from screens.widgets.transcript_entries import HIDDEN_TYPES
 
 __all__ = ["parse_lines", "FastLogReader", "ReplayLog", "ReplayState", "SNAPSHOT_EVERY", "HIDDEN_TYPES"]
 
 SNAPSHOT_EVERY = 1000
-HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})  # = transcript.HIDDEN_TYPES
-# Types whose events change RunView beyond count/time and the last host sample.
-_STATE_CHANGES = frozenset(
-    {"run_state", "approval_request", "approval_decision", "job_state", "score", "alert", "budget"}
-)
+# Types whose events change RunView beyond count/time and the last host sample (read back
+# at seek time): what a seek re-applies from the nearest snapshot.
+_STATE_CHANGES = STATE_TYPES - {"host_sample"}
 # Timeline markers: what `[` / `]` jump between.
 MARKER_TYPES = frozenset({"approval_request", "approval_decision", "alert", "checkpoint", "human_nudge", "score"})
 _NAN = float("nan")

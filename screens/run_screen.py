@@ -12,8 +12,8 @@ whatever screen is on top; `x` dismisses the alert, the decision clears the appr
 
 State lives in `RunView` (pure, no widgets) and is changed only by this screen's message
 handlers: feeds post `EventsArrived` batches, control calls run in thread workers that post
-`ControlDone`. Every binding has an id (`run.*`, `replay.*`) so it can be remapped with
-`App.set_keymap`.
+`ControlDone`. The bindings (each with an id, so it can be remapped) and the palette's
+commands are screens/run_bindings.py; the replay actions screens/replay_controls.py.
 
 Batches go into an inbox that is worked off in slices of a few ms (`SLICE_S`); when one
 slice does not empty it, the rest continues from a timer, so a burst of events (50k/s, or a
@@ -28,20 +28,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from functools import partial
 from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label
 
 from screens.approval import ApprovalScreen
+from screens.approval_queue import ApprovalQueue
+from screens.confirm import ConfirmScreen
 from screens.feeds import DaemonAlive, EventsArrived, LiveFeed, ReplayFeed, ReplayProgress
+from screens.replay_controls import ReplayControls
+from screens.run_bindings import LIVE_ACTIONS, REPLAY_ACTIONS, RUN_BINDINGS, RunCommands
 from screens.state import RunView
 from screens.widgets import HostPane, LossChart, StatusInfo, StatusLine, Transcript
 from screens.widgets.chart import CHART_KINDS
@@ -50,20 +51,6 @@ from screens.widgets.timeline import Timeline
 from tinker_tui.client import ControlError
 
 __all__ = ["RunScreen", "RunView", "ConfirmScreen", "ControlDone", "RunCommands"]
-
-LIVE_ACTIONS = frozenset({"toggle_pause", "nudge", "stop", "detach", "review_approvals"})
-REPLAY_ACTIONS = frozenset(
-    {
-        "replay_toggle",
-        "replay_faster",
-        "replay_slower",
-        "replay_step",
-        "replay_start",
-        "replay_end",
-        "replay_seek",
-        "replay_marker",
-    }
-)
 
 
 class ControlDone(Message):
@@ -75,64 +62,7 @@ class ControlDone(Message):
         self.error = error
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; background: $background 60%; }
-    ConfirmScreen > Static {
-        width: auto; max-width: 70; height: auto; padding: 1 2;
-        border: thick $risk-high; background: $surface;
-    }
-    """
-    BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"{self.question}\n\n[b]y[/b] / enter: yes    [b]n[/b] / esc: no")
-
-    def action_answer(self, yes: bool) -> None:
-        if self.app.screen is self:
-            self.dismiss(yes)
-
-
-class RunCommands(Provider):
-    """Command palette entries for the run screen's actions that apply right now
-    (live or replay), named after their bindings."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        screen = self.screen
-        if not isinstance(screen, RunScreen):
-            return []
-        out = []
-        for binding in screen.BINDINGS:
-            action, _, rest = binding.action.partition("(")
-            params = tuple(int(p) for p in rest.rstrip(")").split(",") if p.strip()) if rest else ()
-            if action in ("back", "quit_ui") or not screen.check_action(action, params):
-                continue
-            key = binding.key_display or binding.key.split(",")[0]
-            out.append((f"Run: {binding.description}", binding.action, f"key: {key}"))
-        return out
-
-    async def discover(self) -> Hits:
-        screen = self.screen
-        for name, action, help_text in self._commands():
-            yield DiscoveryHit(name, partial(screen.run_action, action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        screen = self.screen
-        for name, action, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(screen.run_action, action), help=help_text)
-
-
-class RunScreen(Screen):
+class RunScreen(ReplayControls, Screen):
     COMMANDS = Screen.COMMANDS | {RunCommands}
     DEFAULT_CSS = """
     RunScreen { layout: vertical; }
@@ -148,55 +78,7 @@ class RunScreen(Screen):
     RunScreen #nudge-input { width: 1fr; border: none; height: 1; padding: 0 1 0 0; }
     """
 
-    BINDINGS = [
-        # live: the intervention bar
-        Binding("p", "toggle_pause", "Pause/Resume", id="run.pause"),
-        Binding("n", "nudge", "Nudge", id="run.nudge"),
-        Binding("s", "stop", "Stop", id="run.stop"),
-        Binding("a", "review_approvals", "Approvals", id="run.approvals"),
-        Binding("d", "detach", "Detach", id="run.detach"),
-        # replay (priority: the focused transcript would take left/right for scrolling)
-        Binding("space", "replay_toggle", "Play/Pause", id="replay.toggle", priority=True),
-        Binding("plus,equals_sign", "replay_faster", "Speed", id="replay.faster", key_display="+/-", priority=True),
-        Binding("minus", "replay_slower", "Slower", id="replay.slower", key_display="-", priority=True, show=False),
-        Binding("left", "replay_step(-1)", "Back", id="replay.back", priority=True, show=False),
-        Binding("right", "replay_step(1)", "Step", id="replay.step", key_display="←/→", priority=True),
-        Binding("home", "replay_start", "Start", id="replay.start", show=False, priority=True),
-        Binding("end", "replay_end", "End", id="replay.end", show=False, priority=True),
-        Binding("comma", "replay_seek(-1)", "Back 1%", id="replay.back_1pct", key_display=",", show=False),
-        Binding("full_stop", "replay_seek(1)", "Forward 1%", id="replay.forward_1pct", key_display=".", show=False),
-        Binding("less_than_sign", "replay_seek(-10)", "Back 10%", id="replay.back_10pct", key_display="<", show=False),
-        Binding(
-            "greater_than_sign",
-            "replay_seek(10)",
-            "Forward 10%",
-            id="replay.forward_10pct",
-            key_display=">",
-            show=False,
-        ),
-        Binding(
-            "left_square_bracket",
-            "replay_marker(-1)",
-            "Previous marker",
-            id="replay.prev_marker",
-            key_display="[",
-            show=False,
-        ),
-        Binding(
-            "right_square_bracket",
-            "replay_marker(1)",
-            "Next marker",
-            id="replay.next_marker",
-            key_display="]",
-            show=False,
-        ),
-        # both
-        Binding("c", "cycle_chart", "Chart", id="run.chart"),
-        Binding("j", "cycle_job", "Job", id="run.cycle_job", show=False),
-        Binding("x", "ack_alerts", "Dismiss alert", id="run.ack_alerts", show=False),
-        Binding("escape", "back", "Back", id="run.back"),
-        Binding("q", "quit_ui", "Quit", id="run.quit"),
-    ]
+    BINDINGS = RUN_BINDINGS
 
     def __init__(
         self,
@@ -218,10 +100,7 @@ class RunScreen(Screen):
         self.approval_grace = approval_grace
         self.view = RunView(self.run.config() if self.run is not None else {})
         self.daemon_alive: bool | None = None
-        self._deferred: set[str] = set()  # "decide later"
-        self._sent: set[str] = set()  # decided here, waiting for the log to say so
-        self._rung: set[str] = set()  # bell already rung for these
-        self._approval_open: str | None = None
+        self._approvals = ApprovalQueue()
         self._inbox: deque[list[dict]] = deque()  # batches not applied yet (in order)
         self._inbox_pos = 0  # events of _inbox[0] already applied
         self._drain_timer = None
@@ -260,9 +139,9 @@ class RunScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(Transcript).focus()
-        self._refresh_status()
+        self.refresh_status()
         if not self.replay:
-            self.set_interval(1.0, self._refresh_status, name="elapsed")
+            self.set_interval(1.0, self.refresh_status, name="elapsed")
         self.feed.start(self)
 
     COMPACT_BELOW = 32  # rows: a smaller chart and alerts pane, so the host pane keeps room
@@ -393,7 +272,7 @@ class RunScreen(Screen):
             self._alerts_seen = view.alert_count
             last = view.alerts[-1] if view.alerts else {}
             self.app.set_attention(self._attention_sources()[1], f"alert: {last.get('rule', '?')}")
-        self._refresh_status()
+        self.refresh_status()
 
     PANES_S = 0.5  # jobs / alerts panes redraw interval while events stream in
 
@@ -418,7 +297,7 @@ class RunScreen(Screen):
     @on(ReplayProgress)
     def _on_replay_progress(self, message: ReplayProgress) -> None:
         message.stop()
-        self._refresh_status()
+        self.refresh_status()
         if self.replay:
             self.query_one(Timeline).update_position()
 
@@ -426,33 +305,18 @@ class RunScreen(Screen):
     def _on_daemon(self, message: DaemonAlive) -> None:
         message.stop()
         self.daemon_alive = message.alive
-        self._refresh_status()
+        self.refresh_status()
 
     def _status_info(self) -> StatusInfo:
-        cfg = self.view.config
-        if self.replay:
-            now = None
-        elif self.daemon_alive is False:
-            now = None
-        else:
-            now = self.clock()
-        budget = cfg.get("budget_s")
-        return StatusInfo(
-            run_id=self.run_id,
-            task=str(cfg.get("task", "") or ""),
-            model=str(cfg.get("model", "") or ""),
-            agent=str(cfg.get("agent", "") or ""),
-            state=self.view.state,
-            elapsed=self.view.elapsed(now),
-            budget=float(budget) if isinstance(budget, (int, float)) else None,
-            pending=len(self.view.pending),
+        ticking = not self.replay and self.daemon_alive is not False  # else up to the end or last event
+        return self.view.status_info(
+            self.run_id,
+            self.clock() if ticking else None,
             daemon=None if self.replay else self.daemon_alive,
             replay=self.feed.status() if self.replay else None,
-            spend=self.view.budget,
-            unsandboxed=bool(cfg.get("unsafe_no_sandbox")),
         )
 
-    def _refresh_status(self) -> None:
+    def refresh_status(self) -> None:
         self.query_one(StatusLine).show(self._status_info())
         if self.replay:
             self.query_one(Timeline).update_position()
@@ -474,33 +338,23 @@ class RunScreen(Screen):
     # -- approvals ------------------------------------------------------------------------
     def _check_approvals(self) -> None:
         top = self.app.screen
-        if isinstance(top, ApprovalScreen) and top.request_id not in self.view.pending:
+        queue, pending = self._approvals, self.view.pending
+        if isinstance(top, ApprovalScreen) and top.request_id not in pending:
             top.close(None)  # decided elsewhere (CLI, another UI) or the run ended
-            self._approval_open = None
-        self._sent &= set(self.view.pending)
-        self._deferred &= set(self.view.pending)
-        if self.client is None or self._approval_open is not None:
-            return
-        for req_id, req in self.view.pending.items():
-            if req_id not in self._deferred and req_id not in self._sent:
-                self._open_approval(req)
-                break
+            queue.open = None
+        queue.sync(pending)
+        req = queue.next(pending) if self.client is not None else None
+        if req is not None:
+            self._open_approval(req)
 
     def _open_approval(self, req: dict) -> None:
         req_id = str(req.get("id"))
-        self._approval_open = req_id
-        if req_id not in self._rung:
-            self._rung.add(req_id)
+        if self._approvals.opened(req_id):
             self.app.bell()
 
         def closed(result: dict | None) -> None:
-            self._approval_open = None
-            if result is None:
-                if req_id in self.view.pending:
-                    self._deferred.add(req_id)
-            else:
-                self._sent.add(req_id)
-            self._refresh_status()
+            self._approvals.closed(req_id, decided=result is not None, still_pending=req_id in self.view.pending)
+            self.refresh_status()
             self.call_later(self._check_approvals)
 
         self.app.push_screen(ApprovalScreen(req, self.client, grace=self.approval_grace), callback=closed)
@@ -509,8 +363,7 @@ class RunScreen(Screen):
         if not self.view.pending:
             self.notify("no approval is waiting")
             return
-        self._deferred.clear()
-        self._sent.clear()
+        self._approvals.review()
         self._check_approvals()
 
     # -- live controls --------------------------------------------------------------------
@@ -605,48 +458,8 @@ class RunScreen(Screen):
         self._alerts_seen = self.view.alert_count
         self.app.clear_attention(self._attention_sources()[1])
 
-    def action_replay_seek(self, percent: int) -> None:
-        self.feed.seek_by(percent / 100)
-        self._refresh_status()
-
-    def action_replay_marker(self, direction: int) -> None:
-        self.feed.pause()
-        found = self.feed.next_marker() if direction > 0 else self.feed.prev_marker()
-        if found is None:
-            self.notify("no further marker" if direction > 0 else "no earlier marker", timeout=2)
-        self._refresh_status()
-
     @on(Timeline.Seek)
     def _on_timeline_seek(self, message: Timeline.Seek) -> None:
         message.stop()
         self.feed.seek_fraction(message.fraction)
-        self._refresh_status()
-
-    # -- replay controls ------------------------------------------------------------------
-    def action_replay_toggle(self) -> None:
-        self.feed.toggle()
-        self._refresh_status()
-
-    def action_replay_faster(self) -> None:
-        self.feed.faster()
-        self._refresh_status()
-
-    def action_replay_slower(self) -> None:
-        self.feed.slower()
-        self._refresh_status()
-
-    def action_replay_step(self, n: int) -> None:
-        if n >= 0:
-            self.feed.step(n)
-        else:
-            self.feed.step_back(-n)
-        self._refresh_status()
-
-    def action_replay_start(self) -> None:
-        self.feed.pause()
-        self.feed.seek(0)
-        self._refresh_status()
-
-    def action_replay_end(self) -> None:
-        self.feed.to_end()
-        self._refresh_status()
+        self.refresh_status()

@@ -129,3 +129,14 @@ async def test_timeline_click_seeks_and_shows_markers(tmp_path):
         assert "┃" in str(timeline.render())
         await pilot.click(Timeline, offset=(1 + head + width - 1, 0))
         assert screen.feed.position == total
+
+
+def test_every_run_and_job_state_has_a_style():
+    from agent_core.record.events import JOB_STATES, RUN_STATES
+    from screens.widgets.state_styles import JOB_STATE_STYLE, STATE_ENTRY_STYLE, STATE_STYLE
+    from themes import DOMAIN_VARIABLES
+
+    assert set(STATE_STYLE) == set(STATE_ENTRY_STYLE) == set(RUN_STATES)
+    assert set(JOB_STATE_STYLE) == set(JOB_STATES)
+    styles = {*STATE_STYLE.values(), *STATE_ENTRY_STYLE.values(), *JOB_STATE_STYLE.values()}
+    assert styles <= set(DOMAIN_VARIABLES)

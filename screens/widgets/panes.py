@@ -15,9 +15,9 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import Static
 
-from screens.state import parse_ts
+from agent_core.record.events import parse_ts
 from screens.widgets.palette import Palette, fmt_duration, one_line
-from screens.widgets.transcript import SEVERITY_STYLE
+from screens.widgets.state_styles import JOB_STATE_STYLE, SEVERITY_STYLE
 
 __all__ = ["JobsPane", "AlertsPane", "job_line_info", "fmt_si", "update_if_changed"]
 
@@ -147,9 +147,7 @@ class JobsPane(Static):
         shown = jobs[-3:]  # the newest jobs
         for n, job in enumerate(shown):
             state = self.states.get(job, "running")
-            style = {"running": "ok", "finished": "muted", "failed": "risk-high", "queued": "risk-low"}.get(
-                state, "muted"
-            )
+            style = JOB_STATE_STYLE.get(state, "muted")
             out.append(f"{job} ", pal.bold("tool"))
             out.append(f"{state}", pal[style])
             last = self.last.get(job)

@@ -10,19 +10,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from screens.widgets.palette import Palette, fmt_duration
+from screens.widgets.state_styles import STATE_STYLE
 
 __all__ = ["StatusInfo", "StatusLine", "render_status", "STATE_STYLE"]
-
-STATE_STYLE = {
-    "starting": "risk-low",
-    "running": "ok",
-    "paused": "risk-medium",
-    "waiting_approval": "risk-medium",
-    "stopping": "risk-medium",
-    "finished": "ok",
-    "failed": "risk-high",
-    "crashed": "risk-high",
-}
 
 
 @dataclass

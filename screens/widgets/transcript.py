@@ -8,6 +8,7 @@ when they scroll into view (a small LRU of rendered strips). Feeding is batched:
 every line (as RichLog does) costs ~7 cache objects per line and showed 100-200 ms GC pauses
 at a few thousand entries/s; this keeps the heap small.
 
+What an entry looks like (its text, wrapping and height) is screens/widgets/transcript_entries.py.
 Measuring an entry (formatting + wrapping) costs ~50-150 us, too much at 10k entries/s. A
 small batch is measured at once; in a large one heights are first estimated from the text
 length and made exact lazily: the entries in view before they are drawn, the rest newest
@@ -20,224 +21,30 @@ It follows the tail until the person scrolls up, then counts new entries in the 
 
 from __future__ import annotations
 
-import json
 import time
 from bisect import bisect_right
 from collections import OrderedDict, deque
-from typing import Iterable, Protocol
+from typing import Iterable
 
-from rich.console import Console
 from rich.style import Style
-from rich.text import Text
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from screens.state import parse_ts
-from screens.widgets.palette import Palette, fmt_duration, one_line
-
-try:  # the line breaker Text.wrap uses: counts wrapped rows without building the lines
-    from rich._wrap import divide_line
-except ImportError:  # pragma: no cover - a future Rich may move it
-    divide_line = None
+from screens.widgets.palette import Palette
+from screens.widgets.transcript_entries import (
+    HIDDEN_TYPES,
+    PREFIX,
+    SHOWN_TYPES,
+    EntryLoader,
+    entry_height,
+    estimate_from_size,
+    estimate_height,
+    format_event,
+    layout_event,
+)
 
 __all__ = ["Transcript", "SHOWN_TYPES", "HIDDEN_TYPES", "format_event", "layout_event", "entry_height"]
-
-SHOWN_TYPES = frozenset(
-    {
-        "run_state",
-        "agent_message",
-        "tool_call",
-        "tool_result",
-        "human_nudge",
-        "approval_request",
-        "approval_decision",
-        "alert",
-        "score",
-        "job_state",
-        "checkpoint",
-        "submitted",
-        "note",
-        "brief",
-    }
-)  # any other type is shown as a dim one-liner; HIDDEN_TYPES go to the chart/host pane
-HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})
-MAX_MESSAGE_LINES = 30
-PREFIX = 15  # cells of the time + tag prefix of every entry
-SEVERITY_STYLE = {
-    "critical": "risk-high",
-    "error": "risk-high",
-    "high": "risk-high",
-    "warning": "risk-medium",
-    "warn": "risk-medium",
-    "medium": "risk-medium",
-}
-
-
-def _args_line(args: object, limit: int = 200) -> str:
-    if isinstance(args, dict):
-        parts = []
-        for k, v in args.items():
-            val = v if isinstance(v, (int, float, bool)) or v is None else one_line(v, 80)
-            if isinstance(v, str):
-                val = json.dumps(one_line(v, 80), ensure_ascii=False)
-            parts.append(f"{k}={val}")
-        return one_line(", ".join(parts), limit)
-    return one_line(args, limit)
-
-
-def format_event(ev: dict, pal: Palette, t0: float | None) -> Text | None:
-    """One transcript entry (possibly several lines) for an event, or None if not shown."""
-    kind = ev.get("type")
-    if isinstance(kind, str) and kind in HIDDEN_TYPES:
-        return None
-    t = parse_ts(ev.get("ts"))
-    stamp = fmt_duration(t - t0) if (t is not None and t0 is not None) else "--:--"
-    line = Text(no_wrap=False, overflow="fold")
-    line.append(f"{stamp:>7} ", pal["muted"])
-
-    def tag(label: str, style: str) -> None:
-        line.append(f"{label:<6}", pal.bold(style))
-        line.append(" ")
-
-    if kind == "agent_message":
-        tag("agent", "agent")
-        text = str(ev.get("text", "")).rstrip()
-        lines = text.splitlines() or [""]
-        if len(lines) > MAX_MESSAGE_LINES:
-            extra = len(lines) - MAX_MESSAGE_LINES
-            lines = lines[:MAX_MESSAGE_LINES] + [f"… ({extra} more lines)"]
-        line.append(lines[0], pal["agent"])
-        for more in lines[1:]:
-            line.append("\n" + more, pal["agent"])
-    elif kind == "tool_call":
-        tag("call", "tool")
-        line.append(str(ev.get("tool", "?")), pal.bold("tool"))
-        line.append(f"({_args_line(ev.get('args'))})")
-        if ev.get("id"):
-            line.append(f"  #{ev['id']}", pal["muted"])
-    elif kind == "tool_result":
-        ok = bool(ev.get("ok"))
-        tag("ok" if ok else "FAIL", "ok" if ok else "risk-high")
-        line.append(one_line(ev.get("summary", ""), 300), pal["ok"] if ok else pal["risk-high"])
-        if ev.get("id"):
-            line.append(f"  #{ev['id']}", pal["muted"])
-    elif kind == "human_nudge":
-        tag("YOU", "person")
-        line.append(str(ev.get("text", "")), pal.bold("person"))
-        line.append("  (nudge from the person)", pal["muted"])
-    elif kind == "approval_request":
-        tag("ASK", "risk-medium")
-        line.append(f"approval needed [{ev.get('rule', '?')}] ", pal.bold("risk-medium"))
-        line.append(one_line(ev.get("summary", ""), 300))
-        line.append(f"  #{ev.get('id', '?')}", pal["muted"])
-    elif kind == "approval_decision":
-        approved = ev.get("decision") == "approve"
-        tag("YES" if approved else "VETO", "ok" if approved else "risk-high")
-        if approved:
-            scope = "for the session" if ev.get("scope") == "session" else "once"
-            line.append(f"approved {scope}", pal.bold("ok"))
-        else:
-            line.append("vetoed", pal.bold("risk-high"))
-            if ev.get("reason"):
-                line.append(f": {one_line(ev['reason'], 300)}")
-        if ev.get("by"):
-            line.append(f" by {ev['by']}", pal["person"])
-        line.append(f"  #{ev.get('id', '?')}", pal["muted"])
-    elif kind == "alert":
-        sev = str(ev.get("severity", "warning")).lower()
-        style = SEVERITY_STYLE.get(sev, "risk-low")
-        tag("ALERT", style)
-        line.append(f"[{sev}] {ev.get('rule', '')}: ", pal.bold(style))
-        line.append(one_line(ev.get("message", ""), 300))
-    elif kind == "score":
-        tag("score", "reward")
-        value = ev.get("value")
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
-        line.append(f"{ev.get('split', '?')} = {shown}", pal.bold("reward"))
-        if ev.get("checkpoint"):
-            line.append(f"  ({ev['checkpoint']})", pal["muted"])
-    elif kind == "job_state":
-        tag("job", "tool")
-        line.append(f"{ev.get('job', '?')} → {ev.get('state', '?')}", pal["tool"])
-        if ev.get("detail"):
-            line.append(f"  {one_line(ev['detail'], 200)}", pal["muted"])
-    elif kind == "checkpoint":
-        tag("ckpt", "tool")
-        line.append(f"{ev.get('job', '?')} saved {ev.get('path', '?')}", pal["tool"])
-        if ev.get("step") is not None:
-            line.append(f" @ step {ev['step']}", pal["muted"])
-    elif kind == "submitted":
-        tag("SUBMIT", "reward")
-        line.append(f"submitted {ev.get('checkpoint', '?')} for scoring", pal.bold("reward"))
-    elif kind == "note":
-        tag("note", "agent")
-        line.append(one_line(ev.get("text", ""), 400), pal["muted"])
-    elif kind == "brief":
-        tag("brief", "muted")
-        desc = ev.get("description") or ""
-        line.append(f"{ev.get('task', '?')}", pal.bold("agent"))
-        if desc:
-            line.append(f": {one_line(desc, 160)}", pal["muted"])
-    elif kind == "run_state":
-        state = str(ev.get("state", "?"))
-        style = (
-            "risk-high"
-            if state in ("failed", "crashed")
-            else "risk-medium"
-            if state in ("paused", "waiting_approval", "stopping")
-            else "ok"
-        )
-        tag("state", style)
-        line.append(state, pal.bold(style))
-    else:
-        tag(str(kind)[:6], "muted")
-        rest = {k: v for k, v in ev.items() if k not in ("seq", "ts", "type")}
-        line.append(one_line(rest, 120), pal["muted"])
-    return line
-
-
-def layout_event(ev: dict, pal: Palette, t0: float | None, width: int, console: Console) -> list[Text]:
-    """An entry's lines wrapped to `width`, continuation lines under the prefix."""
-    text = format_event(ev, pal, t0)
-    if text is None:
-        return []
-    if text.cell_len <= width and "\n" not in text.plain:
-        return [text]
-    head, body = text[:PREFIX], text[PREFIX:]
-    pad = Text(" " * PREFIX)
-    lines = []
-    for i, piece in enumerate(body.wrap(console, max(width - PREFIX, 10), overflow="fold")):
-        piece.rstrip()
-        line = (head if i == 0 else pad).copy()
-        line.append_text(piece)
-        lines.append(line)
-    return lines or [head]
-
-
-def entry_height(ev: dict, pal: Palette, t0: float | None, width: int, console: Console) -> int:
-    """len(layout_event(...)), about twice as fast (the rows are counted, not built)."""
-    text = format_event(ev, pal, t0)
-    if text is None:
-        return 0
-    plain = text.plain
-    if text.cell_len <= width and "\n" not in plain:
-        return 1
-    body = plain[PREFIX:]
-    if divide_line is None or not body or "\t" in body:
-        return len(layout_event(ev, pal, t0, width, console))
-    w = max(width - PREFIX, 10)
-    return sum(len(divide_line(line, w, fold=True)) + 1 for line in body.split("\n"))
-
-
-class EntryLoader(Protocol):
-    """Where `load`ed entries (event numbers) are read from: a replay's log index."""
-
-    def event(self, i: int) -> dict: ...
-
-    def size(self, i: int) -> int | None: ...
-
-    def sizes(self, refs: list[int]) -> list[int] | None: ...
 
 
 class Transcript(ScrollView, can_focus=True):
@@ -375,19 +182,12 @@ class Transcript(ScrollView, can_focus=True):
         return entry
 
     def _estimate(self, entry: dict | int, width: int) -> int:
-        w = max(width - PREFIX, 10)
         if isinstance(entry, int):
             size = self._loader.size(entry) if self._loader is not None else None
-            if size is None:
-                entry = self._entry_by_ref(entry)
-            else:
-                return 1 + max(0, size - 110) // w
-        text = entry.get("text") or entry.get("summary") or entry.get("message") or ""
-        if not isinstance(text, str):
-            return 1
-        if len(text) + PREFIX + 20 <= width and "\n" not in text:
-            return 1
-        return 1 + min(text.count("\n"), MAX_MESSAGE_LINES) + len(text) // w
+            if size is not None:
+                return estimate_from_size(size, width)
+            entry = self._entry_by_ref(entry)
+        return estimate_height(entry, width)
 
     def _estimates(self, entries: list, width: int) -> list[int]:
         sizes = (
@@ -400,8 +200,7 @@ class Transcript(ScrollView, can_focus=True):
         )
         if sizes is None:
             return [self._estimate(e, width) for e in entries]
-        w = max(width - PREFIX, 10)
-        return [1 + (size - 110) // w if size > 110 else 1 for size in sizes]
+        return [estimate_from_size(size, width) for size in sizes]
 
     def _entry_by_ref(self, ref: int) -> dict:
         return self._loader.event(ref)  # type: ignore[union-attr]
