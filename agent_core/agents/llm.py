@@ -195,6 +195,8 @@ def build_kickoff(brief: Brief) -> str:
 
 
 class LLMAgent(Agent):
+    restores_transcript = True
+
     def __init__(
         self,
         brief: Brief,
@@ -223,6 +225,7 @@ class LLMAgent(Agent):
 
             schemas = SCHEMAS
         self.provider = provider
+        self.model = getattr(provider, "model", None)
         self.schemas = schemas
         self.tools = tool_specs(schemas)
         self.system = system_prompt or build_system_prompt(brief, schemas)
