@@ -17,12 +17,12 @@ def test_nan_metric_raises_an_alert_for_the_person_and_the_agent(tmp_path):
     for step in range(1, 6):
         sup.log.emit("metric", job="job1", step=step, values={"loss": 2.0 - step * 0.1, "learning_rate": 1e-3})
     sup.log.emit("metric", job="job1", step=6, values={"loss": float("nan"), "learning_rate": 1e-3})
-    sup.flush_alerts()
+    sup.alerts.flush()
     alerts = [e for e in events_of(run.path) if e["type"] == "alert"]
     assert [a["rule"] for a in alerts] == ["nan"] and alerts[0]["job"] == "job1"
-    text = sup.take_agent_alerts()
+    text = sup.alerts.take_for_agent()
     assert "WATCHDOG ALERTS" in text and "nan" in text
-    assert sup.take_agent_alerts() == ""  # told once
+    assert sup.alerts.take_for_agent() == ""  # told once
     assert sup.pause_requested, "a high-severity alert pauses the run when the policy says so"
     sup.log.close()
 
@@ -32,17 +32,16 @@ def test_wait_wakes_on_an_alert(tmp_path):
     sup = Supervisor(run)
 
     async def scenario():
-        from agent_core.training.jobs import Job, JobManager
+        from agent_core.training.jobs import Job
         from agent_core.agents.tools import Toolbox
 
-        sup.jobs = JobManager(run.path, sup.log)
         job = Job("job1", {}, run.path / "jobs" / "job1.json", run.path)
         job.state = "running"
         sup.jobs.jobs["job1"] = job
         asyncio.get_running_loop().call_later(
-            0.3, lambda: sup.agent_alerts.append({"rule": "stall", "severity": "high", "message": "no metrics"})
+            0.3, lambda: sup.alerts.for_agent.append({"rule": "stall", "severity": "high", "message": "no metrics"})
         )
-        return await Toolbox(sup).t_wait(job="job1", timeout_s=30)
+        return await Toolbox(sup.tool_ctx).t_wait(job="job1", timeout_s=30)
 
     out = asyncio.run(scenario())
     assert out.data["woke"] == "a watchdog alert"

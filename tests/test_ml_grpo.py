@@ -413,9 +413,9 @@ class _FakeJobs:
 
 
 def _toolbox(tmp_path: Path):
-    """The real Toolbox over a stand-in for the daemon's Supervisor (only what start_training uses)."""
+    """The real Toolbox over a ToolContext with stand-ins for the jobs and models (what start_training uses)."""
     from types import SimpleNamespace
-    from agent_core.agents.tools import Toolbox
+    from agent_core.agents.tools import Toolbox, ToolContext
 
     ws = tmp_path / "workspace"
     (ws / "data").mkdir(parents=True)
@@ -432,16 +432,22 @@ def _toolbox(tmp_path: Path):
 
     files = Workspace(ws, tmp_path / "frozen")
     (tmp_path / "jobs").mkdir()
-    sup = SimpleNamespace(
+    sup = ToolContext(
         run=SimpleNamespace(workspace=ws, checkpoints=tmp_path / "checkpoints", jobs=tmp_path / "jobs", id="r1"),
-        cfg={"model": "tiny"},
-        base_model_path=base,
+        log=None,
+        files=files,
         jobs=_FakeJobs(),
-        scorer={"kind": "exact"},
-        workspace_files=files,
-        frozen_dataset=lambda name: files.freeze(files.dataset_rel(name)) if files.dataset_rel(name) else None,
-        checkpoint_path=lambda name: base if name == "base" else None,
-        ensure_base=ensure_base,
+        models=SimpleNamespace(
+            base_path=base,
+            scorer={"kind": "exact"},
+            ensure_base=ensure_base,
+            checkpoint_path=lambda name: base if name == "base" else None,
+            checkpoints=dict,
+        ),
+        model_name="tiny",
+        fenced=True,
+        wake_reason=lambda: None,
+        submit=lambda checkpoint: None,
     )
     return Toolbox(sup), sup
 

@@ -13,36 +13,33 @@ import pytest
 
 from agent_core.oversight.approvals import Approvals
 from agent_core.record.events import EventLog, read_events
-from agent_core.oversight.policy import HARNESS_DIR, classify, gate
+from agent_core.oversight.policy import HARNESS_DIR, GateContext, classify, gate
+from agent_core.training.workspace import Workspace
 from agent_core.oversight.policy_file import Policy, PolicyError, build, parse
 
 
-# -- a gate context the way the daemon's Supervisor provides it ---------------------------
-class Ctx:
-    def __init__(self, root: Path):
-        self.run = SimpleNamespace(id="r1", path=root)
-        self.workspace = root / "workspace"
-        self.hidden_dir = root / "hidden"
-        self.base_model_path = root / "base_model"
-        self.jobs = SimpleNamespace(jobs={})
-        self.ckpts: dict[str, Path] = {}
-        (self.workspace / "data").mkdir(parents=True)
-        self.hidden_dir.mkdir()
-        (self.hidden_dir / "test.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n')
-        (self.workspace / "data" / "train.jsonl").write_text('{"prompt": "2+2=", "completion": "4"}\n')
+# -- a gate context as the daemon builds it, over a run's folders -------------------------------
+@pytest.fixture
+def run_state():
+    """The jobs and checkpoints a test puts in the run (the daemon's JobManager holds them)."""
+    return SimpleNamespace(ckpts={}, jobs={})
 
-    def dataset_path(self, name):
-        p = self.workspace / "data" / f"{name}.jsonl"
-        return p if p.is_file() else None
 
-    def checkpoint_path(self, name):
-        return self.base_model_path if name == "base" else self.ckpts.get(name)
-
-    def checkpoints(self):
-        return dict(self.ckpts)
-
-    def contamination(self, dataset):
-        return []
+def make_ctx(root: Path, state: SimpleNamespace) -> GateContext:
+    workspace, hidden_dir, base = root / "workspace", root / "hidden", root / "base_model"
+    (workspace / "data").mkdir(parents=True)
+    hidden_dir.mkdir()
+    (hidden_dir / "test.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n')
+    (workspace / "data" / "train.jsonl").write_text('{"prompt": "2+2=", "completion": "4"}\n')
+    return GateContext(
+        files=Workspace(workspace, root / "frozen"),
+        hidden_dir=hidden_dir,
+        run_id="r1",
+        checkpoints=lambda: dict(state.ckpts),
+        checkpoint_path=lambda name: base if name == "base" else state.ckpts.get(name),
+        contamination=lambda dataset: [],
+        jobs=lambda: [(job.spec, job.state) for job in state.jobs.values()],
+    )
 
 
 def make_model(
@@ -80,8 +77,8 @@ def make_model(
 
 
 @pytest.fixture
-def ctx(tmp_path) -> Ctx:
-    return Ctx(tmp_path)
+def ctx(tmp_path, run_state) -> GateContext:
+    return make_ctx(tmp_path, run_state)
 
 
 # -- presets and policy files --------------------------------------------------------------
@@ -195,7 +192,7 @@ def test_run_python_static_checks(ctx):
 
 
 # -- reward_rewrite ---------------------------------------------------------------------------
-def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
+def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx, run_state):
     reward = ctx.workspace / "reward.py"
     reward.write_text("def reward(prompt, completion, **kw):\n    return float(completion == kw['expected'])\n")
     other = ctx.workspace / "helper.py"
@@ -207,7 +204,7 @@ def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
         spec={"method": "grpo", "reward_source": "reward.py", "reward_file": "/frozen/bundle/reward.py"},
         state="running",
     )
-    ctx.jobs.jobs["job1"] = job
+    run_state.jobs["job1"] = job
     v = classify("write_file", {"path": "reward.py", "content": new}, ctx)
     assert (v.action, v.rule, v.pattern) == ("ask", "reward_rewrite", "reward.py")
     assert "-    return float(completion == kw['expected'])" in v.details["diff"]
@@ -221,7 +218,7 @@ def test_reward_rewrite_asks_with_a_diff_while_grpo_uses_it(ctx):
 
 
 # -- model substitution -----------------------------------------------------------------------
-def test_model_identity_and_lineage(ctx, tmp_path):
+def test_model_identity_and_lineage(ctx, run_state, tmp_path):
     make_model(ctx.base_model_path)
     good = make_model(tmp_path / "ckpt" / "job1", lineage={"parent": "base", "run": "r1", "base_model": "tiny"})
     no_lineage = make_model(tmp_path / "ckpt" / "job2")
@@ -229,7 +226,7 @@ def test_model_identity_and_lineage(ctx, tmp_path):
         tmp_path / "ckpt" / "job3", hidden=32, lineage={"parent": "base", "run": "r1", "base_model": "tiny"}
     )
     child = make_model(tmp_path / "ckpt" / "job4", lineage={"parent": "job2", "run": "r1"})
-    ctx.ckpts.update(job1=good, job2=no_lineage, job3=swapped, job4=child)
+    run_state.ckpts.update(job1=good, job2=no_lineage, job3=swapped, job4=child)
     assert classify("submit", {"checkpoint": "job1"}, ctx).action == "allow"
     for name, why in (
         ("job2", "no readable lineage.json"),
@@ -255,21 +252,13 @@ def test_model_identity_and_lineage(ctx, tmp_path):
 
 
 # -- decisions ----------------------------------------------------------------------------------
-class FakeSup:
-    def __init__(self, path: Path, ctx: Ctx, policy: Policy):
-        self.log = EventLog(path)
-        self.cfg = {}
-        self.stop_reason = None
-        self.states: list[str] = []
-        self.ctx, self.policy = ctx, policy
-
-    def set_state(self, s):
-        self.states.append(s)
-
-
 def test_session_scope_is_rule_plus_pattern_and_edits_are_regated(ctx, tmp_path):
-    sup = FakeSup(tmp_path / "events.jsonl", ctx, Policy())
-    ap = Approvals(sup, recheck=lambda t, a: gate(t, a, ctx, sup.policy))
+    sup = SimpleNamespace(log=EventLog(tmp_path / "events.jsonl"), policy=Policy(), states=[])
+    ap = Approvals(
+        sup.log,
+        on_waiting=lambda waiting: sup.states.append("waiting_approval" if waiting else "running"),
+        recheck=lambda t, a: gate(t, a, ctx, sup.policy),
+    )
 
     async def scenario():
         async def call(tool, args, answer):

@@ -92,8 +92,16 @@ def test_the_daemon_uses_the_policy_contamination_thresholds(tmp_path):
         [report] = sup.contamination("mix")
         assert (report.n, report.threshold) == (3, 0.9)
         assert not report.found  # about half the item's 3-grams: under 0.9
-        sup.policy.contamination["min_overlap"] = 0.3
-        sup._contamination.clear()
+    finally:
+        sup.log.close()
+    run.write_config(
+        {
+            **run.config(),
+            "policy": {"preset": "flagged", "rules": {}, "contamination": {"ngram": 3, "min_overlap": 0.3}},
+        }
+    )
+    sup = Supervisor(run)
+    try:
         assert sup.contamination("mix")[0].found
     finally:
         sup.log.close()

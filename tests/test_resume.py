@@ -194,6 +194,7 @@ def test_the_playbook_skips_the_steps_it_already_did(tmp_path):
     from agent_core.daemon.supervisor import Supervisor
     from agent_core.record.events import EventLog
     from agent_core.daemon.resume import LogState, replay
+    from agent_core.agents.tools import Toolbox
     from agent_core.record.runs import new_run
 
     run = new_run(tmp_path, {"task": "arithmetic", "model": "tiny", "agent": "playbook"})
@@ -201,24 +202,25 @@ def test_the_playbook_skips_the_steps_it_already_did(tmp_path):
     for split in ("train", "dev"):
         (run.workspace / "data" / f"{split}.jsonl").write_text('{"prompt": "1+1=", "completion": "2"}\n' * 5)
     log = EventLog(run.events_path)
+    # as the daemon logs them: the summary for the reader, the outcome's facts for a resume
     steps = [
-        ("list_datasets", {}, "train: 5 rows"),
-        ("load_dataset", {"name": "train", "limit": 3}, "train: 5 rows"),
-        ("evaluate", {"checkpoint": "base", "split": "dev"}, "base on dev: 0.0% exact match (0/5)"),
-        ("start_training", {"dataset": "train"}, "job1 started: SFT on train from base"),
+        ("list_datasets", {}, "train: 5 rows", {}),
+        ("load_dataset", {"name": "train", "limit": 3}, "train: 5 rows", {"rows": 5, "malformed": 0}),
+        ("evaluate", {"checkpoint": "base", "split": "dev"}, "base on dev: 0.0% exact match (0/5)", {"score": 0.0}),
+        ("start_training", {"dataset": "train"}, "job1 started: SFT on train from base", {"job": "job1"}),
     ]
     log.emit("agent_message", text="plan")
-    for i, (tool, args, summary) in enumerate(steps, 1):
+    for i, (tool, args, summary, facts) in enumerate(steps, 1):
         log.emit("tool_call", id=f"c{i}", tool=tool, args=args)
         if tool == "evaluate":
             log.emit("score", split="dev", value=0.0, checkpoint="base", role="agent")
-        log.emit("tool_result", id=f"c{i}", ok=True, summary=summary)
+        log.emit("tool_result", id=f"c{i}", ok=True, summary=summary, data=facts)
     log.emit("tool_call", id="c5", tool="wait", args={"job": "job1", "timeout_s": 900})
     log.close()
     sup = Supervisor(run)
     agent = PlaybookAgent(
         Brief(task="arithmetic", description="Add.", base_model="tiny", budget_s=None, recipe={"learning_rate": 1e-3})
     )
-    action = asyncio.run(replay(sup, agent, LogState.read(run)))
+    action = asyncio.run(replay(Toolbox(sup.tool_ctx), agent, LogState.read(run)))
     sup.log.close()
     assert isinstance(action, Call) and action.tool == "wait" and action.args["job"] == "job1"

@@ -217,7 +217,6 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
     import asyncio
 
     from agent_core.daemon.supervisor import Supervisor
-    from agent_core.training.jobs import JobManager
     from agent_core.ml.tiny import build_tiny_model
     from agent_core.record.runs import new_run
 
@@ -226,9 +225,8 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
 
     async def go():
         brief = await sup.prepare()
-        sup.jobs = JobManager(run.path, sup.log)
         build_tiny_model(
-            sup.base_model_path,
+            sup.models.base_path,
             seed=0,
             hidden_size=32,
             intermediate_size=64,
@@ -236,7 +234,7 @@ def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
             num_attention_heads=2,
             num_key_value_heads=2,
         )
-        return brief, await sup.evaluate(sup.base_model_path, sup.hidden_dir / "test.jsonl", limit=4)
+        return brief, await sup.models.evaluate(sup.models.base_path, sup.hidden_dir / "test.jsonl", limit=4)
 
     brief, result = asyncio.run(go())
     sup.log.close()

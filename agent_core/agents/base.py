@@ -51,6 +51,15 @@ class ToolOutcome:
     data: dict = field(default_factory=dict)
     denied: bool = False  # blocked by policy or vetoed by the person
 
+    def facts(self) -> dict:
+        """What the log keeps of `data` (tool_result's `data`): its numbers, flags and short
+        strings (a job id, a state, a score), not file contents or lists."""
+        return {
+            k: v
+            for k, v in self.data.items()
+            if v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 200)
+        }
+
 
 class Agent:
     """Subclasses implement next_action. Calls happen on a worker thread; one at a time."""
@@ -60,6 +69,17 @@ class Agent:
         self.nudges: list[str] = []
 
     usage = None  # an LLM agent's cumulative providers.Usage (tokens for the budget)
+    model: str | None = None  # the LLM behind the agent, for its price (None: no LLM)
+    # On resume a deterministic agent is replayed over the logged outcomes; an agent with its own
+    # memory (the LLM agent) restores its transcript instead (`restore`).
+    restores_transcript = False
+
+    def cancel(self) -> None:
+        """End a request or a retry backoff in flight (the run is stopping). Called from the
+        daemon's loop thread."""
+
+    def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
+        raise NotImplementedError(f"{type(self).__name__} is replayed, not restored")
 
     def on_nudge(self, text: str) -> None:
         self.nudges.append(text)

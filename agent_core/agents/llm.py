@@ -44,7 +44,6 @@ from agent_core.agents.providers import (
     Usage,
     UserText,
     make_provider,
-    redact,
     tool_specs,
 )
 
@@ -195,6 +194,8 @@ def build_kickoff(brief: Brief) -> str:
 
 
 class LLMAgent(Agent):
+    restores_transcript = True
+
     def __init__(
         self,
         brief: Brief,
@@ -223,6 +224,7 @@ class LLMAgent(Agent):
 
             schemas = SCHEMAS
         self.provider = provider
+        self.model = provider.model
         self.schemas = schemas
         self.tools = tool_specs(schemas)
         self.system = system_prompt or build_system_prompt(brief, schemas)
@@ -344,9 +346,7 @@ class LLMAgent(Agent):
         """The run is stopping: end the model call in flight as soon as it can notice (between
         streamed events, during a retry backoff) and answer Done from now on. Any thread."""
         self._finished = True
-        cancel = getattr(self.provider, "cancel", None)
-        if cancel:
-            cancel()
+        self.provider.cancel()
 
     def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
         """A resumed run (agent_core/daemon/resume.py): rebuild the conversation from the event log's
@@ -423,7 +423,7 @@ class LLMAgent(Agent):
         )
 
     def _safe(self, text: str) -> str:
-        return redact(text, getattr(self.provider, "_secrets", ()))
+        return self.provider.redact(text)
 
     def _bad_call_text(self, call: ToolCall) -> str:
         raw = call.args if isinstance(call.args, str) else json.dumps(call.args, default=str)

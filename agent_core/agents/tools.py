@@ -11,121 +11,45 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
-from agent_core.oversight import safe_fs
+from agent_core.oversight import fence, safe_fs
 from agent_core.training import tasks
 from agent_core.agents.base import ToolOutcome
+from agent_core.agents.compaction import compact_text
+from agent_core.agents.tool_schemas import SCHEMAS, ToolArgError, check_args  # noqa: F401  (the contract, re-exported)
+from agent_core.record.secrets import redact
 from agent_core.training.jobs import WorkerError
-from agent_core.training.spec_docs import agent_schema
 
 if TYPE_CHECKING:
-    from agent_core.daemon.supervisor import Supervisor
+    from agent_core.record.events import EventLog
+    from agent_core.record.runs import RunDir
+    from agent_core.training.jobs import JobManager
+    from agent_core.training.models import RunModels
+    from agent_core.training.workspace import Workspace
 
 MAX_READ = 20_000
 
-SCHEMAS: dict[str, dict] = {
-    "list_datasets": {"description": "List the datasets you may use.", "properties": {}},
-    "load_dataset": {
-        "description": "Load a dataset by name and show its size, fields and first rows.",
-        "properties": {"name": {"type": "string"}, "limit": {"type": "integer"}},
-        "required": ["name"],
-    },
-    "read_file": {
-        "description": "Read a text file in the workspace.",
-        "properties": {"path": {"type": "string"}},
-        "required": ["path"],
-    },
-    "write_file": {
-        "description": "Write a text file in the workspace.",
-        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-        "required": ["path", "content"],
-    },
-    "list_files": {"description": "List files under a workspace folder.", "properties": {"path": {"type": "string"}}},
-    "start_training": {
-        "description": "Start a training job in the background: SFT on prompt/completion data, or "
-        "GRPO (method grpo) with a reward function from a workspace Python file.",
-        # the train spec fields the agent may set (agent_core.training.spec.TrainSpec)
-        **agent_schema(),
-    },
-    "job_status": {
-        "description": "Progress and latest metrics of a job.",
-        "properties": {"job": {"type": "string"}},
-        "required": ["job"],
-    },
-    "wait": {
-        "description": "Park until a job finishes, an alert fires, or the timeout passes.",
-        "properties": {"job": {"type": "string"}, "timeout_s": {"type": "number"}},
-    },
-    "stop_training": {
-        "description": "Stop a job cleanly, saving a checkpoint.",
-        "properties": {"job": {"type": "string"}},
-        "required": ["job"],
-    },
-    "sample": {
-        "description": "Generate completions from a checkpoint for some prompts.",
-        "properties": {
-            "checkpoint": {"type": "string"},
-            "prompts": {"type": "array", "items": {"type": "string"}},
-            "max_new_tokens": {"type": "integer"},
-        },
-        "required": ["checkpoint", "prompts"],
-    },
-    "evaluate": {
-        "description": "Score of a checkpoint on the dev split, with the task's scorer.",
-        "properties": {"checkpoint": {"type": "string"}, "split": {"type": "string"}, "limit": {"type": "integer"}},
-        "required": ["checkpoint"],
-    },
-    "run_python": {
-        "description": "Run Python code in the workspace (cwd) in a subprocess: no network, no "
-        "package installs, no API keys in its environment; stdout+stderr come back "
-        "compacted. Use it to generate or filter data, inspect files, write reward code.",
-        "properties": {"code": {"type": "string"}, "timeout_s": {"type": "number"}},
-        "required": ["code"],
-    },
-    "note": {
-        "description": "Write a finding to the run's notes (kept across runs).",
-        "properties": {"text": {"type": "string"}},
-        "required": ["text"],
-    },
-    "submit": {
-        "description": "Submit a checkpoint as the run's result. Ends the run.",
-        "properties": {"checkpoint": {"type": "string"}},
-        "required": ["checkpoint"],
-    },
-}
 
+@dataclass
+class ToolContext:
+    """What the tools may use of the run; the daemon builds one (agent_core.daemon.supervisor)."""
 
-class ToolArgError(ValueError):
-    pass
-
-
-def check_args(tool: str, args: Any) -> dict:
-    """Validate a call against its schema; raise ToolArgError with a message for the model."""
-    if tool not in SCHEMAS:
-        raise ToolArgError(f"unknown tool {tool!r}; tools are: {', '.join(SCHEMAS)}")
-    if not isinstance(args, dict):
-        raise ToolArgError(f"{tool} takes an object of arguments, got {type(args).__name__}")
-    schema = SCHEMAS[tool]
-    props = schema.get("properties", {})
-    missing = [k for k in schema.get("required", []) if k not in args]
-    if missing:
-        raise ToolArgError(f"{tool} is missing required argument(s): {', '.join(missing)}")
-    unknown = [k for k in args if k not in props]
-    if unknown:
-        raise ToolArgError(f"{tool} has no argument(s) {', '.join(unknown)}; it takes {', '.join(props) or 'none'}")
-    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list}
-    for key, value in args.items():
-        want = types.get(props[key].get("type", ""))
-        bad_bool = isinstance(value, bool) and props[key].get("type") in ("integer", "number")
-        if want and (not isinstance(value, want) or bad_bool):
-            raise ToolArgError(f"{tool}.{key} must be a {props[key]['type']}, got {json.dumps(value)[:60]}")
-    return args
+    run: RunDir  # the run's folders: workspace, checkpoints, jobs, downloads
+    log: EventLog
+    files: Workspace  # agent paths, resolved safely; datasets and their frozen copies
+    jobs: JobManager
+    models: RunModels  # the base model, the checkpoints, scoring
+    model_name: str  # the base model as the person named it (for lineage)
+    fenced: bool  # False only for a run started with --unsafe-no-sandbox
+    wake_reason: Callable[[], str | None]  # why a parked `wait` should return now (None: keep waiting)
+    submit: Callable[[str], None]  # record the submission
 
 
 class Toolbox:
-    def __init__(self, sup: "Supervisor", network_approved: bool = False):
-        self.sup = sup
+    def __init__(self, ctx: ToolContext, network_approved: bool = False):
+        self.ctx = ctx
         # the gate flagged this call's network use and a person (or the policy) allowed it
         self.network_approved = network_approved
 
@@ -141,10 +65,10 @@ class Toolbox:
 
     # -- data -----------------------------------------------------------------
     async def t_list_datasets(self) -> ToolOutcome:
-        sup = self.sup
+        ctx = self.ctx
         rows = []
-        for name, rel in sup.workspace_files.datasets().items():
-            with os.fdopen(safe_fs.open_beneath(sup.run.workspace, rel), "rb") as fh:  # streamed
+        for name, rel in ctx.files.datasets().items():
+            with os.fdopen(safe_fs.open_beneath(ctx.run.workspace, rel), "rb") as fh:  # streamed
                 n = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
             rows.append({"name": name, "rows": n, "path": rel})
         lines = [f"{r['name']}: {r['rows']} rows ({r['path']})" for r in rows]
@@ -152,7 +76,7 @@ class Toolbox:
         return ToolOutcome("list_datasets", True, "; ".join(lines), {"datasets": rows})
 
     async def t_load_dataset(self, name: str, limit: int = 3) -> ToolOutcome:
-        frozen = self.sup.frozen_dataset(name)
+        frozen = self.ctx.files.frozen_dataset(name)
         if frozen is None:
             return await self._download(name)
         rows, bad = [], 0
@@ -179,15 +103,15 @@ class Toolbox:
         # whatever the agent may have put at that name.
         source = name.removeprefix("hf:")
         filename = source.replace("/", "__") + ".jsonl"
-        staged = self.sup.run.path / "downloads" / filename
+        staged = self.ctx.run.path / "downloads" / filename
         staged.parent.mkdir(mode=0o700, exist_ok=True)
         spec = {"source": source, "out": str(staged)}
         try:
-            result = await self.sup.jobs.run_once(
+            result = await self.ctx.jobs.run_once(
                 spec, f"download-{int(time.time())}", timeout=300, module="agent_core.ml.download", offline=False
             )
             safe_fs.write_text(
-                self.sup.run.workspace, f"data/{filename}", staged.read_text(encoding="utf-8", errors="replace")
+                self.ctx.run.workspace, f"data/{filename}", staged.read_text(encoding="utf-8", errors="replace")
             )
         except WorkerError as exc:
             return ToolOutcome(
@@ -204,7 +128,7 @@ class Toolbox:
 
     # -- files: resolved beneath the workspace, no symlink followed (agent_core/oversight/safe_fs.py) -------
     async def t_read_file(self, path: str) -> ToolOutcome:
-        with os.fdopen(safe_fs.open_beneath(self.sup.run.workspace, path), "rb") as fh:
+        with os.fdopen(safe_fs.open_beneath(self.ctx.run.workspace, path), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             raw = fh.read(4 * MAX_READ + 4)  # never the whole of a huge (or sparse) file
         text = raw.decode("utf-8", "replace")
@@ -214,11 +138,11 @@ class Toolbox:
         return ToolOutcome("read_file", True, f"{path}: {size} bytes", {"content": text[:MAX_READ] + f"\n[... {more}]"})
 
     async def t_write_file(self, path: str, content: str) -> ToolOutcome:
-        safe_fs.write_text(self.sup.run.workspace, path, content)
+        safe_fs.write_text(self.ctx.run.workspace, path, content)
         return ToolOutcome("write_file", True, f"wrote {len(content)} characters to {path}")
 
     async def t_list_files(self, path: str = ".") -> ToolOutcome:
-        files = sorted(safe_fs.walk_files(self.sup.run.workspace, path))
+        files = sorted(safe_fs.walk_files(self.ctx.run.workspace, path))
         return ToolOutcome("list_files", True, f"{len(files)} files: " + ", ".join(files[:50]), {"files": files})
 
     # -- training -------------------------------------------------------------
@@ -246,8 +170,8 @@ class Toolbox:
         beta: float | None = None,
         eval_steps: int | None = None,
     ) -> ToolOutcome:
-        sup = self.sup
-        frozen = sup.frozen_dataset(dataset)  # the job reads this copy, never the live file
+        ctx = self.ctx
+        frozen = ctx.files.frozen_dataset(dataset)  # the job reads this copy, never the live file
         if frozen is None:
             return ToolOutcome("start_training", False, f"no dataset {dataset!r}; see list_datasets")
         data, data_sha = frozen
@@ -274,7 +198,7 @@ class Toolbox:
                     "reward(prompt, completion, **fields) -> float",
                 )
             reward_rel = os.path.normpath(reward_file)
-            if not safe_fs.is_regular(sup.run.workspace, reward_rel) or reward_rel.startswith("data/"):
+            if not safe_fs.is_regular(ctx.run.workspace, reward_rel) or reward_rel.startswith("data/"):
                 return ToolOutcome(
                     "start_training",
                     False,
@@ -283,25 +207,25 @@ class Toolbox:
                 )
         if eval_steps is not None and eval_steps < 1:
             return ToolOutcome("start_training", False, "eval_steps must be a positive number of steps")
-        dev = (sup.frozen_dataset("dev") or (None,))[0] if eval_steps else None
+        dev = (ctx.files.frozen_dataset("dev") or (None,))[0] if eval_steps else None
         if eval_steps and dev is None:
             return ToolOutcome("start_training", False, "eval_steps needs a dev split; there is none")
         if learning_rate is None:
             learning_rate = 1e-5 if method == "grpo" else 1e-3
-        parent = sup.checkpoint_path(base)
+        parent = ctx.models.checkpoint_path(base)
         if parent is None:  # reached only through an approved model_substitution
             parent = Path(base).expanduser()
             if not (parent / "config.json").is_file():
                 return ToolOutcome(
                     "start_training", False, f"{base!r} is neither a checkpoint of this run nor a local model folder"
                 )
-        await sup.ensure_base()
-        job_no = len(sup.jobs.jobs) + 1
-        out = sup.run.checkpoints / f"job{job_no}"
+        await ctx.models.ensure_base()
+        job_no = len(ctx.jobs.jobs) + 1
+        out = ctx.run.checkpoints / f"job{job_no}"
         spec = {
             "mode": "train",
             "method": "sft",
-            "base_model": str(sup.base_model_path),
+            "base_model": str(ctx.models.base_path),
             "init_from": None if base == "base" else str(parent),
             "dataset": str(data),
             "dataset_source": dataset,
@@ -320,7 +244,7 @@ class Toolbox:
             "lora_r": lora_r,
             "launcher": launcher,
             "num_processes": num_processes,
-            "lineage": {"base_model": sup.cfg.get("model"), "parent": base, "run": sup.run.id},
+            "lineage": {"base_model": ctx.model_name, "parent": base, "run": ctx.run.id},
         }
         if eval_steps:
             spec.update(
@@ -328,13 +252,13 @@ class Toolbox:
                 eval_steps=eval_steps,
                 eval_limit=256,
                 eval_max_new_tokens=tasks.answer_budget(dev),
-                eval_scorer=sup.scorer,
+                eval_scorer=ctx.models.scorer,
             )
         if method == "grpo":
             # the reward and the workspace files it may read, frozen read-only for this job: a later
             # edit of any of them changes nothing here; a new job with a new bundle asks first
-            bundle = sup.run.jobs / f"{out.name}.reward"
-            manifest = sup.workspace_files.freeze_bundle(bundle)
+            bundle = ctx.run.jobs / f"{out.name}.reward"
+            manifest = ctx.files.freeze_bundle(bundle)
             if reward_rel not in manifest["files"]:
                 return ToolOutcome(
                     "start_training",
@@ -350,7 +274,7 @@ class Toolbox:
                 reward_source=reward_rel,
                 reward_sha256=manifest["sha256"],
                 reward_manifest=manifest["files"],
-                sandbox="none" if sup.cfg.get("unsafe_no_sandbox") else "bwrap",
+                sandbox="bwrap" if ctx.fenced else "none",
                 num_generations=group,
                 per_device_train_batch_size=batch_size * group,
                 temperature=1.0 if temperature is None else temperature,
@@ -358,7 +282,7 @@ class Toolbox:
                 beta=beta,
             )
             spec["lineage"].update(reward_file=reward_rel, reward_sha256=manifest["sha256"])
-        job = await sup.jobs.start(spec)
+        job = await ctx.jobs.start(spec)
         if method == "grpo":
             what = (
                 f"GRPO on {dataset} from {base}, reward {reward_file}, lr {learning_rate:g} "
@@ -377,17 +301,17 @@ class Toolbox:
         )
 
     def _job(self, job: str):
-        if job not in self.sup.jobs.jobs:
-            raise ValueError(f"no job {job!r}; jobs: {', '.join(self.sup.jobs.jobs) or 'none'}")
-        return self.sup.jobs.jobs[job]
+        if job not in self.ctx.jobs.jobs:
+            raise ValueError(f"no job {job!r}; jobs: {', '.join(self.ctx.jobs.jobs) or 'none'}")
+        return self.ctx.jobs.jobs[job]
 
     async def t_job_status(self, job: str) -> ToolOutcome:
         j = self._job(job)
         return ToolOutcome("job_status", True, _job_line(j.brief()), j.brief())
 
     async def t_wait(self, job: str | None = None, timeout_s: float = 300.0) -> ToolOutcome:
-        sup = self.sup
-        target = self._job(job) if job else (sup.jobs.running() or [None])[-1]
+        ctx = self.ctx
+        target = self._job(job) if job else (ctx.jobs.running() or [None])[-1]
         if target is None:
             return ToolOutcome("wait", True, "no job is running", {})
         deadline = time.monotonic() + max(1.0, min(timeout_s, 3600.0))
@@ -396,14 +320,9 @@ class Toolbox:
             if target.done.is_set():
                 reason = "job ended"
                 break
-            if sup.interrupt_requested():
-                reason = "interrupted by the person (pause or stop)"
-                break
-            if sup.nudge_waiting():
-                reason = "a message from the person arrived (read it before you go on)"
-                break
-            if sup.agent_alerts:
-                reason = "a watchdog alert"
+            woke = ctx.wake_reason()
+            if woke:
+                reason = woke
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -417,7 +336,7 @@ class Toolbox:
         return ToolOutcome("wait", True, f"{reason}: {_job_line(brief)}", brief)
 
     async def t_stop_training(self, job: str) -> ToolOutcome:
-        j = await self.sup.jobs.stop(self._job(job).id)
+        j = await self.ctx.jobs.stop(self._job(job).id)
         return ToolOutcome("stop_training", True, _job_line(j.brief()), j.brief())
 
     async def t_sample(self, checkpoint: str, prompts: list, max_new_tokens: int = 16) -> ToolOutcome:
@@ -429,18 +348,18 @@ class Toolbox:
             "max_new_tokens": max_new_tokens,
             "temperature": 0.0,
         }
-        result = await self.sup.jobs.run_once(spec, f"sample-{int(time.time() * 1000)}")
+        result = await self.ctx.jobs.run_once(spec, f"sample-{int(time.time() * 1000)}")
         samples = result.get("samples", [])
         text = "; ".join(f"{s.get('prompt')!r} -> {s.get('completion')!r}" for s in samples[:8])
         return ToolOutcome("sample", True, f"{len(samples)} samples: {text}", {"samples": samples})
 
     async def t_evaluate(self, checkpoint: str, split: str = "dev", limit: int | None = None) -> ToolOutcome:
         path = await self._model(checkpoint)
-        frozen = self.sup.frozen_dataset(split)
+        frozen = self.ctx.files.frozen_dataset(split)
         if frozen is None:
             return ToolOutcome("evaluate", False, f"no split {split!r}; use dev")
-        result = await self.sup.evaluate(path, frozen[0], limit)
-        self.sup.log.emit("score", split=split, value=result["score"], checkpoint=checkpoint, role="agent")
+        result = await self.ctx.models.evaluate(path, frozen[0], limit)
+        self.ctx.log.emit("score", split=split, value=result["score"], checkpoint=checkpoint, role="agent")
         wrong = [e for e in result.get("examples", []) if not e.get("correct")][:3]
         misses = "; ".join(f"{e['prompt']!r} wanted {e['expected']!r} got {e['got']!r}" for e in wrong)
         scorer = result.get("scorer", "exact")
@@ -462,40 +381,63 @@ class Toolbox:
 
     async def _model(self, name: str) -> Path:
         if name == "base":
-            return await self.sup.ensure_base()
+            return await self.ctx.models.ensure_base()
         return self._checkpoint(name)
 
     def _checkpoint(self, name: str) -> Path:
-        path = self.sup.checkpoint_path(name)
+        path = self.ctx.models.checkpoint_path(name)
         if path is None:
             raise ValueError(
                 f"no checkpoint {name!r}; use 'base' or a finished job id "
-                f"({', '.join(self.sup.checkpoints()) or 'none yet'})"
+                f"({', '.join(self.ctx.models.checkpoints()) or 'none yet'})"
             )
         return path
 
     # -- bookkeeping ----------------------------------------------------------
     async def t_run_python(self, code: str, timeout_s: float = 60.0) -> ToolOutcome:
-        from agent_core.oversight.sandbox import run_python
+        """Called after the gate: `network_approved` only when it flagged this call's network use
+        and a person (or a policy that allows it) approved it."""
+        from agent_core.oversight import sandbox
 
-        return await run_python(self.sup, code, timeout_s, network=self.network_approved)
+        try:
+            res = await sandbox.run_code(
+                code, self.ctx.run.workspace, timeout=timeout_s, network=self.network_approved, fenced=self.ctx.fenced
+            )
+        except fence.FenceUnavailable as exc:
+            return ToolOutcome("run_python", False, f"run_python cannot run: {exc}")
+        output = redact(compact_text(res["output"], max_chars=4000)) if res["output"].strip() else "(no output)"
+        blocked = res["network_attempts"]
+        if blocked:
+            self.ctx.log.emit(
+                "alert",
+                rule="network",
+                severity="warning",
+                message=f"run_python tried to reach the network and was blocked: {'; '.join(blocked[:3])}",
+            )
+        if res["timed_out"]:
+            head = f"timed out after {sandbox.effective_timeout(timeout_s):g}s (killed)"
+        else:
+            head = f"exit {res['exit']} in {res['seconds']:g}s"
+        data = {k: res[k] for k in ("exit", "timed_out", "bytes", "isolation", "seconds")}
+        if blocked:
+            data["network_blocked"] = blocked[:5]
+        ok = res["exit"] == 0 and not res["timed_out"]
+        return ToolOutcome("run_python", ok, f"{head}; output:\n{output}", data)
 
     async def t_note(self, text: str) -> ToolOutcome:
-        from agent_core.record.secrets import redact
-
         old = (
-            safe_fs.read_text(self.sup.run.workspace, "NOTES.md")
-            if safe_fs.is_regular(self.sup.run.workspace, "NOTES.md")
+            safe_fs.read_text(self.ctx.run.workspace, "NOTES.md")
+            if safe_fs.is_regular(self.ctx.run.workspace, "NOTES.md")
             else ""
         )
-        safe_fs.write_text(self.sup.run.workspace, "NOTES.md", old + f"- {redact(text.strip())}\n")
-        self.sup.log.emit("note", text=text)
+        safe_fs.write_text(self.ctx.run.workspace, "NOTES.md", old + f"- {redact(text.strip())}\n")
+        self.ctx.log.emit("note", text=text)
         return ToolOutcome("note", True, "noted")
 
     async def t_submit(self, checkpoint: str) -> ToolOutcome:
         self._checkpoint(checkpoint)
-        self.sup.submitted = checkpoint
-        self.sup.log.emit("submitted", checkpoint=checkpoint)
+        self.ctx.submit(checkpoint)
+        self.ctx.log.emit("submitted", checkpoint=checkpoint)
         return ToolOutcome("submit", True, f"submitted {checkpoint}; the harness scores it on the hidden test split")
 
 

@@ -6,6 +6,8 @@ sampler degrades to host metrics only, never raising.
 
 from __future__ import annotations
 
+import asyncio
+
 import psutil
 
 try:
@@ -63,3 +65,18 @@ class HostSampler:
                 pynvml.nvmlShutdown()
             except Exception:
                 pass
+
+
+async def sample_forever(log, on_sample, every_s: float = 2.0) -> None:
+    """A `host_sample` event every `every_s` seconds, each then handed to `on_sample(sample)`;
+    runs until cancelled, or until `on_sample` returns False."""
+    sampler = HostSampler()
+    try:
+        while True:
+            sample = await asyncio.to_thread(sampler.sample)
+            log.emit("host_sample", **sample)
+            if on_sample(sample) is False:
+                return
+            await asyncio.sleep(every_s)
+    finally:
+        sampler.close()

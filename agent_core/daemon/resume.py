@@ -33,16 +33,16 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agent_core.agents.base import Action, Agent, Call, Say, ToolOutcome
 from agent_core.agents.markers import NOTE_PREFIX
-from agent_core.record.events import parse_ts, read_events
+from agent_core.agents.tools import Toolbox
+from agent_core.record.events import LIVE_JOB_STATES, parse_ts, read_events
 from agent_core.record.runs import RunDir
+from agent_core.training.jobs import Job, JobManager
+from agent_core.training.models import RunModels
 
-if TYPE_CHECKING:
-    from agent_core.daemon.supervisor import Supervisor
-
-LIVE_JOB_STATES = ("queued", "running", "stopping")
 ENDED_STATES = ("finished", "failed")
 INTERRUPTED = "interrupted: the daemon stopped while the job ran"
 
@@ -176,7 +176,12 @@ class LogState:
                 calls[str(ev.get("id"))] = entry
                 out.append(entry)
             elif t == "tool_result" and str(ev.get("id")) in calls:
-                calls[str(ev["id"])]["result"] = {"ok": bool(ev.get("ok")), "summary": str(ev.get("summary", ""))}
+                calls[str(ev["id"])]["result"] = {
+                    "ok": bool(ev.get("ok")),
+                    "summary": str(ev.get("summary", "")),
+                    "data": ev.get("data") if isinstance(ev.get("data"), dict) else {},
+                    "denied": bool(ev.get("denied")),
+                }
             elif t == "score" and ev.get("role") == "agent" and out:
                 for entry in reversed(out):
                     if entry["kind"] == "call" and entry["tool"] == "evaluate":
@@ -225,6 +230,19 @@ def planned_steps(spec: dict) -> int | None:
     return math.ceil(float(spec.get("num_train_epochs") or 1.0) * per_epoch)
 
 
+def with_save_steps(spec: dict, save_steps: int | None) -> dict:
+    """A training spec that saves intermediate checkpoints, so that a resumed run continues from
+    one: every `save_steps` steps (the run's setting; 0: never), else about three times a job
+    (every planned/4 steps, at least 50)."""
+    if spec.get("mode") != "train" or spec.get("save_steps"):
+        return spec
+    n = save_steps
+    if n is None:
+        total = planned_steps(spec)
+        n = max(50, total // 4) if total else 0
+    return {**spec, "save_steps": int(n)} if n else spec
+
+
 def latest_checkpoint(job: JobRecord) -> tuple[int, Path] | None:
     """The job's newest complete intermediate checkpoint (lineage.json written last marks it)."""
     found: dict[int, Path] = {}
@@ -268,24 +286,22 @@ def restart_spec(job: JobRecord, new_id: str, checkpoints_dir: Path) -> tuple[di
     return spec, f"{job.id} restarts as {new_id} {where} for the remaining {remaining} steps"
 
 
-def restore_jobs(sup: "Supervisor", st: LogState) -> None:
+def restore_jobs(jobs: JobManager, st: LogState, aliases: dict[str, str]) -> None:
     """Put the earlier jobs back in the JobManager (their ids stay taken; finished ones keep their
-    checkpoints for evaluate / submit)."""
-    from agent_core.training.jobs import Job
-
+    checkpoints for evaluate / submit), and the job aliases of earlier resumes."""
     for rec in st.jobs.values():
         spec = rec.spec
         job = Job(
             rec.id,
             spec,
-            sup.run.jobs / f"{rec.id}.json",
+            jobs.jobs_dir / f"{rec.id}.json",
             Path(spec.get("output_dir") or ""),
             state=rec.state,
             step=rec.step,
             total=planned_steps(spec) if spec else None,
+            started=rec.started or time.time(),
+            ended=rec.ended,
         )
-        job.started = rec.started or time.time()
-        job.ended = rec.ended
         out = Path(spec.get("output_dir") or "")
         if rec.state in ("finished", "stopped") and (out / "lineage.json").is_file():
             job.result = {"checkpoint": str(out)}
@@ -295,76 +311,56 @@ def restore_jobs(sup: "Supervisor", st: LogState) -> None:
                 "message": rec.detail,
                 "step": rec.step,
             }
-        job.done.set()
-        sup.jobs.jobs[rec.id] = job
-    sup.job_aliases.update(st.aliases)
+        jobs.restore(job)
+    aliases.update(st.aliases)
 
 
-async def restart_interrupted(sup: "Supervisor", st: LogState, restart: bool = True) -> list[str]:
+async def restart_interrupted(
+    jobs: JobManager, models: RunModels, aliases: dict[str, str], st: LogState, restart: bool = True
+) -> list[str]:
     """Mark the jobs the dead daemon left running as failed (interrupted) and (restart: the run
     has not submitted yet) start each again from its latest checkpoint. One sentence per job."""
     notes = []
     for rec in st.interrupted():
-        sup.log.emit("job_state", job=rec.id, state="failed", detail=f"{INTERRUPTED} (at step {rec.step})")
-        job = sup.jobs.jobs[rec.id]
-        job.state = "failed"
-        job.error = {"kind": "interrupted", "message": INTERRUPTED, "step": rec.step}
+        jobs.mark_interrupted(rec.id, INTERRUPTED, rec.step)
         if rec.spec.get("mode") != "train" or not restart:
             continue
-        new_id = f"job{len(sup.jobs.jobs) + 1}"
-        spec, why = restart_spec(rec, new_id, sup.run.checkpoints)
-        await sup.ensure_base()
-        new = await sup.jobs.start(spec)
+        new_id = f"job{len(jobs.jobs) + 1}"
+        spec, why = restart_spec(rec, new_id, models.run_path / "checkpoints")
+        await models.ensure_base()
+        new = await jobs.start(spec)
         if new.id != new_id:  # the JobManager names jobs; keep the output folder's name in step
             why = why.replace(new_id, new.id)
-        sup.job_aliases[rec.id] = new.id
-        for old, target in list(sup.job_aliases.items()):
+        aliases[rec.id] = new.id
+        for old, target in list(aliases.items()):
             if target == rec.id:
-                sup.job_aliases[old] = new.id
+                aliases[old] = new.id
         notes.append(why)
     return notes
 
 
 # -- the agent ---------------------------------------------------------------------------------------
-_JOB_STATE = re.compile(r"\b(job\d+) (queued|running|stopping|finished|stopped|failed)\b")
+RERUN = ("list_datasets", "list_files", "read_file")  # cheap, read-only: run again for their whole data
 
 
-async def outcome_of(sup: "Supervisor", entry: dict):
-    """The ToolOutcome a completed call had, rebuilt from the log (data parsed from its summary
-    and events; cheap read-only tools are run again for their data)."""
-    from agent_core.agents.base import ToolOutcome
-    from agent_core.agents.markers import DENIED_PREFIXES
-    from agent_core.agents.tools import Toolbox
-
+async def outcome_of(toolbox: Toolbox, entry: dict) -> ToolOutcome:
+    """The ToolOutcome a completed call had, rebuilt from the log: the facts its tool_result
+    recorded (job, state, score...); cheap read-only tools are run again for their whole data."""
     tool, args, res = entry["tool"], entry["args"], entry["result"]
-    summary, ok = res["summary"], res["ok"]
-    denied = summary.startswith(DENIED_PREFIXES)
-    data: dict[str, Any] = {}
-    if ok:
-        if tool in ("list_datasets", "list_files", "read_file") or (
-            tool == "load_dataset" and sup.dataset_path(str(args.get("name", ""))) is not None
-        ):
-            try:
-                data = (await Toolbox(sup).call(tool, dict(args))).data
-            except Exception:
-                data = {}
-        elif tool == "start_training":
-            m = re.match(r"(job\d+) started", summary)
-            data = {"job": m.group(1)} if m else {}
-        elif tool in ("wait", "job_status", "stop_training"):
-            m = _JOB_STATE.search(summary)
-            if m:
-                data = {"job": m.group(1), "state": m.group(2)}
-        elif tool == "evaluate" and entry.get("scores"):
-            data = {"score": entry["scores"][-1].get("value")}
-    return ToolOutcome(tool, ok, summary, data, denied=denied)
+    data: dict[str, Any] = dict(res.get("data") or {})
+    if res["ok"] and (
+        tool in RERUN or (tool == "load_dataset" and toolbox.ctx.files.dataset_path(str(args.get("name", ""))))
+    ):
+        try:
+            data = (await toolbox.call(tool, dict(args))).data
+        except Exception:
+            pass
+    return ToolOutcome(tool, res["ok"], res["summary"], data, denied=res.get("denied", False))
 
 
-async def replay(sup: "Supervisor", agent, st: LogState):
+async def replay(toolbox: Toolbox, agent: Agent, st: LogState) -> Action | None:
     """Feed a deterministic agent the outcomes of its completed calls. Returns its first action
     the log does not hold (to run live), or None when it has none left to replay."""
-    from agent_core.agents.base import Call
-
     entries = st.transcript()
     done_calls = [e for e in entries if e["kind"] == "call" and e["result"] is not None]
     nudges = [e for e in entries if e["kind"] == "nudge"]
@@ -375,15 +371,13 @@ async def replay(sup: "Supervisor", agent, st: LogState):
         action = _next_call(agent, last)
         if not isinstance(action, Call) or action.tool != entry["tool"]:
             return action  # the agent goes another way than the log: from here on it runs live
-        last = await outcome_of(sup, entry)
+        last = await outcome_of(toolbox, entry)
     for n in nudges:
         agent.on_nudge(n["text"])
     return _next_call(agent, last)
 
 
-def _next_call(agent, last):
-    from agent_core.agents.base import Say
-
+def _next_call(agent: Agent, last: ToolOutcome | None) -> Action:
     for _ in range(200):  # Says were logged the first time round: skip them
         action = agent.next_action(last)
         last = None

@@ -26,7 +26,7 @@ from agent_core.oversight.policy import Verdict
 from agent_core.record.secrets import redact, redact_obj
 
 if TYPE_CHECKING:
-    from agent_core.daemon.supervisor import Supervisor
+    from agent_core.record.events import EventLog
 
 SCOPES = ("once", "session")
 TEXT_FIELDS = ("content", "code", "text")  # what a plain-text edit replaces
@@ -56,14 +56,30 @@ def apply_edit(args: dict, edit: dict) -> dict:
 
 
 class Approvals:
-    def __init__(self, sup: "Supervisor", recheck: Callable[[str, dict], Verdict] | None = None):
-        self.sup = sup
+    """`log` gets the requests and decisions; `auto` is the run's --approve-flagged/--veto-flagged
+    ("approve" | "veto" | None); `on_waiting(True)` as a call starts waiting for a person and
+    `on_waiting(False)` once decided; `recheck(tool, args)` re-gates an edited call."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        auto: str | None = None,
+        on_waiting: Callable[[bool], None] | None = None,
+        recheck: Callable[[str, dict], Verdict] | None = None,
+    ):
+        self.log = log
+        self.auto = auto
+        self.on_waiting = on_waiting or (lambda waiting: None)
         self.pending: dict[str, tuple[asyncio.Future, dict]] = {}
         self.session_rules: set[tuple[str, str]] = set()  # (rule, pattern); pattern "*" = any
         self.recheck = recheck  # (tool, args) -> Verdict, after check_args; for edits
         self._verdicts: dict[str, Verdict] = {}
         self._calls: dict[str, tuple[str, dict]] = {}
         self._n = 0
+
+    def continue_numbering(self, asked: int) -> None:
+        """A resumed run: `asked` requests were made before; ids go on, never repeat."""
+        self._n = max(self._n, asked)
 
     def pending_requests(self) -> list[dict]:
         return [req for _fut, req in self.pending.values()]
@@ -78,10 +94,10 @@ class Approvals:
         details = {"tool": tool, "args": args, "call": call_id, "risk": verdict.risk, **verdict.details}
         if verdict.pattern:
             details["pattern"] = verdict.pattern
-        req = self.sup.log.emit(
+        req = self.log.emit(
             "approval_request", id=aid, rule=verdict.rule, summary=redact(verdict.reason), details=redact_obj(details)
         )
-        auto = self.sup.cfg.get("approval_auto")
+        auto = self.auto
         if self.covered(verdict):
             self._record(aid, "approve", "session", "approved earlier for the rest of the session", "session rule")
             return Decision(True)
@@ -105,24 +121,24 @@ class Approvals:
         An `ask` waits for a person; an approved edit is re-gated, and asks again only for a rule
         not approved yet for this call."""
         approved_rules: set[str] = set()
-        sup = self.sup
         while True:
             if verdict.action == "deny":
                 return "deny", args, verdict, verdict.reason
             if verdict.action != "ask" or verdict.rule in approved_rules:
                 if verdict.action == "allow" and verdict.details.get("policy") == "ask -> allow":
                     # the policy (e.g. --approval auto) let a flagged call through: say so in the log
-                    sup.log.emit(
+                    self.log.emit(
                         "alert",
                         rule=verdict.rule,
                         severity="info",
                         message=f"allowed by the run's policy without asking: {redact(verdict.reason)}",
                     )
                 return "run", args, verdict, ""
-            sup.set_state("waiting_approval")
-            decision = await self.ask(call_id, tool, args, verdict)
-            if not sup.stop_reason:
-                sup.set_state("running")
+            self.on_waiting(True)
+            try:
+                decision = await self.ask(call_id, tool, args, verdict)
+            finally:
+                self.on_waiting(False)
             if not decision.approved:
                 return "veto", args, verdict, decision.reason
             approved_rules.add(verdict.rule)
@@ -132,7 +148,7 @@ class Approvals:
             verdict = self.recheck(tool, args)
 
     def _record(self, aid: str, decision: str, scope: str, reason: str, by: str, **extra) -> None:
-        self.sup.log.emit("approval_decision", id=aid, decision=decision, scope=scope, reason=reason, by=by, **extra)
+        self.log.emit("approval_decision", id=aid, decision=decision, scope=scope, reason=reason, by=by, **extra)
 
     def decide(
         self,

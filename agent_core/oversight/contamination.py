@@ -380,3 +380,36 @@ def read_jsonl(path: str) -> Iterator[dict | str]:
                 yield json.loads(line)
             except ValueError:
                 yield line
+
+
+class HeldOutOverlap:
+    """The contamination guard of one run: a dataset's overlap with the held-out splits (the hidden
+    test split and dev), checked on the frozen copy a job would train on; verdicts cached by content.
+
+    `frozen(name) -> (path, sha256) | None` freezes a workspace dataset; `settings` is the policy
+    file's [contamination] table (min_overlap, ngram)."""
+
+    def __init__(self, frozen, hidden_test, settings: dict | None = None, default_threshold: float = 0.5):
+        self.frozen = frozen
+        self.hidden_test = hidden_test
+        self.settings = dict(settings or {})
+        self.default_threshold = default_threshold
+        self._cache: dict[str, list[Report]] = {}
+
+    def __call__(self, dataset: str) -> list[Report]:
+        frozen = self.frozen(dataset)
+        if frozen is None:
+            return []
+        path, sha = frozen
+        if sha not in self._cache:
+            train = list(read_jsonl(str(path)))
+            dev = self.frozen("dev")
+            options: dict[str, Any] = {"threshold": self.settings.get("min_overlap", self.default_threshold)}
+            if "ngram" in self.settings:
+                options["n"] = self.settings["ngram"]
+            self._cache[sha] = [
+                check(train, read_jsonl(str(held)), name=split, **options)
+                for split, held in (("test", self.hidden_test), ("dev", dev[0] if dev else None))
+                if held is not None and held.exists() and held != path
+            ]
+        return self._cache[sha]

@@ -31,12 +31,15 @@ import difflib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable
 
 from agent_core.oversight import identity, safe_fs
 from agent_core.oversight.code_scan import HARNESS_DIR, NET_MODULES, code_findings, code_spans  # noqa: F401
 from agent_core.record import secrets as secret_scan
 from agent_core.record.events import LIVE_JOB_STATES
+
+if TYPE_CHECKING:
+    from agent_core.training.workspace import Workspace
 
 RULES = (
     "reward_rewrite",
@@ -83,13 +86,31 @@ class Verdict:
 ALLOW = Verdict("allow")
 
 
-class GateContext(Protocol):
-    workspace: Path
-    hidden_dir: Path
+@dataclass
+class GateContext:
+    """Everything the gate may ask about the run (the daemon builds one; tests build their own)."""
 
-    def dataset_path(self, name: str) -> Path | None: ...
-    def checkpoint_path(self, name: str) -> Path | None: ...
-    def contamination(self, dataset: str) -> list: ...
+    files: Workspace  # the agent's workspace: datasets, frozen copies, the reward bundle
+    hidden_dir: Path  # the held-out split and the scorer: never the agent's
+    run_id: str
+    checkpoints: Callable[[], dict[str, Path]]  # {job id: checkpoint folder}
+    checkpoint_path: Callable[[str], Path | None]  # "base", "latest" or a job id -> folder
+    contamination: Callable[[str], list]  # dataset name -> overlap reports with the held-out splits
+    jobs: Callable[[], list[tuple[dict, str]]]  # (spec, state) of every job, in start order
+
+    @property
+    def workspace(self) -> Path:
+        return self.files.root
+
+    @property
+    def base_model_path(self) -> Path | None:
+        return self.checkpoint_path("base")
+
+    def dataset_path(self, name: str) -> Path | None:
+        return self.files.dataset_path(name)
+
+    def frozen_dataset(self, name: str) -> tuple[Path, str] | None:
+        return self.files.frozen_dataset(name)
 
 
 class PathEscape(ValueError):
@@ -175,17 +196,14 @@ def _diff(path: Path, new: str, rel: str) -> str:
     return text
 
 
-def reward_files(ctx) -> dict[Path, str]:
+def reward_files(ctx: GateContext) -> dict[Path, str]:
     """{resolved reward file: state of the latest GRPO job that uses it} from the jobs' specs."""
-    jobs = getattr(getattr(ctx, "jobs", None), "jobs", None) or {}
     found: dict[Path, str] = {}
-    workspace = Path(getattr(ctx, "workspace", "."))
-    for job in list(jobs.values()):
-        spec = getattr(job, "spec", None) or {}
+    for spec, state in ctx.jobs():
         rf = spec.get("reward_source")  # the workspace file the job's frozen reward was copied from
         if rf:
             try:
-                found[(workspace / rf).resolve()] = getattr(job, "state", "queued")
+                found[(ctx.workspace / rf).resolve()] = state
             except (OSError, RuntimeError):
                 continue
     return found
@@ -193,7 +211,7 @@ def reward_files(ctx) -> dict[Path, str]:
 
 # -- the classifier ---------------------------------------------------------------------
 def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
-    ws = Path(ctx.workspace)
+    ws = ctx.workspace
     if tool in ("read_file", "write_file", "list_files"):
         path = str(args.get("path", "."))
         try:
@@ -306,29 +324,23 @@ def classify(tool: str, args: dict, ctx: GateContext) -> Verdict:
     return ALLOW
 
 
-def _content_pattern(ctx, name: str) -> str:
+def _content_pattern(ctx: GateContext, name: str) -> str:
     """The dataset with this content: what approving a contamination "for the session" covers."""
-    if hasattr(ctx, "frozen_dataset"):
-        frozen = ctx.frozen_dataset(name)
-        return f"{name}#{frozen[1][:12]}" if frozen else name
-    path = ctx.dataset_path(name)
-    if path is None:
-        return name
     try:
-        return f"{name}#{safe_fs.digest(Path(ctx.workspace), os.path.relpath(path, ctx.workspace))[:12]}"
+        frozen = ctx.frozen_dataset(name)
     except (OSError, ValueError):
         return name
+    return f"{name}#{frozen[1][:12]}" if frozen else name
 
 
-def _reward_bundle_change(ctx) -> Verdict | None:
+def _reward_bundle_change(ctx: GateContext) -> Verdict | None:
     """A GRPO job whose reward bundle (the reward file and the workspace files it may read) differs
     from the previous GRPO job's: changing the reward throws GRPO progress away, so a person asks."""
-    jobs = getattr(getattr(ctx, "jobs", None), "jobs", None) or {}
-    prev = [j.spec for j in list(jobs.values()) if (getattr(j, "spec", None) or {}).get("reward_sha256")]
-    if not prev or not hasattr(ctx, "workspace_files"):
+    prev = [spec for spec, _state in ctx.jobs() if spec.get("reward_sha256")]
+    if not prev:
         return None
     last = prev[-1]
-    now = ctx.workspace_files.bundle_manifest()
+    now = ctx.files.bundle_manifest()
     if now["sha256"] == last["reward_sha256"]:
         return None
     old_files: dict = last.get("reward_manifest") or {}
@@ -356,13 +368,11 @@ def _reward_bundle_change(ctx) -> Verdict | None:
     )
 
 
-def _lineage(ctx, path: Path) -> str | None:
-    checkpoints = ctx.checkpoints() if hasattr(ctx, "checkpoints") else {}
-    run_id = getattr(getattr(ctx, "run", None), "id", None)
-    return identity.lineage_problem(path, getattr(ctx, "base_model_path", None), checkpoints, run_id)
+def _lineage(ctx: GateContext, path: Path) -> str | None:
+    return identity.lineage_problem(path, ctx.base_model_path, ctx.checkpoints(), ctx.run_id)
 
 
-def _training_base(ctx, base: str) -> Verdict:
+def _training_base(ctx: GateContext, base: str) -> Verdict:
     if base == "base":
         return ALLOW
     known = ctx.checkpoint_path(base)
@@ -374,8 +384,8 @@ def _training_base(ctx, base: str) -> Verdict:
     details: dict = {"requested_base": base}
     folder = Path(base).expanduser()
     if not folder.is_absolute():
-        folder = Path(ctx.workspace) / folder
-    base_path = getattr(ctx, "base_model_path", None)
+        folder = ctx.workspace / folder
+    base_path = ctx.base_model_path
     if (folder / "config.json").is_file() and base_path is not None and (Path(base_path) / "config.json").is_file():
         try:
             diff = identity.differences(Path(base_path), folder)
@@ -401,10 +411,10 @@ def _training_base(ctx, base: str) -> Verdict:
     )
 
 
-def _run_python(ctx, code: str) -> Verdict:
-    found = code_findings(code, getattr(ctx, "hidden_dir", None))
+def _run_python(ctx: GateContext, code: str) -> Verdict:
+    found = code_findings(code, ctx.hidden_dir)
     # the whole code, never a cut: the flagged part may sit anywhere; spans say where
-    preview = {"code": code, "spans": code_spans(code, found, getattr(ctx, "hidden_dir", None))}
+    preview = {"code": code, "spans": code_spans(code, found, ctx.hidden_dir)}
     if found["eval"]:
         return Verdict(
             "deny",
@@ -433,7 +443,7 @@ def _run_python(ctx, code: str) -> Verdict:
     return Verdict("allow", "code_execution", "run agent-written Python in the workspace", preview, pattern="*")
 
 
-def _reward_rewrite(ctx, target: Path, rel: str, content: str) -> Verdict:
+def _reward_rewrite(ctx: GateContext, target: Path, rel: str, content: str) -> Verdict:
     used = reward_files(ctx)
     state = used.get(target)
     if state is None:

@@ -6,7 +6,7 @@
   file size and open files; every process of the call dies with it
 - environment: an allow-list (fence.sandbox_env: no API keys, tokens or credentials; hub offline)
 - a wall-clock timeout kills the whole call
-- output: stdout+stderr, at most HEAD+TAIL bytes kept, compacted (agent_core.agents.compaction.compact_text)
+- output: stdout+stderr, at most HEAD+TAIL bytes kept (the run_python tool compacts it)
   and redacted (agent_core.record.secrets)
 - an early warning, not a boundary: a sitecustomize audit hook (agent_core/oversight/fenced/site) prints
   NET_MARK on network use or `pip install`, so the daemon can raise a `network` alert
@@ -53,12 +53,17 @@ def build_command(
     return argv, outer, "/", "bwrap+network" if network else "bwrap"
 
 
+def effective_timeout(timeout: float | None) -> float:
+    """The seconds a call gets: the asked timeout, clamped to [1, MAX_TIMEOUT]."""
+    return max(1.0, min(float(timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT))
+
+
 async def run_code(
     code: str, workspace: Path, *, timeout: float = DEFAULT_TIMEOUT, network: bool = False, fenced: bool = True
 ) -> dict:
     """Run `code`; return {exit, timed_out, output (raw, capped), bytes, network_attempts, isolation, seconds}.
     Raises fence.FenceUnavailable when fenced and there is no usable bubblewrap."""
-    timeout = max(1.0, min(float(timeout or DEFAULT_TIMEOUT), MAX_TIMEOUT))
+    timeout = effective_timeout(timeout)
     cgroup = fence.PidsCgroup(LIMITS.processes) if fenced else None
     argv, env, cwd, isolation = build_command(code, workspace, network=network, fenced=fenced, cgroup=cgroup)
     t0 = time.monotonic()
@@ -121,34 +126,3 @@ async def run_code(
         "isolation": isolation,
         "seconds": round(time.monotonic() - t0, 2),
     }
-
-
-async def run_python(sup, code: str, timeout_s: float = DEFAULT_TIMEOUT, network: bool = False):
-    """The `run_python` tool, called after the policy gate. `network` is True only when the gate
-    flagged this call's network use and a person (or a policy that allows it) approved it."""
-    from agent_core.agents.base import ToolOutcome
-    from agent_core.agents.compaction import compact_text
-    from agent_core.record.secrets import redact
-
-    fenced = not sup.cfg.get("unsafe_no_sandbox")
-    try:
-        res = await run_code(code, Path(sup.run.workspace), timeout=timeout_s, network=network, fenced=fenced)
-    except fence.FenceUnavailable as exc:
-        return ToolOutcome("run_python", False, f"run_python cannot run: {exc}")
-    output = redact(compact_text(res["output"], max_chars=4000)) if res["output"].strip() else "(no output)"
-    if res["network_attempts"]:
-        sup.log.emit(
-            "alert",
-            rule="network",
-            severity="warning",
-            message=f"run_python tried to reach the network and was blocked: {'; '.join(res['network_attempts'][:3])}",
-        )
-    if res["timed_out"]:
-        head = f"timed out after {min(max(1.0, float(timeout_s or DEFAULT_TIMEOUT)), MAX_TIMEOUT):g}s (killed)"
-    else:
-        head = f"exit {res['exit']} in {res['seconds']:g}s"
-    data = {k: res[k] for k in ("exit", "timed_out", "bytes", "isolation", "seconds")}
-    if res["network_attempts"]:
-        data["network_blocked"] = res["network_attempts"][:5]
-    ok = res["exit"] == 0 and not res["timed_out"]
-    return ToolOutcome("run_python", ok, f"{head}; output:\n{output}", data)

@@ -32,8 +32,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from agent_core.record.events import EventLog
+from agent_core.record.events import LIVE_JOB_STATES, EventLog
 from agent_core.training.spec import LaunchSpec
 
 # Environment variables a worker may see. Everything else (API keys, tokens, cloud
@@ -241,15 +242,36 @@ class Job:
 
 
 class JobManager:
-    def __init__(self, run_path: Path, log: EventLog):
+    """The run's jobs. `on_planned(job)` is called once a job's total steps are known;
+    `complete_spec(spec) -> spec` fills in what the daemon adds to every training spec."""
+
+    def __init__(
+        self,
+        run_path: Path,
+        log: EventLog,
+        on_planned: Callable[[Job], None] | None = None,
+        complete_spec: Callable[[dict], dict] | None = None,
+    ):
         self.run_path = Path(run_path)
         self.jobs_dir = self.run_path / "jobs"
         self.jobs_dir.mkdir(exist_ok=True)
         self.log = log
         self.jobs: dict[str, Job] = {}
         self.progress = asyncio.Event()  # set on every job state change and new metric
-        self.on_planned = None  # callback(job) once a job's total steps are known
+        self.on_planned = on_planned
+        self.complete_spec = complete_spec
         self._one_shot: set[asyncio.subprocess.Process] = set()
+
+    def restore(self, job: Job) -> None:
+        """Put back a job an earlier daemon of this run started (resume): its id stays taken."""
+        job.done.set()
+        self.jobs[job.id] = job
+
+    def mark_interrupted(self, job_id: str, message: str, step: int) -> None:
+        """A job the dead daemon left running: failed, logged with why."""
+        job = self.jobs[job_id]
+        job.error = {"kind": "interrupted", "message": message, "step": step}
+        self._set_state(job, "failed", f"{message} (at step {step})")
 
     def _spawn(
         self,
@@ -288,6 +310,8 @@ class JobManager:
     async def start(self, spec: dict) -> Job:
         """Write the job's spec file and start it. ValueError (nothing started, no job id used)
         for a bad launcher field."""
+        if self.complete_spec is not None:
+            spec = self.complete_spec(spec)
         job_id = f"job{len(self.jobs) + 1}"
         spec_path = self.jobs_dir / f"{job_id}.json"
         argv = worker_command(spec, spec_path, base=self.run_path / "workspace")
@@ -379,7 +403,7 @@ class JobManager:
         return job
 
     def running(self) -> list[Job]:
-        return [j for j in self.jobs.values() if j.state in ("queued", "running", "stopping")]
+        return [j for j in self.jobs.values() if j.state in LIVE_JOB_STATES]
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(j.id) for j in self.running()), return_exceptions=True)

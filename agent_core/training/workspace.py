@@ -32,9 +32,10 @@ def _not_in_bundle(rel: str) -> bool:
 
 
 class Workspace:
-    def __init__(self, root: Path, frozen_dir: Path):
+    def __init__(self, root: Path, frozen_dir: Path, task: str = ""):
         self.root = Path(root)
         self.frozen_dir = Path(frozen_dir)
+        self.task = task  # a dataset may be named with the task's prefix ("arithmetic/train")
         # (device, inode, size, mtime, ctime) of a file already frozen -> (copy, sha256): the gate
         # and the tool freeze the same file; ctime changes with every write (and every utime),
         # so a file changed behind a restored mtime is copied again
@@ -51,8 +52,22 @@ class Workspace:
                 found[Path(rel).stem] = rel
         return found
 
-    def dataset_rel(self, name: str, task: str = "") -> str | None:
+    def dataset_paths(self) -> dict[str, Path]:
+        """{name: absolute path} of the datasets."""
+        return {name: self.root / rel for name, rel in self.datasets().items()}
+
+    def dataset_path(self, name: str) -> Path | None:
+        rel = self.dataset_rel(name)
+        return None if rel is None else self.root / rel
+
+    def frozen_dataset(self, name: str) -> tuple[Path, str] | None:
+        """(read-only copy, sha256) of a dataset, made now: what jobs, evaluations and checks read."""
+        rel = self.dataset_rel(name)
+        return None if rel is None else self.freeze(rel)
+
+    def dataset_rel(self, name: str, task: str | None = None) -> str | None:
         """A dataset by name ("train"), task-prefixed name, or a workspace .jsonl path."""
+        task = self.task if task is None else task
         name = str(name).strip()
         known = self.datasets()
         for key in (

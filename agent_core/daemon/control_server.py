@@ -1,0 +1,54 @@
+"""The daemon's side of the control socket (`<run>/daemon.sock`, agent_core.record.control is the
+client): one JSON request and one JSON reply per connection, from the run's owner only.
+
+Whatever reaches the socket is the person: no sandbox can see it (agent_core.oversight.fence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from agent_core.record.control import MAX_REQUEST, peer_uid, sock_address
+
+Handler = Callable[[dict], Awaitable[dict]]
+
+
+async def start(socket_path: Path, handle: Handler) -> asyncio.AbstractServer:
+    """Listen on `socket_path` (owner-only permissions) and answer each request with `handle`."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            if sock is not None and peer_uid(sock) not in (None, os.getuid()):
+                reply = {"ok": False, "error": "permission denied: not the run's owner"}
+            else:
+                line = await asyncio.wait_for(reader.readline(), 10)
+                try:
+                    req = json.loads(line[:MAX_REQUEST]) if line else None
+                except ValueError:
+                    req = None
+                if not isinstance(req, dict):
+                    reply = {"ok": False, "error": "bad request: send one JSON object and a newline"}
+                else:
+                    reply = await handle(req)
+            writer.write(json.dumps(reply, default=str).encode() + b"\n")
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    addr, fd = sock_address(socket_path)
+    if socket_path.exists():
+        socket_path.unlink()
+    old_umask = os.umask(0o177)
+    try:
+        return await asyncio.start_unix_server(serve, path=addr)
+    finally:
+        os.umask(old_umask)
+        if fd is not None:
+            os.close(fd)
