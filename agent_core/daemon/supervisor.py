@@ -100,6 +100,7 @@ class Supervisor:
             submit=self._submit,
         )
         self.state: str | None = None
+        self._state_before_approval = "running"
         self.submitted: str | None = None
         self.pause_requested = False
         self.stop_reason: str | None = None
@@ -123,10 +124,13 @@ class Supervisor:
             self.log.emit("run_state", state=state, **fields)
 
     def _waiting_for_person(self, waiting: bool) -> None:
+        """A request waits for a person (or was decided): the run's state says so, then goes back."""
         if waiting:
+            if self.state != "waiting_approval":
+                self._state_before_approval = self.state or "running"
             self.set_state("waiting_approval")
         elif not self.stop_reason:
-            self.set_state("running")
+            self.set_state(self._state_before_approval)
 
     def _wake_reason(self) -> str | None:
         """Why a parked `wait` returns early: the person paused or stopped the run, wrote to the
@@ -172,14 +176,12 @@ class Supervisor:
         if action == "deny":
             raise StopRun(f"the policy denies downloading the base model {model!r}")
         if action == "ask":
-            self.set_state("waiting_approval")
             decision = await self.approvals.ask("base", "load_base_model", {"model": model}, verdict)
             if not decision.approved:
                 raise StopRun(
                     f"downloading the base model {model!r} was vetoed"
                     + (f": {decision.reason}" if decision.reason else "")
                 )
-            self.set_state("starting")
 
     def _pause_by_policy(self, rule: str) -> None:
         if not self.pause_requested:

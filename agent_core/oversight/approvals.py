@@ -57,8 +57,8 @@ def apply_edit(args: dict, edit: dict) -> dict:
 
 class Approvals:
     """`log` gets the requests and decisions; `auto` is the run's --approve-flagged/--veto-flagged
-    ("approve" | "veto" | None); `on_waiting(True)` as a call starts waiting for a person and
-    `on_waiting(False)` once decided; `recheck(tool, args)` re-gates an edited call."""
+    ("approve" | "veto" | None); `on_waiting(True)` once a request waits for a person (it is in
+    the log by then) and `on_waiting(False)` once it is decided or cancelled; `recheck(tool, args)` re-gates an edited call."""
 
     def __init__(
         self,
@@ -109,12 +109,14 @@ class Approvals:
         self.pending[aid] = (fut, req)
         self._verdicts[aid] = verdict
         self._calls[aid] = (tool, args)  # unredacted: what an edit applies to
+        self.on_waiting(True)  # after the request is in the log: whoever sees the state finds it
         try:
             return await fut
         finally:
             self.pending.pop(aid, None)
             self._verdicts.pop(aid, None)
             self._calls.pop(aid, None)
+            self.on_waiting(False)
 
     async def settle(self, call_id: str, tool: str, args: dict, verdict: Verdict) -> tuple[str, dict, Verdict, str]:
         """Take a gated call to a final answer: ("run" | "deny" | "veto", args, verdict, reason).
@@ -134,11 +136,7 @@ class Approvals:
                         message=f"allowed by the run's policy without asking: {redact(verdict.reason)}",
                     )
                 return "run", args, verdict, ""
-            self.on_waiting(True)
-            try:
-                decision = await self.ask(call_id, tool, args, verdict)
-            finally:
-                self.on_waiting(False)
+            decision = await self.ask(call_id, tool, args, verdict)
             if not decision.approved:
                 return "veto", args, verdict, decision.reason
             approved_rules.add(verdict.rule)
