@@ -333,7 +333,7 @@ class ReplayFeed:
         """Seek just past the next marker event (approval, alert, checkpoint, nudge, score)
         after the position, so it is the last event shown; None (no move) if there is none."""
         log = self.log
-        with log._lock:
+        with log.lock:
             k = bisect_right(log.markers, self.position - 1)
             target = log.markers[k] if k < len(log.markers) else None
         if target is None:
@@ -344,7 +344,7 @@ class ReplayFeed:
     def prev_marker(self) -> int | None:
         """Seek back so the previous marker (before the one last shown) is the last event."""
         log = self.log
-        with log._lock:
+        with log.lock:
             k = bisect_right(log.markers, self.position - 2) - 1
             target = log.markers[k] if k >= 0 else None
         if target is None:

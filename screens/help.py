@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical
 from textual.dom import DOMNode
 from textual.screen import ModalScreen
@@ -42,9 +42,9 @@ def binding_rows(node: DOMNode) -> list[BindingRow]:
     rows: list[BindingRow] = []
     seen: set[str] = set()
     for owner in (node, app):
-        bindings_map = owner._bindings.copy()
-        if app._keymap:
-            bindings_map.apply_keymap(app._keymap)
+        bindings_map = BindingsMap(_declared(owner))
+        if app.keymap_config:  # what the app applied from config.toml (TinkerApp.set_keymap)
+            bindings_map.apply_keymap(app.keymap_config)
         keys_of: dict[str, list[str]] = {}
         first: dict[str, Binding] = {}
         for key, bindings in bindings_map.key_to_bindings.items():

@@ -141,7 +141,7 @@ class ReplayLog:
         self.max_gap = max_gap
         self.path = Path(path) if path is not None else None
         self._list = events  # in-memory source (tests, small logs)
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # readers in other modules take it too (feeds, timeline)
         self._fh = None  # UI-thread reader of the file
         self.count = 0
         self.done = False
@@ -218,7 +218,7 @@ class ReplayLog:
                             return
                         part = keep[lo : lo + 500]
                         good, self._last_seq, bad = valid_events(parse_lines(part), self._last_seq)
-                        with self._lock:
+                        with self.lock:
                             self.corrupt += bad
                             self.add_events([ev for _, ev in good], [(starts[lo + k], len(part[k])) for k, _ in good])
                     if progress is not None:
@@ -232,7 +232,7 @@ class ReplayLog:
                     progress()
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
@@ -240,7 +240,7 @@ class ReplayLog:
     # -- building ---------------------------------------------------------------------------
     def add_events(self, events: Sequence[dict], spans: Sequence[tuple[int, int]] | None = None) -> None:
         """Index the next events (in log order); `spans`: (offset, length) of each line."""
-        with self._lock:
+        with self.lock:
             n = self.count
             vt, tsf, codes = self.vt, self.tsf, self.codes
             view = self._view
@@ -348,7 +348,7 @@ class ReplayLog:
 
     def events(self, lo: int, hi: int) -> list[dict]:
         """events[lo:hi] (parsed again from the file for a file source)."""
-        with self._lock:
+        with self.lock:
             hi = min(hi, self.count)
             if lo >= hi:
                 return []
@@ -383,7 +383,7 @@ class ReplayState:
 
     def view(self, config: dict | None = None) -> RunView:
         log, i = self.log, self.index
-        with log._lock:
+        with log.lock:
             k = min(i // SNAPSHOT_EVERY, len(log.snapshots) - 1) if log.snapshots else -1
             view = log.snapshots[k].copy() if k >= 0 else RunView()
             lo = max(k, 0) * SNAPSHOT_EVERY
@@ -410,7 +410,7 @@ class ReplayState:
         order of first metric, and the latest job. Points are made only when asked for."""
         log, i = self.log, self.index
         series: dict[str, tuple[str, Callable[[], list]]] = {}
-        with log._lock:
+        with log.lock:
             for job, js in log.jobs.items():
                 if not js.idx or js.idx[0] >= i:
                     continue
@@ -422,7 +422,7 @@ class ReplayState:
         return series, latest
 
     def _points(self, js: _JobSeries, p: int, r0: int, maxlen: int) -> list:
-        with self.log._lock:
+        with self.log.lock:
             lo = max(r0, p - maxlen)
             pts = list(zip(js.step[lo:p], js.value[lo:p]))
             a, b = bisect_left(js.missing, lo), bisect_left(js.missing, p)
@@ -433,7 +433,7 @@ class ReplayState:
     def transcript(self, max_entries: int) -> list[int]:
         """Event indexes of the last `max_entries` transcript entries before index."""
         log = self.log
-        with log._lock:
+        with log.lock:
             p = bisect_left(log.shown, self.index)
             return list(log.shown[max(0, p - max_entries) : p])
 
@@ -442,7 +442,7 @@ class ReplayState:
         (reward, lr, kl, entropy) before index, as LossChart.extra holds them."""
         log, i = self.log, self.index
         out: dict[str, dict[str, Callable[[], list]]] = {}
-        with log._lock:
+        with log.lock:
             for (kind, job), xs in log.extra.items():
                 if not xs.idx or xs.idx[0] >= i:
                     continue
@@ -453,7 +453,7 @@ class ReplayState:
     def dev_scores(self) -> list[tuple[str, object, float]]:
         """(job, step, value) of the dev scores before index."""
         log, i = self.log, self.index
-        with log._lock:
+        with log.lock:
             return [(job, step, value) for j, job, step, value in log.dev_scores if j < i]
 
     def job_metrics(self, window: int = 50) -> dict[str, tuple[dict | None, dict]]:
@@ -461,7 +461,7 @@ class ReplayState:
         jobs pane shows (step, tokens/s, MFU) and its rate for the ETA."""
         log, i = self.log, self.index
         picks: dict[str, tuple[int | None, int]] = {}
-        with log._lock:
+        with log.lock:
             for job, idx in log.job_metrics.items():
                 p = bisect_left(idx, i)
                 if p:

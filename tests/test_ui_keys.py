@@ -24,7 +24,7 @@ LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state
 # The approval prompt's keys are walked by
 # tests/test_ui_run_screen.py (approve once / session, veto, veto with instruction, later)
 # and tests/test_ui_approval.py (edit then approve too); here we only check they carry ids.
-APPROVAL_IDS = {b.id for owner, b in all_bindings() if owner == "ApprovalScreen"}
+APPROVAL_IDS = {b.id for owner, b in all_bindings(TinkerApp) if owner == "ApprovalScreen"}
 
 
 def key_for(screen, binding_id: str) -> str:
@@ -107,8 +107,8 @@ HOME_WALKED = {
 
 
 def test_every_binding_is_walked():
-    ids = binding_ids()
-    assert all(b.id for _, b in all_bindings()), "every binding has an id"
+    ids = binding_ids(TinkerApp)
+    assert all(b.id for _, b in all_bindings(TinkerApp)), "every binding has an id"
     assert APPROVAL_IDS and APPROVAL_IDS <= ids
     assert ids - APPROVAL_IDS == REPLAY_WALKED | LIVE_WALKED | HOME_WALKED
 
@@ -422,7 +422,7 @@ def test_bad_config_is_reported_and_defaults_kept(tmp_path, monkeypatch, text, p
     path = tmp_path / "elsewhere.toml"
     path.write_text(text)
     monkeypatch.setenv("TINKER_TUI_CONFIG", str(path))
-    keymap, problems, used = load_keymap(tmp_path, binding_ids())
+    keymap, problems, used = load_keymap(tmp_path, binding_ids(TinkerApp))
     assert used == path
     assert any(problem in p and str(path) in p for p in problems), problems
     # only the valid entries are kept: everything else keeps its default key

@@ -115,7 +115,7 @@ class TinkerApp(App):
         self.attention: dict[str, str] = {}  # source -> "approval waiting", "alert: ..."
         from tinker_tui.keymap import binding_ids
 
-        self.keymap_config, self.config_problems, self.config_file = load_keymap(self.home, binding_ids())
+        self.keymap_config, self.config_problems, self.config_file = load_keymap(self.home, binding_ids(type(self)))
 
     # -- keys, help, attention ------------------------------------------------------------
     def action_help(self) -> None:

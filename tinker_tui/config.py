@@ -9,7 +9,7 @@
 `load_keymap(home, known_ids)` returns (keymap, problems): the keymap holds only the entries
 that are valid; every problem (unreadable file, bad TOML, unknown binding id, a value that is
 not a key) is a sentence for the person, and the defaults stay in force for what it names.
-Binding ids are listed by `?` (the help screen) and in `tinker_tui.keymap.all_bindings()`.
+Binding ids are listed by `?` (the help screen) and in `tinker_tui.keymap.all_bindings(TinkerApp)`.
 """
 
 from __future__ import annotations

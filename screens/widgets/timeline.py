@@ -75,7 +75,7 @@ class Timeline(Widget):
         log = self.feed.log
         key = (log.count, width)
         if key != self._cache_key:
-            with log._lock:
+            with log.lock:
                 markers = list(log.markers)
             self._cols = marker_columns(markers, log.type_of, log.count, width)
             self._cache_key = key

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from agent_core.agents.providers import (
+from agent_core.agents.providers.base import (
     AssistantTurn,
     Message,
     Provider,
