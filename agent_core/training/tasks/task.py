@@ -26,6 +26,11 @@ class Task:
     budget_s: float | None = None
     data: dict[str, str] = field(default_factory=dict)  # file tasks: split -> absolute path
     source: str | None = None  # the task file
+    # How prompts are rendered and answers generated, for training, evaluation, sampling and the
+    # harness alike: `template` None = the base model's own chat template when it has one, else
+    # the plain format; `generation`: max_new_tokens, stop (list of strings), temperature, top_p.
+    template: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
