@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from agent_core.oversight import fence, safe_fs
-from agent_core.training import tasks
 from agent_core.agents.base import ToolOutcome
 from agent_core.agents.compaction import compact_text
 from agent_core.agents.tool_schemas import SCHEMAS, ToolArgError, check_args  # noqa: F401  (the contract, re-exported)
@@ -245,14 +244,15 @@ class Toolbox:
             "launcher": launcher,
             "num_processes": num_processes,
             "lineage": {"base_model": ctx.model_name, "parent": base, "run": ctx.run.id},
+            **ctx.models.template_field(),  # the task's rendering of prompts, recorded in lineage.json
         }
         if eval_steps:
             spec.update(
                 eval_dataset=str(dev),
                 eval_steps=eval_steps,
                 eval_limit=256,
-                eval_max_new_tokens=tasks.answer_budget(dev),
                 eval_scorer=ctx.models.scorer,
+                **ctx.models.generation_fields(dev, prefix="eval_"),
             )
         if method == "grpo":
             # the reward and the workspace files it may read, frozen read-only for this job: a later
@@ -339,15 +339,19 @@ class Toolbox:
         j = await self.ctx.jobs.stop(self._job(job).id)
         return ToolOutcome("stop_training", True, _job_line(j.brief()), j.brief())
 
-    async def t_sample(self, checkpoint: str, prompts: list, max_new_tokens: int = 16) -> ToolOutcome:
+    async def t_sample(self, checkpoint: str, prompts: list, max_new_tokens: int | None = None) -> ToolOutcome:
         path = await self._model(checkpoint)
         spec = {
             "mode": "sample",
             "model": str(path),
             "prompts": [str(p) for p in prompts[:32]],
-            "max_new_tokens": max_new_tokens,
             "temperature": 0.0,
+            **self.ctx.models.template_field(),
+            "max_new_tokens": 16,
+            **self.ctx.models.generation_fields(None, stop=[]),  # the task's settings; no cut unless it asks
         }
+        if max_new_tokens:
+            spec["max_new_tokens"] = max_new_tokens
         result = await self.ctx.jobs.run_once(spec, f"sample-{int(time.time() * 1000)}")
         samples = result.get("samples", [])
         text = "; ".join(f"{s.get('prompt')!r} -> {s.get('completion')!r}" for s in samples[:8])

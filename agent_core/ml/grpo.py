@@ -20,6 +20,7 @@ from agent_core.ml import train_common as tc
 from agent_core.ml.models import load_model_and_tokenizer, quiet_libraries
 from agent_core.ml.protocol import bad
 from agent_core.training.spec import TrainSpec
+from agent_core.training.templates import message_problem
 
 RESERVED_FIELDS = (
     "prompt",
@@ -72,11 +73,7 @@ def read_prompts(path: str) -> list[dict[str, Any]]:
 
 
 def _is_chat(prompt: Any) -> bool:
-    return (
-        isinstance(prompt, list)
-        and bool(prompt)
-        and all(isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m for m in prompt)
-    )
+    return message_problem(prompt) is None
 
 
 def _text(completion: Any) -> str:
@@ -88,14 +85,18 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
-def make_reward_func(box, name: str, field_keys: list[str]):
-    """A TRL reward function (batch in, list of floats out) that scores through the sandbox."""
+def make_reward_func(box, name: str, field_keys: list[str], originals: dict[str, Any] | None = None):
+    """A TRL reward function (batch in, list of floats out) that scores through the sandbox. TRL
+    sees rendered prompts; `originals` maps each back to the dataset's prompt the reward gets."""
+    originals = originals or {}
 
     def reward_func(prompts, completions, completion_ids=None, **kwargs):  # noqa: ARG001
         items = []
         for i, (prompt, completion) in enumerate(zip(prompts, completions)):
             fields = {k: kwargs[k][i] for k in field_keys if k in kwargs}
-            items.append((prompt, _text(completion), fields))
+            items.append(
+                (originals.get(prompt, prompt) if isinstance(prompt, str) else prompt, _text(completion), fields)
+            )
         return box.score(name, items)
 
     reward_func.__name__ = name
@@ -152,10 +153,6 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
 
     spec = setup.spec
     quiet_libraries()
-    try:
-        dataset = Dataset.from_list(rows)
-    except Exception as exc:  # pyarrow: a field with different types on different lines
-        raise bad(f"dataset {spec.dataset}: {type(exc).__name__}: {exc}") from None
     on_gpu = torch.cuda.is_available()
     attn = tc.spec_speed(spec, on_gpu)["attn_implementation"]
     model, tokenizer = load_model_and_tokenizer(
@@ -165,6 +162,16 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
         attn_implementation=attn,
     )
     model.config.use_cache = not spec.gradient_checkpointing
+    # one rendering (agent_core.ml.rendering): TRL gets the rendered prompt strings, the reward the rows' own
+    render = tc.renderer(setup, tokenizer)
+    originals: dict[str, Any] = {}
+    for r in rows:
+        text = render.prompt(r["prompt"])
+        originals[text], r["prompt"] = r["prompt"], text
+    try:
+        dataset = Dataset.from_list(rows)
+    except Exception as exc:  # pyarrow: a field with different types on different lines
+        raise bad(f"dataset {spec.dataset}: {type(exc).__name__}: {exc}") from None
     extra_args: dict[str, Any] = {}
     if spec.loss_type:
         extra_args["loss_type"] = spec.loss_type
@@ -189,7 +196,7 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
 
     t0 = time.monotonic()
     trainer_ref: dict[str, Any] = {}
-    lineage = tc.lineage_base(setup)
+    lineage = tc.lineage_base(setup, render)
     lineage.update(reward_file=reward_file, reward_functions=list(spec.reward_functions))
 
     def reward_stats() -> dict:
@@ -201,14 +208,14 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
         flops_per_token=None,
         save_steps=spec.save_steps,
         eval_steps=spec.eval_steps,
-        evaluate=tc.make_evaluator(setup, tokenizer),
+        evaluate=tc.make_evaluator(setup, tokenizer, render),
         extra=reward_stats,
     )
     cb.save = tc.intermediate_saver(setup, tokenizer, trainer_ref, cb, lineage)
     try:
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=[make_reward_func(box, n, field_keys) for n in spec.reward_functions],
+            reward_funcs=[make_reward_func(box, n, field_keys, originals) for n in spec.reward_functions],
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,

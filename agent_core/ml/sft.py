@@ -1,5 +1,6 @@
 """SFT training jobs for the model worker (`{"mode": "train", "method": "sft", ...}`): TRL's
-SFTTrainer on a prompt/completion dataset, loss on completion tokens only. Checkpoints, lineage,
+SFTTrainer on a dataset in any of agent_core.ml.data's formats, rendered with the job's template
+(agent_core.ml.rendering), loss on the completion / assistant tokens only. Checkpoints, lineage,
 metrics, NaN/SIGTERM handling and dev evaluation: agent_core.ml.train_common and
 agent_core.ml.callbacks. The spec: agent_core.training.spec.TrainSpec."""
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from agent_core.ml import protocol
 from agent_core.ml import train_common as tc
-from agent_core.ml.data import read_dataset
+from agent_core.ml.data import MESSAGES, read_rows
 from agent_core.ml.models import load_model_and_tokenizer, quiet_libraries
 from agent_core.ml.protocol import bad
 from agent_core.training.spec import TrainSpec
@@ -19,7 +20,7 @@ from agent_core.training.spec import TrainSpec
 
 def run_sft(spec: TrainSpec, spec_hash: str) -> dict:
     setup = tc.prepare(spec, spec_hash)
-    rows = read_dataset(spec.dataset)
+    fmt, rows = read_rows(spec.dataset)
 
     import torch
     from datasets import Dataset
@@ -38,6 +39,8 @@ def run_sft(spec: TrainSpec, spec_hash: str) -> dict:
     )
     tokenizer.padding_side = "right"
     model.config.use_cache = False
+    render = tc.renderer(setup, tokenizer)
+    train_rows = _rendered(render, fmt, rows, spec.dataset)
 
     args = SFTConfig(
         **tc.trainer_args(setup, on_gpu, on_gpu and torch.cuda.is_bf16_supported()),
@@ -50,21 +53,21 @@ def run_sft(spec: TrainSpec, spec_hash: str) -> dict:
 
     t0 = time.monotonic()
     trainer_ref: dict[str, Any] = {}
-    lineage_base = tc.lineage_base(setup)
+    lineage_base = tc.lineage_base(setup, render)
     cb = ProtocolCallback(
         **protocol.callback_kwargs(),
         method="sft",
         flops_per_token=tc.flops_per_token(model, spec.lora),
         save_steps=spec.save_steps,
         eval_steps=spec.eval_steps,
-        evaluate=tc.make_evaluator(setup, tokenizer),
+        evaluate=tc.make_evaluator(setup, tokenizer, render),
     )
     cb.save = tc.intermediate_saver(setup, tokenizer, trainer_ref, cb, lineage_base)
     try:
         trainer = SFTTrainer(
             model=model,
             args=args,
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=Dataset.from_list(train_rows),
             processing_class=tokenizer,
             peft_config=tc.peft_config(spec),
             callbacks=[cb],
@@ -73,3 +76,23 @@ def run_sft(spec: TrainSpec, spec_hash: str) -> dict:
         raise bad(f"train: {exc}") from None
     trainer_ref["trainer"] = trainer
     return tc.train_and_finish(trainer, cb, setup, tokenizer, lineage_base, t0)
+
+
+def _rendered(render, fmt: str, rows: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """The training rows as TRL takes them: rendered prompt/completion strings (TRL tokenizes them
+    and appends eos), or, for whole conversations, token ids with the assistant turns' mask."""
+    out = []
+    for i, r in enumerate(rows, 1):
+        try:
+            if fmt == MESSAGES:
+                out.append(render.tokenize_conversation(r["messages"]))
+            else:
+                out.append(
+                    {
+                        "prompt": render.prompt(r["prompt"]),
+                        "completion": render.completion(r["prompt"], r["completion"]),
+                    }
+                )
+        except ValueError as exc:
+            raise bad(f"{path}: row {i}: {exc}") from None
+    return out

@@ -14,9 +14,10 @@ from typing import Any
 
 from agent_core.ml import protocol
 from agent_core.ml.data import read_dataset
-from agent_core.ml.generation import generate
+from agent_core.ml.generation import Settings, generate
 from agent_core.ml.models import model_dir, save_checkpoint
 from agent_core.ml.protocol import JobError, bad
+from agent_core.ml.rendering import Renderer, requested_template
 from agent_core.training.spec import TrainSpec
 
 
@@ -31,7 +32,8 @@ class TrainSetup:
     init_from: str | None
     output_dir: Path
     scratch: Path
-    eval_rows: list[dict[str, str]] | None
+    eval_rows: list[dict[str, Any]] | None
+    template: str  # the template asked for: the spec's, else init_from's lineage, else "auto"
 
 
 def prepare(spec: TrainSpec, spec_hash: str) -> TrainSetup:
@@ -60,7 +62,16 @@ def prepare(spec: TrainSpec, spec_hash: str) -> TrainSetup:
         output_dir=output_dir,
         scratch=output_dir.parent / f".{output_dir.name}.trainer",
         eval_rows=eval_rows,
+        template=requested_template(spec.template, init_from),
     )
+
+
+def renderer(setup: TrainSetup, tokenizer) -> Renderer:
+    """The job's one rendering of prompts (training rows, dev evaluation, lineage.json's `template`)."""
+    try:
+        return Renderer(setup.template, tokenizer)
+    except ValueError as exc:
+        raise bad(f"train: {exc}") from None
 
 
 def peft_config(spec: TrainSpec):
@@ -77,9 +88,10 @@ def peft_config(spec: TrainSpec):
     )
 
 
-def make_evaluator(setup: TrainSetup, tokenizer):
-    """(model) -> mean score of greedy completions on the eval rows (exact match, or the spec's
-    "eval_scorer"), or None without eval rows."""
+def make_evaluator(setup: TrainSetup, tokenizer, render: Renderer):
+    """(model) -> mean score of the completions of the eval rows' prompts, rendered as in training
+    and generated with the eval_* settings (exact match, or the spec's "eval_scorer"), or None
+    without eval rows."""
     if not setup.eval_rows:
         return None
     from agent_core.training.tasks import score_exact
@@ -93,9 +105,13 @@ def make_evaluator(setup: TrainSetup, tokenizer):
         def scorer(prompt: str, got: str, expected: str) -> float:
             return 1.0 if score_exact(got, expected) else 0.0
 
+    from agent_core.training.templates import prompt_text
+
     rows = setup.eval_rows
-    prompts = [r["prompt"] for r in rows]
-    max_new = setup.spec.eval_max_new_tokens
+    prompts = [render.prompt(r["prompt"]) for r in rows]
+    s = setup.spec
+    stop = tuple(dict.fromkeys([*s.eval_stop, *render.stop]))
+    settings = Settings(s.eval_max_new_tokens, stop, s.eval_temperature, s.eval_top_p, 128)
 
     def evaluate(model) -> float:
         was_training = model.training
@@ -105,19 +121,20 @@ def make_evaluator(setup: TrainSetup, tokenizer):
         try:
             if cfg is not None:
                 cfg.use_cache = True
-            preds = generate(model, tokenizer, prompts, max_new, 128)
+            preds = generate(model, tokenizer, prompts, settings)
         finally:
             tokenizer.padding_side = side
             if cfg is not None:
                 cfg.use_cache = use_cache
             model.train(was_training)
-        return sum(float(scorer(r["prompt"], p, r["completion"])) for p, r in zip(preds, rows)) / len(rows)
+        return sum(float(scorer(prompt_text(r["prompt"]), p, r["completion"])) for p, r in zip(preds, rows)) / len(rows)
 
     return evaluate
 
 
-def lineage_base(setup: TrainSetup) -> dict:
+def lineage_base(setup: TrainSetup, render: Renderer) -> dict:
     return {
+        "template": render.name,
         "base_model": setup.base_model,
         "parent": setup.init_from,
         "spec_hash": setup.spec_hash,

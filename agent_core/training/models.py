@@ -1,8 +1,10 @@
 """The run's models: the base model (built on first use) and the checkpoints its jobs saved, and
 scoring a model with the task's scorer after checking the hidden split.
 
-The tools, the policy gate and the harness ask this object; the daemon sets the base model and
-the scorer once the task is installed (agent_core.daemon.supervisor.Supervisor.prepare).
+The tools, the policy gate and the harness ask this object; the daemon sets the base model, the
+scorer and the task's template and generation settings once the task is installed
+(agent_core.daemon.supervisor.Supervisor.prepare), so that every evaluate, sample and training
+job renders prompts and generates answers the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class RunModels:
         self.base_source: base_models.BaseSource | None = None  # set once the task is installed
         self.scorer: dict | None = None  # the task's scorer spec
         self.hidden_hashes: dict[str, str] = {}  # sha256 of the hidden split and scorer, checked before scoring
+        self.template: str | None = None  # the task's template (None: each model's lineage, else auto)
+        self.generation: dict = {}  # the task's max_new_tokens, stop, temperature, top_p
         self._base_lock = asyncio.Lock()
 
     @property
@@ -32,6 +36,28 @@ class RunModels:
 
     def set_base(self, source: base_models.BaseSource) -> None:
         self.base_source = source
+
+    def set_generation(self, template: str | None, generation: dict | None) -> None:
+        """The task's prompt template and generation settings (agent_core.training.tasks.Task)."""
+        self.template = template
+        self.generation = dict(generation or {})
+
+    def generation_fields(self, data: Path | None, *, stop: list[str] | None = None, prefix: str = "") -> dict:
+        """The spec fields (evaluate's names, or train's with prefix "eval_") that make a job generate
+        as the task says: max_new_tokens (default: room for the longest answer in `data`), stop
+        (default `stop`, else a newline, as the built-in tasks want), temperature, top_p."""
+        g = self.generation
+        out = {
+            "max_new_tokens": g.get("max_new_tokens") or (tasks.answer_budget(data) if data is not None else None),
+            "stop": list(g["stop"]) if g.get("stop") is not None else (["\n"] if stop is None else stop),
+            "temperature": g.get("temperature"),
+            "top_p": g.get("top_p"),
+        }
+        return {prefix + k: v for k, v in out.items() if v is not None}
+
+    def template_field(self) -> dict:
+        """{"template": the task's} when the task names one (else each model's lineage, else auto)."""
+        return {"template": self.template} if self.template else {}
 
     async def ensure_base(self) -> Path:
         """Make the base model folder the first time a tool needs it: build `tiny`, convert the
@@ -72,8 +98,9 @@ class RunModels:
             "mode": "evaluate",
             "model": str(model),
             "dataset": str(data),
-            "max_new_tokens": tasks.answer_budget(data),  # long answers are not cut short
             "scorer": self.scorer,
+            **self.template_field(),
+            **self.generation_fields(data),  # long answers are not cut short
         }
         if limit:
             spec["limit"] = int(limit)

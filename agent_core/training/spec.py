@@ -32,6 +32,8 @@ import typing
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from agent_core.training.templates import TEMPLATE_NAMES
+
 GROUPS = ("what", "model", "data", "reward (GRPO)", "hyperparameters", "speed", "output", "launcher")
 TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", dict: "object", list: "list"}
 
@@ -151,6 +153,24 @@ def _threads() -> Any:
     )
 
 
+def _template(source: str) -> Any:
+    doc = "how prompts are rendered (agent_core.training.templates)"
+    return spec_field(None, group="data", choices=TEMPLATE_NAMES, default_doc=f"{source}, else auto", doc=doc)
+
+
+def _stop(default: list[str], prefix: str = "") -> Any:
+    doc = "cut each completion at the first of these strings (and the template's end of turn)"
+    return spec_field(group="data", factory=lambda: list(default), doc=f"{prefix}{doc}")
+
+
+def _temperature(default: float, prefix: str = "") -> Any:
+    return spec_field(default, group="data", min=0, doc=f"{prefix}sampling temperature (0: greedy)")
+
+
+def _top_p(prefix: str = "") -> Any:
+    return spec_field(1.0, group="data", above=0, max=1, doc=f"{prefix}nucleus sampling")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LaunchSpec(WorkerSpec):
     """How a training job runs: one process, or `accelerate launch` (agent_core.training.jobs)."""
@@ -231,12 +251,12 @@ class TrainSpec(LaunchSpec):
     dataset: str = spec_field(
         group="data",
         agent=True,
-        doc="jsonl: prompt/completion rows (SFT), prompt + fields (GRPO); "
-        "the daemon's read-only copy in `<run>/frozen/`",
+        doc="jsonl: prompt/completion rows, strings or messages, or messages rows (SFT); prompt + fields "
+        "(GRPO); the daemon's read-only copy in `<run>/frozen/`",
     )
     dataset_source: str | None = spec_field(None, group="data", doc="the workspace dataset it froze (daemon)")
     dataset_sha256: str | None = spec_field(None, group="data", doc="the frozen dataset's hash (daemon)")
-    eval_dataset: str | None = spec_field(None, group="data", doc="prompt/completion jsonl scored during training")
+    eval_dataset: str | None = spec_field(None, group="data", doc="jsonl (the SFT formats) scored during training")
     eval_steps: int = spec_field(
         0,
         group="data",
@@ -250,6 +270,10 @@ class TrainSpec(LaunchSpec):
     eval_scorer: dict | None = spec_field(
         None, group="data", default_doc="exact match", doc="scorer spec as in evaluate (agent_core.training.tasks)"
     )
+    eval_stop: list[str] = _stop(["\n"], "dev: ")
+    eval_temperature: float = _temperature(0.0, "dev: ")
+    eval_top_p: float = _top_p("dev: ")
+    template: str | None = _template("init_from's lineage.json")  # recorded in the checkpoint's lineage
     # -- reward (GRPO)
     reward_file: str | None = spec_field(
         None,
@@ -406,9 +430,14 @@ class EvaluateSpec(WorkerSpec):
 
     mode: str = spec_field("evaluate", group="what", choices=("evaluate",), doc="evaluate")
     model: str = spec_field(group="model", doc="the model folder (config.json)")
-    dataset: str = spec_field(group="data", doc="prompt/completion jsonl")
+    dataset: str = spec_field(group="data", doc="jsonl: prompt/completion (strings or messages) or messages rows")
     limit: int | None = spec_field(None, group="data", min=1, doc="score only the first N rows")
-    max_new_tokens: int = spec_field(16, group="data", min=1, doc="max new tokens per completion (greedy)")
+    template: str | None = _template("the model's lineage.json")
+    max_new_tokens: int = spec_field(16, group="data", min=1, doc="max new tokens per completion")
+    stop: list[str] = _stop(["\n"])
+    temperature: float = _temperature(0.0)
+    top_p: float = _top_p()
+    seed: int = spec_field(0, group="data", doc="sampling seed")
     batch_size: int = spec_field(128, group="speed", min=1, doc="prompts per generate call")
     scorer: dict | None = spec_field(
         None,
@@ -426,9 +455,11 @@ class SampleSpec(WorkerSpec):
     mode: str = spec_field("sample", group="what", choices=("sample",), doc="sample")
     model: str = spec_field(group="model", doc="the model folder (config.json)")
     prompts: list[str] = spec_field(group="data", doc="the prompts (a non-empty list)")
+    template: str | None = _template("the model's lineage.json")
     max_new_tokens: int = spec_field(32, group="data", min=1, doc="max new tokens per completion")
-    temperature: float = spec_field(0.0, group="data", min=0, doc="sampling temperature (0: greedy)")
-    top_p: float = spec_field(1.0, group="data", above=0, max=1, doc="nucleus sampling")
+    stop: list[str] = _stop([])
+    temperature: float = _temperature(0.0)
+    top_p: float = _top_p()
     seed: int = spec_field(0, group="data", doc="sampling seed")
     num_threads: int | None = _threads()
 
