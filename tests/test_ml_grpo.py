@@ -407,9 +407,13 @@ class _FakeJobs:
         from types import SimpleNamespace
 
         self.specs.append(spec)
-        job = SimpleNamespace(id=f"job{len(self.specs)}")
+        job = SimpleNamespace(id=f"job{len(self.specs)}", result=None)
         self.jobs[job.id] = job
         return job
+
+    async def run_once(self, spec, name):
+        self.specs.append(spec)
+        return {"samples": [{"prompt": p, "completion": ""} for p in spec.get("prompts", [])]}
 
 
 def _toolbox(tmp_path: Path):
@@ -424,11 +428,16 @@ def _toolbox(tmp_path: Path):
     (ws / "reward.py").write_text(CORRECT)
     (tmp_path / "outside.py").write_text(CORRECT)
     base = tmp_path / "base_model"
-
-    async def ensure_base():
-        return base
-
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    from agent_core.training import base_models
+    from agent_core.training.models import RunModels
     from agent_core.training.workspace import Workspace
+
+    jobs = _FakeJobs()
+    models = RunModels(tmp_path, jobs, tmp_path / "hidden")  # the real one: its specs' generation fields
+    models.set_base(base_models.resolve(str(base), tmp_path))
+    models.scorer = {"kind": "exact"}
 
     files = Workspace(ws, tmp_path / "frozen")
     (tmp_path / "jobs").mkdir()
@@ -436,14 +445,8 @@ def _toolbox(tmp_path: Path):
         run=SimpleNamespace(workspace=ws, checkpoints=tmp_path / "checkpoints", jobs=tmp_path / "jobs", id="r1"),
         log=None,
         files=files,
-        jobs=_FakeJobs(),
-        models=SimpleNamespace(
-            base_path=base,
-            scorer={"kind": "exact"},
-            ensure_base=ensure_base,
-            checkpoint_path=lambda name: base if name == "base" else None,
-            checkpoints=dict,
-        ),
+        jobs=jobs,
+        models=models,
         model_name="tiny",
         fenced=True,
         wake_reason=lambda: None,
@@ -485,6 +488,8 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
     # RL defaults: constant LR, temperature 1.0, an RL-sized learning rate
     assert spec["lr_scheduler_type"] == "constant" and spec["temperature"] == 1.0 and spec["learning_rate"] == 1e-5
     assert spec["eval_steps"] == 5 and spec["eval_scorer"] == {"kind": "exact"}
+    # a task that says nothing: dev answers as today (cut at a newline, room for the longest answer)
+    assert spec["eval_stop"] == ["\n"] and spec["eval_max_new_tokens"] == 8 and "template" not in spec
     assert Path(spec["eval_dataset"]).read_text() == (sup.run.workspace / "data" / "dev.jsonl").read_text()
     # SFT keeps its spec (and its learning-rate default)
     out = asyncio.run(box.call("start_training", {"dataset": "train"}))
@@ -508,3 +513,58 @@ def test_start_training_tool_builds_grpo_and_sft_specs(tmp_path):
         out = asyncio.run(box.call("start_training", {"dataset": "train", **bad}))
         assert not out.ok and needle in out.summary, (bad, out.summary)
     assert len(sup.jobs.specs) == 2
+
+
+def test_tools_build_specs_with_the_tasks_template_and_generation(tmp_path):
+    """The task's template and generation settings reach every job the tools start (one rendering)."""
+    import asyncio
+
+    from agent_core.training.spec import SampleSpec, TrainSpec
+
+    box, sup = _toolbox(tmp_path)
+    sup.models.set_generation("chatml", {"max_new_tokens": 300, "stop": ["\n\n"], "temperature": 0.0})
+    out = asyncio.run(box.call("start_training", {"dataset": "train", "eval_steps": 2}))
+    assert out.ok, out.summary
+    spec = TrainSpec.from_dict(sup.jobs.specs[-1])
+    assert spec.template == "chatml" and spec.eval_stop == ["\n\n"] and spec.eval_max_new_tokens == 300
+    out = asyncio.run(box.call("sample", {"checkpoint": "base", "prompts": ["1+1="]}))
+    assert out.ok, out.summary
+    sample = SampleSpec.from_dict(sup.jobs.specs[-1])
+    assert sample.template == "chatml" and sample.stop == ["\n\n"] and sample.max_new_tokens == 300
+    asyncio.run(box.call("sample", {"checkpoint": "base", "prompts": ["1+1="], "max_new_tokens": 5}))
+    assert sup.jobs.specs[-1]["max_new_tokens"] == 5  # the agent's own number wins
+    # the agent's evaluate tool and the harness score through RunModels.evaluate
+    asyncio.run(sup.models.evaluate(sup.models.base_path, sup.run.workspace / "data" / "dev.jsonl"))
+    ev = sup.jobs.specs[-1]
+    assert ev["mode"] == "evaluate" and ev["template"] == "chatml" and ev["stop"] == ["\n\n"]
+    assert ev["max_new_tokens"] == 300 and ev["scorer"] == {"kind": "exact"}
+    sup.models.set_generation(None, {})
+    asyncio.run(box.call("sample", {"checkpoint": "base", "prompts": ["1+1="]}))
+    sample = SampleSpec.from_dict(sup.jobs.specs[-1])
+    assert sample.template is None and sample.stop == [] and sample.max_new_tokens == 16  # as before
+
+
+CHAT_PROMPT = """
+def reward(prompt, completion, expected, **fields):
+    # TRL generates from the rendered text; the reward still gets the row's own chat messages
+    return 1.0 if isinstance(prompt, list) and prompt[-1]["role"] == "user" else 0.0
+"""
+
+
+def test_grpo_renders_chat_prompts_with_the_jobs_template(work, base):
+    rows = [{"prompt": [{"role": "user", "content": f"{a}+1="}], "completion": str(a + 1)} for a in range(8)]
+    data = work / "chat-prompts.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = work / "g-chat"
+    spec = _grpo_spec(base, {"train": data}, out, _reward(work, "chat", CHAT_PROMPT), max_steps=1, template="qa")
+    rc, events, err = run_worker(work, spec)
+    assert rc == 0, err[-3000:]
+    assert _metrics(events)[0]["values"]["reward_mean"] == 1.0
+    assert json.loads((out / "lineage.json").read_text())["template"] == "qa"
+    bad = work / "chat-bad.jsonl"
+    bad.write_text(json.dumps({"prompt": [{"role": "robot", "content": "x"}]}) + "\n")
+    from agent_core.ml.grpo import read_prompts
+    from agent_core.ml.protocol import JobError
+
+    with pytest.raises(JobError, match=f"{bad}:1: field 'prompt' must be"):
+        read_prompts(str(bad))
