@@ -18,6 +18,8 @@ from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, summarize_stderr
 from agent_core.training.failures import crash_summary, oom_advice
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 SMALL = {
     "hidden_size": 64,
     "intermediate_size": 128,

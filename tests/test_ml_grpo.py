@@ -19,6 +19,8 @@ from agent_core.ml.callbacks import grpo_values, peak_flops, schedule_horizon
 from agent_core.ml.reward_sandbox import RewardFileError, RewardSandbox
 from test_ml_worker import SMALL, error_of, result_of, run_worker
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 GROUP = 4
 BATCH = 8  # completions per step: 2 prompts x GROUP
 
