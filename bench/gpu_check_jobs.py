@@ -121,12 +121,13 @@ def job_build(job: dict) -> dict:
 
     on_gpu = cuda()
     if job["shape"] != "tiny" and not on_gpu:
-        return {"event": "skip", "reason": "no GPU (torch.cuda.is_available() is False; --smoke runs on a CPU)"}
+        reason = "no GPU (torch.cuda.is_available() is False; --smoke runs on a CPU)"
+        return {"event": "skip", "reason": reason, "device": f"CPU ({os.cpu_count()} cores), torch {torch.__version__}"}
     cfg = dict(SHAPES[job["shape"]])
     tok = byte_tokenizer(cfg["vocab_size"])
     eos = tok.convert_tokens_to_ids(EOS)
     dtype = torch.bfloat16 if on_gpu else torch.float32
-    config = Qwen3Config(**cfg, bos_token_id=None, eos_token_id=eos, pad_token_id=eos, dtype=dtype)
+    config = Qwen3Config(**cfg, bos_token_id=None, eos_token_id=eos, pad_token_id=eos)
     torch.manual_seed(0)
     with torch.device("cuda" if on_gpu else "cpu"):
         model = Qwen3ForCausalLM(config).to(dtype)
