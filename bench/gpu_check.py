@@ -112,6 +112,7 @@ class Runner:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
         if self.plan.shape == "tiny":
             env["CUDA_VISIBLE_DEVICES"] = ""  # --smoke runs on the CPU, GPU or not
+            env["OMP_NUM_THREADS"] = "1"  # both sides on one thread (the worker's choice for tiny models)
         self.proc = subprocess.Popen(
             [sys.executable, str(JOBS_PY), str(path)],
             cwd=ROOT,
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="a tiny model on the CPU, every part, under 90 s")
     ap.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default 440; smoke 85)")
+    ap.add_argument("--isolate", action="store_true", help="one child per part with --smoke too (the GPU layout)")
     ap.add_argument("--parts", default=",".join(CASES), help=f"a subset of {','.join(CASES)}")
     args = ap.parse_args(argv)
     plan = SMOKE if args.smoke else GPU
@@ -359,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"gpu_check{' --smoke' if args.smoke else ''}: {plan.shape}, seq {plan.seq}, {len(jobs)} jobs, "
                 f"budget {plan.budget_s:.0f}s"
             )
-            runner.run(jobs, isolate=not args.smoke)
+            runner.run(jobs, isolate=args.isolate or not args.smoke)
         except (Interrupted, KeyboardInterrupt) as exc:
             interrupted = str(exc) or "interrupted"
             runner.kill()

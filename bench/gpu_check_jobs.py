@@ -369,8 +369,12 @@ def main(path: str) -> int:
     from agent_core.ml.models import quiet_libraries
 
     quiet_libraries()
+    import torch
+
+    threads = torch.get_num_threads()
     for job in json.loads(Path(path).read_text()):
         name = job["name"]
+        torch.set_num_threads(threads)  # the worker sets its own count: no job inherits another's
         emit({"event": "job", "name": name})
         try:
             out = JOBS[job["kind"]](job) or {}
