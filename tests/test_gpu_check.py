@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # runs the bench script: real TRL jobs on a tiny model
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {
     "sft_full": {"tokens_per_s", "mfu", "baseline_tokens_per_s", "ratio"},
