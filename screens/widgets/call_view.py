@@ -93,6 +93,7 @@ class CallView(TextArea):
         )
         self.doc = doc
         self._next_flag = 0
+        self._wrapped_for: tuple | None = None  # (document, width, indent) the wrap was made for
 
     def on_mount(self) -> None:
         self.load_text(self.doc.plain)
@@ -103,7 +104,7 @@ class CallView(TextArea):
         # TextArea wraps the whole document again on every resize (height changes too, while the
         # layout settles): a megabyte of text costs ~0.5 s each time. The text never changes
         # here (read-only), so wrap again only when the wrap width does.
-        last = getattr(self, "_wrapped_for", None)
+        last = self._wrapped_for
         if last is not None and last[0] is self.wrapped_document and last[1:] == (self.wrap_width, self.indent_width):
             self._refresh_size()
             return
