@@ -101,6 +101,7 @@ def prepare(name: str, out: Path, local: Path | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     splits, files, tests = {}, {}, []
     seen: dict[str, str] = {}
+    overlap = 0
     for split in pack.OUR_SPLITS:
         if split not in defn["splits"]:
             continue
@@ -114,7 +115,9 @@ def prepare(name: str, out: Path, local: Path | None = None) -> dict[str, Any]:
             except ValueError as exc:
                 raise SystemExit(f"{hub} row {i}: {exc}") from None
             if row["prompt"] in seen and seen[row["prompt"]] != split:
-                say(f"note: {split} row {i} has the same prompt as a {seen[row['prompt']]} row")
+                overlap += 1
+                if overlap <= 5:
+                    say(f"note: {split} row {i} has the same prompt as a {seen[row['prompt']]} row")
             seen.setdefault(row["prompt"], split)
             rows.append(row)
             if test is not None:
@@ -125,6 +128,8 @@ def prepare(name: str, out: Path, local: Path | None = None) -> dict[str, Any]:
         files[fname] = {"sha256": _write(out / fname, rows), "rows": len(rows)}
         splits[split] = {"hub_split": defn["splits"][split], "rows": len(rows), "file": fname}
         say(f"{split}: {len(rows)} rows from {defn['splits'][split]} -> {fname}")
+    if overlap:
+        say(f"note: {overlap} rows share their prompt with a row of an earlier split (the hub's data as it is)")
     if tests:
         files[pack.TESTS_FILE] = {"sha256": _write(out / pack.TESTS_FILE, tests), "rows": len(tests)}
         say(f"tests: {len(tests)} problems -> {pack.TESTS_FILE}")
