@@ -86,6 +86,8 @@ class CallView(TextArea):
     """
 
     def __init__(self, doc: CallDoc, *, id: str | None = None) -> None:
+        self._wrapped_for: tuple | None = None  # (document, width, indent) the wrap was made for (TextArea
+        # wraps from its own __init__ on, hence set first)
         # the text is loaded once mounted: TextArea sets its document up again when mounted
         # (the language watcher), and each time wraps all of it
         super().__init__(
@@ -93,7 +95,6 @@ class CallView(TextArea):
         )
         self.doc = doc
         self._next_flag = 0
-        self._wrapped_for: tuple | None = None  # (document, width, indent) the wrap was made for
 
     def on_mount(self) -> None:
         self.load_text(self.doc.plain)
