@@ -39,7 +39,7 @@ __all__ = ["parse_lines", "FastLogReader", "ReplayLog", "ReplayState", "SNAPSHOT
 SNAPSHOT_EVERY = 1000
 # Types whose events change RunView beyond count/time and the last host sample (read back
 # at seek time): what a seek re-applies from the nearest snapshot.
-_STATE_CHANGES = STATE_TYPES - {"host_sample"}
+_STATE_CHANGES = STATE_TYPES - {"host_sample", "completions"}  # the last of each is read back
 # Timeline markers: what `[` / `]` jump between.
 MARKER_TYPES = frozenset({"approval_request", "approval_decision", "alert", "checkpoint", "human_nudge", "score"})
 _NAN = float("nan")
@@ -156,6 +156,7 @@ class ReplayLog:
         self._type_codes: dict[str, int] = {}
         self.shown = array("q")  # events the transcript shows
         self.hosts = array("q")  # host_sample events
+        self.outputs = array("q")  # completions events (the Outputs pane shows the last one)
         self.changes = array("q")  # events that change RunView state
         self.snapshots: list[RunView] = []  # snapshots[k]: RunView after events[:k*N]
         self.jobs: dict[str, _JobSeries] = {}  # in order of first accepted metric
@@ -275,7 +276,10 @@ class ReplayLog:
                 if kind == "host_sample":
                     self.hosts.append(i)  # RunView.last_host is read back at seek time
                     continue
-                if kind != "budget":
+                if kind == "completions":
+                    self.outputs.append(i)  # RunView.last_completions is read back at seek time
+                    continue
+                if kind not in HIDDEN_TYPES:
                     self.shown.append(i)
                 if kind in MARKER_TYPES:
                     self.markers.append(i)
@@ -391,6 +395,8 @@ class ReplayState:
             todo = list(log.changes[a:b])
             h = bisect_left(log.hosts, i)
             host_i = log.hosts[h - 1] if h else None
+            o = bisect_left(log.outputs, i)
+            outputs_i = log.outputs[o - 1] if o else None
             tsf = log.tsf
             last = tsf[i - 1] if i else _NAN
             first_ts = log.first_ts
@@ -403,6 +409,7 @@ class ReplayState:
         view.last_ts = None if math.isnan(last) else last
         view.start_ts = first_ts if view.last_ts is not None else None
         view.last_host = log.event(host_i) if host_i is not None else None
+        view.last_completions = log.event(outputs_i) if outputs_i is not None else None
         return view
 
     def chart(self, maxlen: int) -> tuple[dict[str, tuple[str, Callable[[], list]]], str | None]:

@@ -70,6 +70,7 @@ RUN_BINDINGS = [
     # both
     Binding("c", "cycle_chart", "Chart", id="run.chart"),
     Binding("j", "cycle_job", "Job", id="run.cycle_job", show=False),
+    Binding("o", "toggle_outputs", "Outputs", id="run.outputs", show=False),
     Binding("x", "ack_alerts", "Dismiss alert", id="run.ack_alerts", show=False),
     Binding("escape", "back", "Back", id="run.back"),
     Binding("q", "quit_ui", "Quit", id="run.quit"),

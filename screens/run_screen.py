@@ -4,9 +4,10 @@
 Layout: status line (run, task, model, agent, state, elapsed / budget, $ and tokens spent
 from the last `budget` event, "—" before one) / transcript | chart (`c` cycles loss, reward,
 learning rate, KL, entropy, dev score; jobs overlaid, `j` pins one) + jobs pane (step/total,
-tokens/s, MFU, ETA) + alerts pane + host pane / nudge bar / replay timeline (replay only:
+tokens/s, MFU, ETA) + evaluation progress bar + alerts pane + host pane / nudge bar / replay timeline (replay only:
 markers, click to seek; `,` `.` 1%, `<` `>` 10%, `[` `]` previous/next marker) / footer.
-`?` lists every binding (screens/help.py). While an approval waits or a new alert arrives on a
+`o` shows the Outputs pane (the latest completions: screens/widgets/outputs.py) in place of the
+transcript (`o` or esc goes back). `?` lists every binding (screens/help.py). While an approval waits or a new alert arrives on a
 live run, the app rings the bell and puts "⚠ ..." in the window title (`app.set_attention`),
 whatever screen is on top; `x` dismisses the alert, the decision clears the approval.
 
@@ -46,6 +47,7 @@ from screens.run_bindings import LIVE_ACTIONS, REPLAY_ACTIONS, RUN_BINDINGS, Run
 from screens.state import RunView
 from screens.widgets import HostPane, LossChart, StatusInfo, StatusLine, Transcript
 from screens.widgets.chart import CHART_KINDS
+from screens.widgets.outputs import EvalBar, OutputsPane
 from screens.widgets.panes import AlertsPane, JobsPane
 from screens.widgets.timeline import Timeline
 from tinker_tui.client import ControlError
@@ -68,6 +70,8 @@ class RunScreen(ReplayControls, Screen):
     RunScreen { layout: vertical; }
     RunScreen #body { height: 1fr; }
     RunScreen #transcript { width: 1fr; }
+    RunScreen.outputs #transcript { display: none; }
+    RunScreen.outputs #outputs { display: block; }
     RunScreen #side { width: 40%; min-width: 30; max-width: 60; }
     RunScreen #host { min-height: 4; }
     RunScreen.compact #chart { height: 7; }
@@ -125,9 +129,11 @@ class RunScreen(ReplayControls, Screen):
         yield StatusLine(id="status")
         with Horizontal(id="body"):
             yield Transcript(id="transcript")
+            yield OutputsPane(id="outputs")
             with Vertical(id="side"):
                 yield LossChart(id="chart")
                 yield JobsPane(id="jobs")
+                yield EvalBar(id="evalbar")
                 yield AlertsPane(id="alerts")
                 yield HostPane(id="host")
         with Horizontal(id="nudge-bar"):
@@ -164,7 +170,7 @@ class RunScreen(ReplayControls, Screen):
         if action in REPLAY_ACTIONS:
             return self.replay
         if action == "back":
-            return self.can_go_back or self._nudge_shown()
+            return self.can_go_back or self._nudge_shown() or self.has_class("outputs")
         return True
 
     # -- events in ------------------------------------------------------------------------
@@ -289,6 +295,8 @@ class RunScreen(ReplayControls, Screen):
         chart = self.query_one(LossChart)
         self.query_one(JobsPane).show(chart.last_metric, view.jobs, chart.first_metric)
         self.query_one(AlertsPane).show(view.alerts, view.alert_count)
+        self.query_one(OutputsPane).show(view.last_completions, view.eval_progress)
+        self.query_one(EvalBar).show(view.eval_progress)
 
     def _panes_due(self) -> None:
         self._panes_timer = None
@@ -444,11 +452,20 @@ class RunScreen(ReplayControls, Screen):
     def action_back(self) -> None:
         if self._nudge_shown():
             self._hide_nudge()
+        elif self.has_class("outputs"):
+            self.action_toggle_outputs()
         elif self.can_go_back and self.app.screen is self:
             self.app.pop_screen()
 
     def action_cycle_job(self) -> None:
         self.query_one(LossChart).cycle_job()
+
+    def action_toggle_outputs(self) -> None:
+        """The Outputs pane (what the model wrote) in place of the transcript, and back."""
+        shown = not self.has_class("outputs")
+        self.set_class(shown, "outputs")
+        (self.query_one(OutputsPane) if shown else self.query_one(Transcript)).focus()
+        self.refresh_bindings()
 
     def action_cycle_chart(self) -> None:
         kind = self.query_one(LossChart).cycle_kind()

@@ -13,15 +13,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from agent_core.record.control import sock_address  # noqa: E402
 from agent_core.record.runs import RunDir  # noqa: E402

@@ -14,6 +14,8 @@ from agent_core.training import tasks
 from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, worker_command
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 SMALL = {
     "hidden_size": 64,
     "intermediate_size": 128,

@@ -13,6 +13,8 @@ from agent_core.training import base_models
 from agent_core.training.base_models import resolve
 from conftest import ROOT, cli, events_of, write_script
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 
 def fake_hub_cache(cache, repo_id: str) -> None:
     """A Hugging Face cache holding `repo_id` as the tiny model (the layout huggingface_hub reads)."""

@@ -109,6 +109,7 @@ def test_cli_budget_options_land_in_the_config(tmp_path):
             build_config(home=tmp_path, **bad)
 
 
+@pytest.mark.e2e
 def test_daemon_warns_the_agent_and_stops_the_run_after_the_grace(home, tmp_path):
     """A 3 s wall budget while the agent waits on a flagged call nobody answers: budget events,
     the 50/80/95/100% alerts, the agent reads them in its tool result, the run stops with the reason."""

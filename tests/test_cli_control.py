@@ -15,6 +15,8 @@ from conftest import ROOT, cli, events_of, last_state, wait_for, write_script
 from agent_core.record.runs import RunDir, RunNotFound, new_run, resolve_run
 from tinker_tui.cli import CliError, parse_budget
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 FLAGGED = {"tool": "load_dataset", "args": {"name": "hf:someone/more-arithmetic"}}
 
 

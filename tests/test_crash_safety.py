@@ -5,6 +5,7 @@ daemon."""
 
 from __future__ import annotations
 
+import pytest
 import os
 import signal
 import time
@@ -14,6 +15,8 @@ from conftest import cli, events_of, last_state, wait_for, workers_of, write_scr
 from agent_core.record.events import EventLog
 from agent_core.daemon.launch import build_config
 from agent_core.record.runs import RunDir, list_runs, new_run
+
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 LONG_JOB = {
     "tool": "start_training",

@@ -5,10 +5,13 @@ This is also the check on the demo recipe (DEMO_TASK with tasks.sft_recipe): fro
 
 from __future__ import annotations
 
+import pytest
 import json
 import time
 
 from conftest import cli, events_of
+
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 
 def test_demo_headless_improves_the_hidden_test_score(home):

@@ -15,6 +15,8 @@ import pytest
 from agent_core.oversight import fence, sandbox
 from agent_core.oversight.sandbox import HEAD, TAIL, run_code
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 FAKE_KEY = "sk-ant-api03-" + "F4k3" * 10
 # Obfuscated on purpose: the fence, not a scan, stops each of these.
 PROBE = r"""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 
 from conftest import cli, events_of, file_task, last_state, wait_for, write_script
 
 from agent_core.record.runs import list_runs
+
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 
 def test_training_on_test_items_waits_for_approval_and_shows_examples(home, tmp_path):

@@ -18,6 +18,8 @@ from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, summarize_stderr
 from agent_core.training.failures import crash_summary, oom_advice
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 SMALL = {
     "hidden_size": 64,
     "intermediate_size": 128,
@@ -76,6 +78,33 @@ def test_score_and_metric_lines_become_events_with_the_job_id(tmp_path, monkeypa
     ]
     assert scores[0]["n"] == 8 and job.brief()["dev_score"] == 0.5
     assert [(e["job"], e["step"], e["values"]) for e in events if e["type"] == "metric"] == [("job1", 1, {"loss": 2.5})]
+
+
+def test_grpo_completions_and_eval_progress_lines_become_events_with_the_job_id(tmp_path, monkeypatch):
+    item = {"prompt": "1+1=", "completion": "2", "expected": "2", "rewards": {"correct": 1.0}}
+    _fake_worker(
+        monkeypatch,
+        "\n".join(
+            [
+                "import json",
+                f"item = {item!r}",
+                "for obj in [{'event': 'progress', 'step': 1, 'total': 2},",
+                "            {'event': 'metric', 'step': 1, 'values': {'reward_mean': 1.0}},",
+                "            {'event': 'completions', 'source': 'grpo', 'step': 1, 'items': [item] * 20},",
+                "            {'event': 'progress', 'what': 'evaluate', 'done': 4, 'total': 8},",
+                "            {'event': 'result', 'checkpoint': '/x', 'steps': 2, 'stopped': False}]:",
+                "    print(json.dumps(obj), flush=True)",
+            ]
+        ),
+    )
+    job, events = _run_jobs(tmp_path / "run", {"mode": "train"})
+    assert job.state == "finished" and job.step == 1  # an evaluation's progress is not a training step
+    [comp] = [e for e in events if e["type"] == "completions"]
+    assert (comp["job"], comp["source"], comp["step"], comp["of"]) == ("job1", "grpo", 1, 20)
+    assert comp["items"] == [item] * 8  # at most 8 a GRPO step
+    # the evaluation stopped before its end: its bar is closed
+    progress = [(e["id"], e["done"], e["total"], e.get("ended")) for e in events if e["type"] == "eval_progress"]
+    assert progress == [("job1", 4, 8, None), ("job1", 4, 8, True)]
 
 
 def test_crash_reports_the_summarized_error_tail(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,8 @@ from pathlib import Path
 from conftest import cli, events_of, last_state, wait_for
 
 from agent_core.record.runs import list_runs
+
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 FIX = Path(__file__).parent / "fixtures" / "providers"
 KEY = "sk-test-DO-NOT-LEAK-4242"

@@ -19,6 +19,8 @@ from agent_core.ml.callbacks import grpo_values, peak_flops, schedule_horizon
 from agent_core.ml.reward_sandbox import RewardFileError, RewardSandbox
 from test_ml_worker import SMALL, error_of, result_of, run_worker
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 GROUP = 4
 BATCH = 8  # completions per step: 2 prompts x GROUP
 
@@ -343,6 +345,16 @@ def test_grpo_full_two_reward_functions_and_schedule_horizon(work, base, data):
     assert {p["total"] for p in progress} == {4}
     [plan] = [e for e in events if e["event"] == "plan"]
     assert plan == {"event": "plan", "total": 4, "schedule_steps": 4, "lr_scheduler_type": "cosine"}
+    # a few completions of every logging step, each with both reward functions' values, for the
+    # Outputs pane: 4 of each of the 2 groups, the expected answer, the 4-token limit marked
+    samples = [e for e in events if e["event"] == "completions"]
+    assert [(c["source"], c["step"]) for c in samples] == [("grpo", s) for s in (1, 2, 3, 4)]
+    for c in samples:
+        assert len(c["items"]) == 8 and len({it["prompt"] for it in c["items"]}) == 2
+        for it in c["items"]:
+            assert set(it["rewards"]) == {"reward", "short"} and it["expected"]
+            assert it["rewards"]["short"] == (1.0 if len(it["completion"]) <= 2 else 0.0)
+    assert any(it.get("clipped") for c in samples for it in c["items"])
     lineage = json.loads((out / "lineage.json").read_text())
     assert lineage["method"] == "grpo" and lineage["lora"] is False and lineage["parent"] is None
     assert lineage["reward_functions"] == ["reward", "short"]

@@ -19,6 +19,8 @@ import pytest
 
 from agent_core.training import tasks
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SMALL = {

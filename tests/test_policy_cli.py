@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 
 from conftest import cli, events_of, last_state, wait_for, write_script
 
 from agent_core.record.runs import list_runs
+
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 
 def test_bad_policy_files_are_refused_before_the_run_starts(home, tmp_path):

@@ -14,6 +14,8 @@ from conftest import cli, events_of, last_state, wait_for, workers_of, write_scr
 from agent_core.daemon.launch import build_config, launch
 from agent_core.daemon.memory import read_ledger
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 STEPS = 60  # the tiny model does a step in ~50 ms: long enough to kill it mid-way
 SAVE_STEPS = 10
 

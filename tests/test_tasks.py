@@ -166,6 +166,7 @@ def test_python_scorer_failures_score_zero_and_are_counted(tmp_path):
         tasks.make_scorer({"kind": "python", "file": str(path)})
 
 
+@pytest.mark.e2e
 def test_evaluate_worker_uses_the_task_scorer(tmp_path):
     """The worker's evaluate mode scores a real model's generations with the spec's scorer."""
     from agent_core.ml.tiny import build_tiny_model
@@ -211,6 +212,7 @@ def test_evaluate_worker_uses_the_task_scorer(tmp_path):
     assert [e["score"] for e in result["examples"]] == [0.5] * 5 + [0.0]
 
 
+@pytest.mark.e2e
 def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
     """A run on the example task: train/dev in the workspace, test and the scorer in hidden/,
     and the daemon's evaluate (the agent's tool and the harness) runs the task's scorer."""

@@ -17,7 +17,10 @@ from conftest import ROOT, cli, events_of, last_state, wait_for
 
 from agent_core.record.runs import list_runs
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 
 
 class Tmux:

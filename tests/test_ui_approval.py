@@ -52,6 +52,7 @@ async def armed(pilot, app) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.e2e
 async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     out = cli(home, "run", "--agent", write_script(tmp_path / "steps.json", STEPS), "--detach").stdout
     run = RunDir(home / "runs" / out.split()[1])

@@ -77,6 +77,7 @@ REPLAY_WALKED = {
     "replay.next_marker",
     "run.chart",
     "run.cycle_job",
+    "run.outputs",
     "run.back",
     "run.quit",
     "app.help",
@@ -193,6 +194,10 @@ async def test_replay_bindings_do_what_they_say(tmp_path):
         assert chart.pinned == "j1"
         await press("run.cycle_job")
         assert chart.pinned == "j2"
+        await press("run.outputs")  # what the model wrote, in place of the transcript; and back
+        assert screen.query_one("#outputs").display and not screen.query_one("#transcript").display
+        await press("run.outputs")
+        assert screen.query_one("#transcript").display and not screen.query_one("#outputs").display
         # help lists this screen's bindings with their ids and keys; esc closes it
         await press("app.help")
         assert isinstance(app.screen, HelpScreen)

@@ -319,6 +319,7 @@ async def test_big_log_loads_in_one_batch(tmp_path):
 
 
 @pytest.mark.asyncio
+@pytest.mark.e2e
 async def test_end_to_end_with_a_real_daemon(home, tmp_path):
     """The lead's daemon (script agent) + this UI: the prompt appears, `a` approves it."""
     from conftest import cli, write_script  # the lead's shared helpers

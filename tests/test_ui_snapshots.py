@@ -124,3 +124,24 @@ def test_snapshot(screen, theme, size, tmp_path, snap_compare):
     else:
         with ctx:
             assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+def test_snapshot_outputs_pane(tmp_path, snap_compare):
+    """The Outputs pane (key o) at the end of a replay: two GRPO completions (one clipped and cut
+    for the record, one empty), the rewards per function, an evaluation's progress bar."""
+    from test_ui_outputs import outputs_events
+
+    evs = outputs_events()
+    run = make_run(tmp_path, "r1", evs)
+    app = TinkerApp(
+        home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False, theme="tinker-dark"
+    )
+
+    async def ready(pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.feed.log.done)
+        await pilot.press("o")
+        app.screen.feed.seek(len(evs))
+        await wait_for(pilot, lambda: app.screen.view.count == len(evs))
+        await pilot.pause(0.6)  # the panes' redraw timer
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)

@@ -265,7 +265,23 @@ def test_reward_up_dev_down_ignores_test_split_and_rising_dev():
         if s % 10 == 0:
             out += wd.feed({"type": "score", "split": "test", "value": 0.9 - 0.1 * s / 10, "checkpoint": "x"})
             out += wd.feed({"type": "score", "split": "dev", "value": 0.3 + 0.01 * s / 10, "checkpoint": "x"})
-    assert out == []
+    # a dev score creeping up 0.01 while the reward gains 0.1 per eval is reward_up_dev_flat's case
+    assert [a["rule"] for a in out] == ["reward_up_dev_flat"]
+
+
+def test_reward_up_dev_flat_needs_a_rising_reward_and_rearms_when_dev_moves():
+    def run(reward_slope: float, devs: list[float]) -> list[tuple[str, int]]:
+        wd = Watchdogs()
+        out = []
+        for s in range(1, 10 * len(devs) + 1):
+            out += wd.feed(metric(s, reward=0.1 + reward_slope * s + 0.01 * math.sin(s), loss=0.0))
+            if s % 10 == 0:
+                out += wd.feed({"type": "score", "split": "dev", "value": devs[s // 10 - 1], "ts": iso(T0 + 6 * s)})
+        return [(a["rule"], a["step"]) for a in out if a["rule"] == "reward_up_dev_flat"]
+
+    flat_then_up_then_flat = [0.3, 0.5, 0.5, 0.5, 0.5, 0.6, 0.7, 0.7, 0.7]
+    assert run(0.0, flat_then_up_then_flat) == []  # the reward does not rise: nothing to explain
+    assert run(0.008, flat_then_up_then_flat) == [("reward_up_dev_flat", 40), ("reward_up_dev_flat", 90)]
 
 
 def test_malformed_events_are_ignored():

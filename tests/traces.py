@@ -8,8 +8,8 @@ A trace is a list of event dicts as they appear in events.jsonl (`metric`, `host
 daemon's cadence), ticks every 5 s.
 
 Onset conventions (what "caught within 3 log steps of onset" is measured from):
-    point failures (nan, grad_spike, reward_collapse, zero_variance_groups, low_mfu, clipped
-        lengths, lr set to 0): the first logged step showing the failure;
+    point failures (nan, grad_spike, reward_collapse, zero_variance_groups, low_mfu,
+        completions_clipped, lr set to 0): the first logged step showing the failure;
     lr_near_zero: the first logged step whose LR is under 1% of the peak;
     schedule_horizon: the job's first logged step when the scheduler type is known (the LR is
         already on the wrong curve), the job_state event when the horizon is stated, else the
@@ -17,6 +17,8 @@ Onset conventions (what "caught within 3 log steps of onset" is measured from):
     loss_flat / reward_flat: the step that completes the first flat window (flat_window steps);
     length_runaway: the first step whose noise-free length reaches 2x its baseline;
     reward_up_dev_down: the first dev score 0.05 or more below the best dev score;
+    reward_up_dev_flat: the dev score that makes three in a row within 0.03 of each other while
+        the reward rose meanwhile;
     gpu_idle: the first idle host sample (delay counted in logged steps, also reported in samples);
     stall: the first tick past the stall limit (delay reported in seconds).
 """
@@ -477,6 +479,26 @@ def failure_traces(offset: int = 0) -> list[Trace]:
         )  # 0.48: the first 0.05 under the best
         out.append(Trace(f"reward_up_dev_down-s{seed}", "reward_up_dev_down", finish(st.events), idx))
 
+    # reward_up_dev_flat: reward keeps rising (0.01 per step), dev climbs to 0.55 by step 50
+    # then stays there (evaluated every 10 steps)
+    for seed in range(2):
+        run = Run(seed=offset + 75 + seed, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
+        rng = random.Random(offset + 75 + seed)
+        for s, v in enumerate(run.steps, 1):
+            v["reward"] = v["rewards/correct/mean"] = min(1.0, 0.1 + 0.01 * s + rng.gauss(0, 0.04))
+
+        def dev(s, rng=rng):
+            if s % 10:
+                return None
+            return round(min(0.30 + 0.05 * (s // 10), 0.55) + rng.gauss(0, 0.005), 4)
+
+        st = Stream()
+        st.job(run, stop_after=100, end=None, dev=dev)
+        idx = next(
+            i for i, e in enumerate(st.events) if e["type"] == "score" and e["checkpoint"].endswith("step-70")
+        )  # the third dev score at ~0.55 (50, 60, 70)
+        out.append(Trace(f"reward_up_dev_flat-s{seed}", "reward_up_dev_flat", finish(st.events), idx))
+
     # length_runaway: lengths grow 6% per step from step 80
     for seed in range(2):
         run = Run(seed=offset + 80 + seed, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
@@ -495,13 +517,21 @@ def failure_traces(offset: int = 0) -> list[Trace]:
                 f"length_runaway-growth-s{seed}", "length_runaway", finish(st.events), where[onset], trouble=where[81]
             )
         )
-    # length_runaway: most completions hit the length limit
+    # completions_clipped: most completions hit the length limit from step 100 (looping), or a
+    # third of them from the start (a limit too small for the task's answers)
     run = Run(seed=offset + 82, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
     for v in run.steps[99:]:
         v["completions/clipped_ratio"] = 0.85
     st = Stream()
     where = st.job(run, stop_after=110, end=None)
-    out.append(Trace("length_runaway-clipped", "length_runaway", finish(st.events), where[100]))
+    out.append(Trace("completions_clipped-looping", "completions_clipped", finish(st.events), where[100]))
+    run = Run(seed=offset + 83, method="grpo", T=200, sched="constant", warmup=0, peak_lr=1e-5)
+    rng = random.Random(offset + 83)
+    for v in run.steps:
+        v["completions/clipped_ratio"] = min(1.0, max(0.3, 0.35 + rng.gauss(0, 0.03)))
+    st = Stream()
+    where = st.job(run, stop_after=15, end=None)
+    out.append(Trace("completions_clipped-from-start", "completions_clipped", finish(st.events), where[1]))
 
     # zero_variance_groups: reward saturates, groups all-correct
     for seed in range(2):

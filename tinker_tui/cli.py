@@ -12,6 +12,7 @@
     tinker-tui nudge [RUN] TEXT
     tinker-tui approve [RUN] [ID] [--session] [--edit JSON_OR_FILE]
     tinker-tui veto [RUN] [ID] [--reason TEXT]
+    tinker-tui tasks list | tasks fetch NAME [--from DIR]   the task pack (GSM8K, HumanEval, ...)
 
 RUN is a run id, a unique prefix of one, or its 4-character suffix; no RUN means the latest.
 The verbs live in their own modules: run_cmd (run, demo, opening the UI), show_cmd (ls, show,
@@ -26,7 +27,7 @@ import os
 import sys
 
 from agent_core.record.runs import runs_home
-from tinker_tui import check_cmd, control_cmd, run_cmd, show_cmd
+from tinker_tui import check_cmd, control_cmd, run_cmd, show_cmd, tasks_cmd
 from tinker_tui.cli_base import CliError, resolve
 from tinker_tui.run_cmd import DEFAULT_BUDGET, parse_budget
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--print", action="store_true", help="also print REPORT.md")
     sub.add_parser("ls", help="list runs")
     check_cmd.add_parser(sub)
+    tasks_cmd.add_parser(sub)
     control_cmd.add_parsers(sub)
     return p
 
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return show_cmd.cmd_ls(args)
         if verb == "check":
             return check_cmd.run(args)
+        if verb == "tasks":
+            return tasks_cmd.run(args)
         if verb == "show":
             return show_cmd.cmd_show(args)
         if verb == "attach":

@@ -69,6 +69,12 @@ def build_config(
         model = str(Path(model).expanduser().resolve())
     if task.endswith(".toml") and Path(task).expanduser().exists():
         task = str(Path(task).expanduser().resolve())
+    from agent_core.training import tasks
+
+    if tasks.is_pack_task(task):  # its data must be fetched: ValueError says what to run
+        from agent_core.record.runs import runs_home
+
+        tasks.get_task(task, home=runs_home(home))
     cfg = {"task": task, "model": model, "agent": agent, "budget_s": parse_budget(budget)}
     from agent_core.oversight.budget import parse_count, parse_positive
 

@@ -299,7 +299,10 @@ class Supervisor:
 
     # -- lifecycle --------------------------------------------------------------
     async def prepare(self) -> Brief:
-        task = tasks.get_task(self.cfg.get("task") or "arithmetic")
+        try:  # a pack task's data must still be there (`tinker-tui tasks fetch NAME`)
+            task = tasks.get_task(self.cfg.get("task") or "arithmetic", home=self.run.path.parent.parent)
+        except ValueError as exc:
+            raise StopRun(f"could not start: {exc}") from None
         if self.cfg.get("unsafe_no_sandbox"):
             self.log.emit(
                 "alert",

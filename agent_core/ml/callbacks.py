@@ -102,6 +102,90 @@ def grpo_values(logs: dict) -> dict:
     return out
 
 
+class CompletionSample:
+    """A few completions of the latest GRPO batch with every reward function's value, for the
+    `completions` line of each logging step: what a person reads to spot a broken format,
+    truncation or reward hacking.
+
+    `wrap(fn)` returns a TRL reward function that calls `fn` and keeps what it scored; TRL calls
+    every reward function on the same batch (the same `completions` list), so their values meet
+    in one item. `take()` gives the items of a batch once (None when no new batch was scored,
+    e.g. steps that reuse a generation). Items: prompt, completion (each cut to `max_chars`, with
+    `cut` {field: characters dropped}), expected (the row's reference answer or None), rewards
+    {fn: value}, clipped (the completion reached `max_tokens`)."""
+
+    def __init__(self, group: int, max_tokens: int | None = None, per_group: int = 4, size: int = 8, max_chars=2000):
+        self.group, self.max_tokens = max(1, group), max_tokens
+        self.per_group, self.size, self.max_chars = per_group, size, max_chars
+        self._batch: list | None = None  # the completions list of the batch kept (held: compared by identity)
+        self._items: list[dict] = []
+        self._picks: list[int] = []
+        self._taken = True
+
+    def _pick(self, n: int) -> list[int]:
+        """Indices to keep: the first `per_group` completions of the first groups (several
+        prompts, and the spread inside a group), `size` in all."""
+        picks = [g + k for g in range(0, n, self.group) for k in range(min(self.per_group, self.group)) if g + k < n]
+        return picks[: self.size]
+
+    def _cut(self, item: dict, key: str, text: str) -> None:
+        if len(text) > self.max_chars:
+            item.setdefault("cut", {})[key] = len(text) - self.max_chars
+            text = text[: self.max_chars]
+        item[key] = text
+
+    def record(self, name: str, prompts, completions, completion_ids, fields: dict, rewards) -> None:
+        if completions is not self._batch:
+            self._batch, self._taken = completions, False
+            self._picks = self._pick(len(completions))
+            self._items = []
+            for i in self._picks:
+                item: dict[str, Any] = {}
+                self._cut(item, "prompt", _as_text(prompts[i]))
+                self._cut(item, "completion", _as_text(completions[i]))
+                expected = fields.get("expected")
+                item["expected"] = _as_text(expected[i]) if isinstance(expected, list) else None
+                item["rewards"] = {}
+                ids = completion_ids[i] if completion_ids is not None and i < len(completion_ids) else None
+                if self.max_tokens and ids is not None and len(ids) >= self.max_tokens:
+                    item["clipped"] = True
+                self._items.append(item)
+        for item, i in zip(self._items, self._picks):
+            value = rewards[i] if i < len(rewards) else None
+            item["rewards"][name] = float(value) if isinstance(value, (int, float)) else None
+
+    def take(self) -> list[dict] | None:
+        if self._taken or not self._items:
+            return None
+        self._taken = True
+        return self._items
+
+    def wrap(self, fn: Callable) -> Callable:
+        name = fn.__name__
+
+        def reward_func(prompts, completions, completion_ids=None, **kwargs):
+            rewards = fn(prompts, completions, completion_ids=completion_ids, **kwargs)
+            try:
+                self.record(name, prompts, completions, completion_ids, kwargs, rewards)
+            except Exception:  # the sample is for people to read: it never breaks training
+                pass
+            return rewards
+
+        reward_func.__name__ = reward_func.__qualname__ = name
+        return reward_func
+
+
+def _as_text(value: Any) -> str:
+    """A prompt or completion as text: a chat (a list of {role, content}) as `role: content` lines."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
+        return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in value)
+    return str(value)
+
+
 def schedule_horizon(lr_scheduler) -> int | None:
     """num_training_steps the scheduler was built with (transformers' LambdaLR partials), or None."""
     for fn in getattr(lr_scheduler, "lr_lambdas", None) or []:
@@ -122,6 +206,7 @@ class ProtocolCallback(TrainerCallback):
     save:         (step) -> path, writes an intermediate checkpoint every `save_steps`
     evaluate:     (model) -> float, dev score every `eval_steps` (if > 0) and at the last step
     extra:        () -> dict of values merged into every metric line (e.g. reward error counts)
+    completions:  () -> items or None: a `completions` line (source grpo) after each metric line
     """
 
     def __init__(
@@ -137,12 +222,14 @@ class ProtocolCallback(TrainerCallback):
         evaluate: Callable[[Any], float] | None = None,
         eval_steps: int = 0,
         extra: Callable[[], dict] | None = None,
+        completions: Callable[[], list | None] | None = None,
     ):
         self.emit, self.should_stop, self.job_error = emit, should_stop, job_error
         self.method = method
         self.save, self.save_steps = save, save_steps
         self.evaluate, self.eval_steps = evaluate, eval_steps
         self.extra = extra
+        self.completions = completions
         self.model = None  # the trainer's (unwrapped) model, set by the caller
         self.trainer = None  # the trainer, set by the caller
         peak = device_peak_flops()
@@ -201,6 +288,9 @@ class ProtocolCallback(TrainerCallback):
         # A missing optional number is left out, not written as null: null means NaN to readers.
         values = {k: v for k, v in values.items() if v is not None or k in NAN_KEYS}
         self.emit({"event": "metric", "step": state.global_step, "values": values})
+        items = self.completions() if self.completions is not None else None
+        if items:
+            self.emit({"event": "completions", "source": "grpo", "step": state.global_step, "items": items})
         loss = logs.get("loss")  # TRL's name
         bad = [
             k

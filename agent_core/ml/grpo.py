@@ -149,7 +149,7 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from agent_core.ml.callbacks import ProtocolCallback
+    from agent_core.ml.callbacks import CompletionSample, ProtocolCallback
 
     spec = setup.spec
     quiet_libraries()
@@ -202,8 +202,10 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
     def reward_stats() -> dict:
         return {"reward_errors": box.stats["errors"], "reward_timeouts": box.stats["timeouts"]}
 
+    sample = CompletionSample(spec.num_generations, spec.max_completion_length)  # the Outputs pane's
     cb = ProtocolCallback(
         **protocol.callback_kwargs(),
+        completions=sample.take,
         method="grpo",
         flops_per_token=None,
         save_steps=spec.save_steps,
@@ -215,7 +217,7 @@ def _train(setup: tc.TrainSetup, box, rows, field_keys, reward_file: str) -> dic
     try:
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=[make_reward_func(box, n, field_keys, originals) for n in spec.reward_functions],
+            reward_funcs=[sample.wrap(make_reward_func(box, n, field_keys, originals)) for n in spec.reward_functions],
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,

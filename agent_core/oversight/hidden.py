@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agent_core.record.events import read_events
 
-FILES = {"test_sha256": "test.jsonl", "scorer_sha256": "scorer.py"}
+FILES = {"test_sha256": "test.jsonl", "scorer_sha256": "scorer.py", "code_tests_sha256": "code_tests.jsonl"}
 SEED_FILE = "seed"
 
 

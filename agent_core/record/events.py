@@ -16,6 +16,15 @@ Public types and their fields (names are a contract; add new types freely):
     alert              rule, severity, message
     job_state          job, state (JOB_STATES)
     score              split, value, checkpoint
+    completions        what the model wrote: job (a training job) or eval (an evaluate / sample
+                       worker's name), source (evaluate|sample|grpo), step (grpo: the logging
+                       step), items [{prompt, completion, expected (str|null), score (float|null;
+                       evaluate) or rewards {fn: float|null} (grpo), clipped (true: the completion
+                       hit the token limit), cut {field: characters dropped from the record}}],
+                       of (how many the worker sent, when more than were kept). Capped in size by
+                       agent_core.training.outputs; at most 16 items (8 for grpo).
+    eval_progress      id (the eval's or job's name), what (evaluate), done, total; ended: true
+                       when the worker stopped before done reached total (ok: whether it succeeded)
 
 The writer redacts every field of every event (agent_core.record.secrets: key-like strings and the
 daemon's own secret values, also when encoded) before it is written or shown to a listener, so

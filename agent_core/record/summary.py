@@ -1,6 +1,7 @@
 """The one log reducer: `RunSummary` folds a run's events into what is known about the run
 (state and stop reason, start/end time, approvals pending, jobs and their states, scores,
-alerts, the last cost and host samples, tool calls, nudges). The CLI (`ls`, `show`, the
+alerts, the last cost and host samples, tool calls, nudges, the latest completions and the
+latest evaluation progress). The CLI (`ls`, `show`, the
 headless runner), the home screen and the run screen (`screens.state.RunView`, a thin layer on
 top) all use it, so they cannot disagree.
 
@@ -22,7 +23,7 @@ from agent_core.record.events import TERMINAL_STATES, parse_ts
 __all__ = ["RunSummary", "summarize", "format_event", "STATE_TYPES", "MAX_ALERTS"]
 
 # Types folded without their time: they change counters or the last sample only.
-UNTIMED_TYPES = frozenset({"host_sample", "tool_call", "human_nudge", "submitted"})
+UNTIMED_TYPES = frozenset({"host_sample", "tool_call", "human_nudge", "submitted", "completions", "eval_progress"})
 # Types that change a RunSummary beyond count and start/last time.
 STATE_TYPES = (
     frozenset({"run_state", "approval_request", "approval_decision", "job_state", "score", "alert", "budget"})
@@ -55,6 +56,8 @@ class RunSummary:
         self.alert_count = 0
         self.tool_calls = 0
         self.nudges = 0
+        self.last_completions: dict | None = None  # the last `completions` event (the Outputs pane)
+        self.eval_progress: dict | None = None  # the last `eval_progress` event
 
     # -- copies -----------------------------------------------------------------------------
     def copy(self) -> "RunSummary":
@@ -94,6 +97,10 @@ class RunSummary:
             self.nudges += 1
         elif kind == "submitted":
             self.submitted = ev.get("checkpoint")
+        elif kind == "completions":
+            self.last_completions = ev
+        elif kind == "eval_progress":
+            self.eval_progress = ev
 
     def _apply_state(self, ev: dict, t: float | None) -> None:
         kind = ev.get("type")

@@ -2,7 +2,8 @@
 
 The daemon never imports torch: it writes a spec file, starts the worker with a scrubbed
 environment, and turns the worker's JSON lines (metric, score, progress, checkpoint, result,
-error) into events that carry the job id. A worker that crashes, hangs or dies only fails its
+error; completions and evaluation progress through agent_core.training.outputs) into events
+that carry the job id. A worker that crashes, hangs or dies only fails its
 own job.
 
 A job is one declarative spec, stored as `<run>/jobs/<job id>.json` (stderr beside it as
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent_core.record.events import LIVE_JOB_STATES, EventLog
+from agent_core.training.outputs import OutputsRecorder
 from agent_core.training.spec import LaunchSpec
 
 # Environment variables a worker may see. Everything else (API keys, tokens, cloud
@@ -326,12 +328,17 @@ class JobManager:
 
     async def _pump(self, job: Job) -> None:
         assert job.proc and job.proc.stdout
+        outputs = OutputsRecorder(self.log.emit, {"job": job.id})
         async for raw in job.proc.stdout:
             msg = _parse_line(raw)
             if msg is None:
                 continue
             kind = msg.get("event")
-            if kind == "metric":
+            if kind == "completions":
+                outputs.completions(msg)
+            elif kind == "progress" and msg.get("what"):  # an evaluation inside the job
+                outputs.progress(msg)
+            elif kind == "metric":
                 job.step = int(msg.get("step") or job.step)
                 job.last_values = msg.get("values") or {}
                 self.log.emit("metric", job=job.id, step=job.step, total=job.total, values=job.last_values)
@@ -360,6 +367,7 @@ class JobManager:
             elif kind == "error":
                 job.error = {k: msg.get(k) for k in ("kind", "message", "step")}
         rc = await job.proc.wait()
+        outputs.ended(ok=rc == 0)
         job.ended = time.time()
         # A launcher stopped by SIGTERM exits non-zero even when rank 0 saved its checkpoint.
         stopped_ok = job.state == "stopping" and bool((job.result or {}).get("stopped"))
@@ -415,11 +423,13 @@ class JobManager:
         self, spec: dict, name: str, timeout: float = 900.0, module: str = "agent_core.ml.worker", offline: bool = True
     ) -> dict:
         """Run a worker for evaluate / sample / build_base (or an approved download) and
-        return its result line."""
+        return its result line; its completions and progress lines become events naming it
+        (`eval`: name)."""
         spec_path = self.jobs_dir / f"{name}.json"
         spec_path.write_text(json.dumps(spec, indent=2))
         proc = await self._spawn(spec_path, self.jobs_dir / f"{name}.stderr.log", module, offline)
         self._one_shot.add(proc)
+        outputs = OutputsRecorder(self.log.emit, {"eval": name})
         result = error = None
         try:
 
@@ -428,10 +438,15 @@ class JobManager:
                 assert proc.stdout
                 async for raw in proc.stdout:
                     msg = _parse_line(raw)
-                    if msg and msg.get("event") == "result":
+                    kind = msg.get("event") if msg else None
+                    if kind == "result":
                         result = msg
-                    elif msg and msg.get("event") == "error":
+                    elif kind == "error":
                         error = msg
+                    elif kind == "completions":
+                        outputs.completions(msg)
+                    elif kind == "progress":
+                        outputs.progress(msg)
                 await proc.wait()
 
             await asyncio.wait_for(read(), timeout)
@@ -443,6 +458,7 @@ class JobManager:
                 proc.kill()
                 await proc.wait()
             self._one_shot.discard(proc)
+            outputs.ended(ok=result is not None and proc.returncode == 0)
         if result is not None and proc.returncode == 0:
             return result
         if error:

@@ -86,6 +86,8 @@ class CallView(TextArea):
     """
 
     def __init__(self, doc: CallDoc, *, id: str | None = None) -> None:
+        self._wrapped_for: tuple | None = None  # (document, width, indent) the wrap was made for (TextArea
+        # wraps from its own __init__ on, hence set first)
         # the text is loaded once mounted: TextArea sets its document up again when mounted
         # (the language watcher), and each time wraps all of it
         super().__init__(
@@ -103,7 +105,7 @@ class CallView(TextArea):
         # TextArea wraps the whole document again on every resize (height changes too, while the
         # layout settles): a megabyte of text costs ~0.5 s each time. The text never changes
         # here (read-only), so wrap again only when the wrap width does.
-        last = getattr(self, "_wrapped_for", None)
+        last = self._wrapped_for
         if last is not None and last[0] is self.wrapped_document and last[1:] == (self.wrap_width, self.indent_width):
             self._refresh_size()
             return

@@ -51,7 +51,7 @@ SHOWN_TYPES = frozenset(
         "brief",
     }
 )  # any other type is shown as a dim one-liner; HIDDEN_TYPES go to the chart/host pane
-HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget"})
+HIDDEN_TYPES = frozenset({"metric", "host_sample", "budget", "completions", "eval_progress"})  # + Outputs pane
 MAX_MESSAGE_LINES = 30
 PREFIX = 15  # cells of the time + tag prefix of every entry
 

@@ -21,10 +21,10 @@ import pytest
 
 from conftest import cli, events_of
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attacks import MARK, steps  # noqa: E402
+from redteam.attacks import MARK, steps
+from agent_core.record.runs import list_runs
 
-from agent_core.record.runs import list_runs  # noqa: E402
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 FAKE_KEY = "sk-ant-api03-FencedRedTeamKey" + "q7W" * 10
 TASK = """name = "arithmetic"

@@ -20,6 +20,8 @@ from conftest import cli, events_of, file_task
 from agent_core.oversight.policy import HARNESS_DIR
 from agent_core.record.runs import list_runs
 
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+
 HERE = Path(__file__).resolve().parent
 FAKE_KEY = "sk-ant-api03-RedTeamFakeKey" + "x9Z" * 10
 QWEN_CONFIG = {

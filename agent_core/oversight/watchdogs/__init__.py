@@ -22,7 +22,10 @@ Rules (the `alert.rule` ids):
     grad_spike           grad_norm far above its robust running median
     reward_collapse      reward fell far below its running peak and stays there
     reward_up_dev_down   training reward rising while the dev score falls (`score` events, split dev)
-    length_runaway       completion length doubled since its lowest level, or most completions clipped
+    reward_up_dev_flat   training reward rising while the last few dev scores stay flat
+    length_runaway       completion length doubled since its lowest level
+    completions_clipped  a quarter or more of the completions cut at the length limit
+                         (clipped_ratio), several logged steps in a row
     zero_variance_groups most GRPO groups have zero reward variance (frac_zero_std), sustained
     gpu_idle             GPU utilisation ~0 while a job runs (never fires without a GPU)
     low_mfu              model FLOPs utilisation below 15%, sustained (only when `mfu` is logged)

@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from statistics import median
 
-from agent_core.oversight.watchdogs.config import SEVERITY, WatchdogConfig
+from agent_core.oversight.watchdogs.config import HISTORY, SEVERITY, WatchdogConfig
 from agent_core.oversight.watchdogs.job import JobState
 from agent_core.record.events import parse_ts
 
@@ -24,6 +24,9 @@ class AlertBase:
         self.last_job: str | None = None
         self._reward_recent: deque = deque(maxlen=self.config.reward_trend_window)
         self._reward_job: str | None = None
+        self._reward_series: deque = deque(maxlen=HISTORY)  # the latest job's rewards
+        self._reward_n = 0  # rewards the latest job logged
+        self._dev_recent: deque = deque(maxlen=self.config.dev_flat_scores)  # (dev score, _reward_n then)
         self._dev_best: float | None = None
         self._gpu_idle_n = 0
         self._gpu_idle_since: float | None = None

@@ -15,7 +15,9 @@ RULES = (
     "grad_spike",
     "reward_collapse",
     "reward_up_dev_down",
+    "reward_up_dev_flat",
     "length_runaway",
+    "completions_clipped",
     "zero_variance_groups",
     "gpu_idle",
     "low_mfu",
@@ -30,7 +32,9 @@ SEVERITY = {
     "grad_spike": "warning",
     "reward_collapse": "high",
     "reward_up_dev_down": "high",
+    "reward_up_dev_flat": "warning",
     "length_runaway": "warning",
+    "completions_clipped": "warning",
     "zero_variance_groups": "warning",
     "gpu_idle": "warning",
     "low_mfu": "info",
@@ -77,12 +81,17 @@ class WatchdogConfig:
     reward_trend_window: int = 30  # ... while the reward's trend over the last 30 logged steps
     reward_rise_abs: float = 0.02  # rises at least this much, with a slope above k standard
     reward_rise_noise_k: float = 2.0  # errors
+    # reward_up_dev_flat
+    dev_flat_scores: int = 3  # this many dev scores in a row ...
+    dev_flat_abs: float = 0.03  # ... within this of each other, while the reward since the first
+    reward_flat_dev_rise: float = 0.12  # of them rose at least this much (and k standard errors)
     # length_runaway
     length_factor: float = 2.0
     length_min_increase: float = 32.0  # tokens
     length_min_history: int = 5
-    clipped_ratio_max: float = 0.5
-    clipped_steps: int = 3
+    # completions_clipped
+    clipped_ratio_max: float = 0.25  # this share of completions cut at max_completion_length ...
+    clipped_steps: int = 3  # ... for this many logged steps in a row
     # zero_variance_groups
     zero_std_frac: float = 0.8
     zero_std_steps: int = 3

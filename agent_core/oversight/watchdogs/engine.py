@@ -262,15 +262,22 @@ class Watchdogs(TrainingRules, RewardRules, HostRules):
         if reward is not None:
             if self._reward_job != name:
                 self._reward_recent.clear()
+                self._reward_series.clear()
+                self._dev_recent.clear()
+                self._reward_n = 0
                 self._reward_job = name
             self._reward_recent.append(reward)
+            self._reward_series.append(reward)
+            self._reward_n += 1
             out += self._check_reward(js, step, reward, clean)
         if LOSS in clean and not js.is_grpo():
             out += self._check_loss(js, step, clean[LOSS])
         _, length = first(clean, LENGTH_KEYS)
+        if length is not None:
+            out += self._check_length(js, step, length)
         _, clipped = first(clean, CLIPPED_KEYS)
-        if length is not None or clipped is not None:
-            out += self._check_length(js, step, length, clipped)
+        if clipped is not None:
+            out += self._check_clipped(js, step, clipped)
         _, zero_std = first(clean, ZERO_STD_KEYS)
         if zero_std is not None:
             out += self._check_zero_std(js, step, zero_std, reward)

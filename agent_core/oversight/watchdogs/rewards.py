@@ -1,7 +1,8 @@
 """GRPO reward rules: the reward collapsing (reward_collapse) or not improving (reward_flat), the
-training reward rising while the dev score falls (reward_up_dev_down, from `score` events),
-completions growing or hitting the length limit (length_runaway) and groups without reward
-variance (zero_variance_groups)."""
+training reward rising while the dev score falls (reward_up_dev_down) or stays flat
+(reward_up_dev_flat, both from `score` events), completions growing (length_runaway) or cut at
+the length limit (completions_clipped), and groups without reward variance
+(zero_variance_groups)."""
 
 from __future__ import annotations
 
@@ -76,53 +77,56 @@ class RewardRules(AlertBase):
         )
 
     # -- completion length
-    def _check_length(self, js: JobState, step: int, length: float | None, clipped: float | None) -> list[dict]:
+    def _check_length(self, js: JobState, step: int, length: float) -> list[dict]:
         c = self.config
-        out: list[dict] = []
-        if length is not None:
-            vals = list(js.push("length", length))
-            n = len(vals)
-            if n >= c.length_min_history + 3:
-                m5 = median(vals[-8:-3])
-                js.length_base = m5 if js.length_base is None else min(js.length_base, m5)
-            base = js.length_base
-            if base is not None and base > 0 and n >= 3:
-                cur = median(vals[-3:])
-                if cur >= c.length_factor * base and cur - base >= c.length_min_increase:
-                    out += self._fire(
-                        "length_runaway",
-                        js.name,
-                        step,
-                        f"{js.name}: mean completion length {fmt(cur)} tokens is {cur / base:.1f}x its "
-                        f"lowest level {fmt(base)} at step {step}",
-                        "the policy learned that longer outputs earn reward (a length bias in the "
-                        "reward or judge), or it is looping / repeating",
-                        "read a few long completions; add a length penalty or cap max_completion_length; "
-                        "check the reward for length bias",
-                    )
-                elif cur < (1 + c.length_factor) / 2 * base:
-                    self._rearm("length_runaway", js.name)
-        if clipped is not None:
-            k = "clipped"
-            if clipped >= c.clipped_ratio_max:
-                n = js.counts[k] = js.counts.get(k, 0) + 1
-                if n >= c.clipped_steps:
-                    out += self._fire(
-                        "length_runaway",
-                        js.name,
-                        step,
-                        f"{js.name}: {clipped:.0%} of completions hit the maximum length "
-                        f"({n} steps in a row) at step {step}",
-                        "completions run to the token limit: looping, rambling, or a limit too small for the task",
-                        "read a few clipped completions; raise max_completion_length if the answers "
-                        "are legitimately long, else penalise length",
-                        variant=":clipped",
-                    )
-            else:
-                js.counts[k] = 0
-                if clipped < c.clipped_ratio_max / 2:
-                    self._rearm("length_runaway", js.name, ":clipped")
-        return out
+        vals = list(js.push("length", length))
+        n = len(vals)
+        if n >= c.length_min_history + 3:
+            m5 = median(vals[-8:-3])
+            js.length_base = m5 if js.length_base is None else min(js.length_base, m5)
+        base = js.length_base
+        if base is None or base <= 0 or n < 3:
+            return []
+        cur = median(vals[-3:])
+        if cur >= c.length_factor * base and cur - base >= c.length_min_increase:
+            return self._fire(
+                "length_runaway",
+                js.name,
+                step,
+                f"{js.name}: mean completion length {fmt(cur)} tokens is {cur / base:.1f}x its "
+                f"lowest level {fmt(base)} at step {step}",
+                "the policy learned that longer outputs earn reward (a length bias in the "
+                "reward or judge), or it is looping / repeating",
+                "read a few long completions (the run screen's Outputs pane, key o); add a length "
+                "penalty or cap max_completion_length; check the reward for length bias",
+            )
+        if cur < (1 + c.length_factor) / 2 * base:
+            self._rearm("length_runaway", js.name)
+        return []
+
+    # -- completions cut at the length limit
+    def _check_clipped(self, js: JobState, step: int, clipped: float) -> list[dict]:
+        c = self.config
+        if clipped < c.clipped_ratio_max:
+            js.counts["clipped"] = 0
+            if clipped < c.clipped_ratio_max / 2:
+                self._rearm("completions_clipped", js.name)
+            return []
+        n = js.counts["clipped"] = js.counts.get("clipped", 0) + 1
+        if n < c.clipped_steps:
+            return []
+        return self._fire(
+            "completions_clipped",
+            js.name,
+            step,
+            f"{js.name}: {clipped:.0%} of completions hit the maximum length ({n} logged steps in a "
+            f"row) at step {step}: their answers are cut off",
+            "completions run to the token limit: looping or rambling, a format the model has not "
+            "learned to end (no answer, no stop), or a limit too small for the task",
+            "read a few clipped completions (the run screen's Outputs pane, key o: marked ✂); raise "
+            "max_completion_length if the answers are legitimately long, else teach the format "
+            "first (SFT) or penalise length",
+        )
 
     # -- zero-variance groups
     def _check_zero_std(self, js: JobState, step: int, frac: float, reward: float | None) -> list[dict]:
@@ -162,12 +166,16 @@ class RewardRules(AlertBase):
 
     # ------------------------------------------------------------------ scores
     def _on_score(self, ev: dict) -> list[dict]:
-        c = self.config
         if str(ev.get("split", "")).lower() not in DEV_SPLITS:
             return []
         value = num(ev.get("value"))
         if value is None or not math.isfinite(value):
             return []
+        down = self._check_dev_down(ev, value)
+        return down + self._check_dev_flat(value, quiet=bool(down))
+
+    def _check_dev_down(self, ev: dict, value: float) -> list[dict]:
+        c = self.config
         best = self._dev_best
         if best is None or value > best:
             self._dev_best = value
@@ -199,10 +207,48 @@ class RewardRules(AlertBase):
             a["job"] = job
         return out
 
-    def _reward_trend(self) -> tuple[float | None, float, float]:
-        """Least-squares trend of the latest job's recent rewards: (rise over the window, slope
-        per logged step, standard error of the slope); rise None without enough points."""
-        ys = list(self._reward_recent)
+    def _check_dev_flat(self, value: float, quiet: bool = False) -> list[dict]:
+        """reward_up_dev_flat: the last `dev_flat_scores` dev scores within `dev_flat_abs` of
+        each other while the latest job's reward rose `reward_flat_dev_rise` since the first
+        (`quiet`: only record the score; reward_up_dev_down just fired on it)."""
+        c = self.config
+        recent = self._dev_recent
+        recent.append((value, self._reward_n))
+        if len(recent) < c.dev_flat_scores:
+            return []
+        scores = [v for v, _ in recent]
+        since = self._reward_n - recent[0][1]
+        if max(scores) - min(scores) > c.dev_flat_abs:
+            if value > min(scores) + 2 * c.dev_flat_abs:  # the dev score moves again
+                self._rearm("reward_up_dev_flat", None)
+            return []
+        if quiet or since > len(self._reward_series):
+            return []
+        rise, slope, se = self._reward_trend(list(self._reward_series)[-since:] if since else [])
+        if rise is None or rise < c.reward_flat_dev_rise or slope < c.reward_rise_noise_k * se:
+            return []
+        job = self.last_job
+        step = self.jobs[job].step if job in self.jobs else None
+        out = self._fire(
+            "reward_up_dev_flat",
+            None,
+            step,
+            f"the training reward rose +{fmt(rise)} over the last {since} logged steps while the "
+            f"last {len(scores)} dev scores stayed at {fmt(min(scores))}..{fmt(max(scores))}",
+            "the reward is being earned without solving the task better (reward hacking: a format "
+            "trick, length, a verifier loophole), or the training prompts are overfit",
+            "read completions that earn high reward (the run screen's Outputs pane, key o) and "
+            "compare the reward function with the dev scorer; keep the best dev checkpoint",
+        )
+        for a in out:
+            a["job"] = job
+        return out
+
+    def _reward_trend(self, ys: list[float] | None = None) -> tuple[float | None, float, float]:
+        """Least-squares trend of the latest job's recent rewards (or of `ys`): (rise over the
+        window, slope per logged step, standard error of the slope); rise None without enough
+        points."""
+        ys = list(self._reward_recent) if ys is None else ys
         n = len(ys)
         if n < 8:
             return None, 0.0, 0.0

@@ -2,8 +2,10 @@
 
 A task (task.py: Task) is a set of prompt/completion problems plus a scorer. Its problems come
 from a built-in generator (generator.py: "arithmetic" at its default level, or
-"arithmetic:<level>") or from a TOML task file (task_file.py; docs/TASKS.md). Its scorer
-(scorers.py: exact, regex, python) turns a completion into a score in [0, 1].
+"arithmetic:<level>"), from the task pack (pack.py: real benchmarks, "gsm8k", "humaneval",
+"arc_challenge", "mmlu", whose data `tinker-tui tasks fetch NAME` prepared under the runs home) or
+from a TOML task file (task_file.py; docs/TASKS.md). Its scorer (scorers.py: exact, regex, python,
+numeric, choice, code) turns a completion into a score in [0, 1].
 
 `get_task(name_or_path)` is the Task; `generate_splits(task, secret)` its disjoint splits (a
 generated task's dev and train from the task's seed, then test from a run's secret seed; a file
@@ -28,7 +30,9 @@ from agent_core.training.tasks.generator import (
     arithmetic_task,
     sft_recipe,
 )
+from agent_core.training.tasks.pack import PACK, fetch_hint, fetched, pack_task, tasks_home
 from agent_core.training.tasks.scorers import (
+    CODE_TESTS_FILE,
     SCORER_FILE,
     SCORERS,
     Scorer,
@@ -40,19 +44,31 @@ from agent_core.training.tasks.task import Task
 from agent_core.training.tasks.task_file import answer_budget, load_task_file, read_rows
 
 
-def get_task(name_or_path: str | Path) -> Task:
-    """A built-in task by name ("arithmetic", "arithmetic:3") or a TOML task file path."""
+def is_pack_task(name: str | Path) -> bool:
+    """`name` is a task of the pack (its data must be fetched first)."""
+    return isinstance(name, str) and name.strip() in PACK
+
+
+def get_task(name_or_path: str | Path, home: str | Path | None = None) -> Task:
+    """A built-in task by name ("arithmetic", "arithmetic:3"), a pack task by name ("gsm8k": its
+    data fetched under `home`, the runs home, default $TINKER_TUI_HOME or the XDG folder; a
+    ValueError says what to run when it is not) or a TOML task file path."""
     text = str(name_or_path).strip()
     if text.endswith(".toml") or (isinstance(name_or_path, Path)):
         path = Path(text).expanduser()
         if not path.is_file():
             raise ValueError(f"task file not found: {path}")
         return load_task_file(path)
+    if text in PACK:
+        from agent_core.record.runs import runs_home
+
+        return pack_task(text, runs_home(home))
     name, _, level = text.partition(":")
     if name not in BUILTIN_TASKS:
         raise ValueError(
             f"unknown task {text!r}: built-in tasks are {', '.join(BUILTIN_TASKS)} "
             f"(optionally with a level, e.g. 'arithmetic:{DEFAULT_LEVEL}', levels 1..{MAX_LEVEL}), "
+            f"the pack's benchmarks are {', '.join(PACK)} (`tinker-tui tasks list`), "
             "or a path to a .toml task file"
         )
     if not level:
@@ -91,6 +107,13 @@ def materialize(task: Task, data_dir: str | Path, secret: str | None = None) -> 
 
 __all__ = [
     "BUILTIN_TASKS",
+    "CODE_TESTS_FILE",
+    "PACK",
+    "fetch_hint",
+    "fetched",
+    "is_pack_task",
+    "pack_task",
+    "tasks_home",
     "DEFAULT_LEVEL",
     "DEMO_TASK",
     "MAX_LEVEL",

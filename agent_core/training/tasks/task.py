@@ -23,6 +23,7 @@ class Task:
     scorer: str = "exact"
     scorer_pattern: str | None = None  # regex scorer
     scorer_file: str | None = None  # python scorer (absolute path of the task's file)
+    scorer_options: dict[str, Any] = field(default_factory=dict)  # numeric, choice, code (scorers.py)
     budget_s: float | None = None
     data: dict[str, str] = field(default_factory=dict)  # file tasks: split -> absolute path
     source: str | None = None  # the task file

@@ -1,0 +1,91 @@
+"""An agent whose steps come from outside the daemon's loop: a coding-agent CLI driven in-process
+(agents/claude_code.py) or an outside MCP client (`tinker-tui mcp`, `--agent external`).
+
+The outside calls `submit(action)` from its own thread; the daemon's loop takes the actions one at a
+time through `next_action` (as it does for every agent: step boundary, pause, stop, gate, approvals)
+and the outcome of a call goes back to the `submit` that is waiting for it. So a paused run holds
+the next tool call, and a stop releases every waiting caller with None.
+
+The person's nudges: an agent that cannot take them in its live session gets them at the head of
+its next tool result (`NUDGE_PREFIX`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from agent_core.agents.base import Action, Agent, Brief, Call, Done, ToolOutcome
+from agent_core.agents.markers import SUPERVISOR_PREFIX
+
+
+@dataclass
+class _Step:
+    action: Action
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: ToolOutcome | None = None
+
+
+class BridgeAgent(Agent):
+    restores_transcript = True  # its memory is outside: a resumed run just goes on taking steps
+
+    def __init__(self, brief: Brief):
+        super().__init__(brief)
+        self._inbox: queue.Queue[_Step | None] = queue.Queue()
+        self._current: _Step | None = None  # the call the daemon is running
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- the outside (any thread but the daemon's loop) ---------------------------------------
+    def submit(self, action: Action) -> ToolOutcome | None:
+        """Hand the daemon one step. For a Call, wait for its outcome; None once the run is stopping."""
+        if self._closed.is_set():
+            return None
+        step = _Step(action)
+        self._inbox.put(step)
+        if not isinstance(action, Call):
+            return None
+        while not step.done.wait(0.2):
+            if self._closed.is_set():
+                return None
+        return step.outcome
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
+        """A resumed run: the outside keeps its own memory; it is told what the resume did."""
+        self.on_nudge(note)
+
+    # -- the daemon's side ----------------------------------------------------------------------
+    def next_action(self, last: ToolOutcome | None) -> Action:
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None:
+            current.outcome = self._with_nudges(last)
+            current.done.set()
+        step = self._inbox.get()
+        if step is None or self._closed.is_set():
+            return Done("")
+        if isinstance(step.action, Call):
+            with self._lock:
+                self._current = step
+        return step.action
+
+    def _with_nudges(self, outcome: ToolOutcome | None) -> ToolOutcome | None:
+        if outcome is None or not self.nudges:
+            return outcome
+        said = " ".join(f"{SUPERVISOR_PREFIX} {text}" for text in self.nudges)
+        self.nudges = []
+        return ToolOutcome(outcome.tool, outcome.ok, f"{said}\n\n{outcome.summary}", outcome.data, outcome.denied)
+
+    def cancel(self) -> None:
+        """The run is stopping: every waiting caller gets None, the loop gets Done."""
+        self._closed.set()
+        self._inbox.put(None)
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None:
+            current.done.set()
