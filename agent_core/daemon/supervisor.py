@@ -327,8 +327,7 @@ class Supervisor:
             raise
         model = self.cfg.get("model") or "tiny"
         try:
-            models.set_base(base_models.resolve(model, self.run.path))  # built on first use
-            models.set_generation(task.template, task.generation)  # one rendering for every job
+            models.set_base(base_models.resolve(model, self.run.path), task)  # built on first use; the task's rendering
         except ValueError as exc:
             raise StopRun(str(exc)) from None
         if models.base_source.kind == "download" and not (models.base_path / "config.json").is_file():

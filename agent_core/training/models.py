@@ -34,8 +34,11 @@ class RunModels:
     def base_path(self) -> Path | None:
         return self.base_source.path if self.base_source is not None else None
 
-    def set_base(self, source: base_models.BaseSource) -> None:
+    def set_base(self, source: base_models.BaseSource, task: tasks.Task | None = None) -> None:
+        """The base model; with the task, also its template and generation settings (set_generation)."""
         self.base_source = source
+        if task is not None:
+            self.set_generation(task.template, task.generation)
 
     def set_generation(self, template: str | None, generation: dict | None) -> None:
         """The task's prompt template and generation settings (agent_core.training.tasks.Task)."""
