@@ -4,8 +4,22 @@ make_run(home, run_id, events, config)   a synthetic run dir with a fixed-time l
 EventWriter(run)                         appends events with seq and fixed timestamps
 FakeDaemon(run)                          a real Unix-socket control server that records
                                          requests and answers {"ok": true}
-wait_for(pilot, predicate)               polls the app until predicate() is true
 sample_events()                          a whole finished run, fixed timestamps
+LIVE                                     the first events of a live run (starting, running)
+
+The app, built the way most tests want it (keyword arguments override the defaults):
+home_app(home, **kw)                     the runs table: fixed clock, no background refresh
+replay_app(run, **kw)                    a replay of a make_run run: fixed clock, not playing
+live_app(run, **kw)                      attached to a make_run run: fixed clock, log polled every 50 ms
+run_screen(app)                          the RunScreen in the screen stack (under a modal too)
+transcript_text(app)                     the run screen's transcript, plain text
+
+Waiting for what a test means, never for a fixed time (each fails loudly on its timeout):
+wait_for(pilot, predicate)               polls the app until predicate() is true
+until_screen(pilot, app, cls)            until the top screen is a mounted `cls`
+until_armed(pilot, app)                  until the approval prompt on top takes keys (grace over)
+until_settled(pilot, app)                until the run screen has drawn all it was fed (no redraw
+                                         timer, inbox or dirty chart left)
 """
 
 from __future__ import annotations
@@ -93,6 +107,7 @@ class FakeDaemon:
         self.fail_with = fail_with
         self.on_request = on_request  # called with each request before the reply
         self.requests: list[dict] = []
+        self.replied = 0  # replies sent (a request's effect in the UI comes after its reply)
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +159,7 @@ class FakeDaemon:
                     conn.sendall(json.dumps(reply).encode() + b"\n")
                 except OSError:
                     pass
+                self.replied += 1
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -173,6 +189,91 @@ async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.05, w
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what or getattr(predicate, '__name__', 'a condition')}"
     )
+
+
+# -- the app ---------------------------------------------------------------------------------
+LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
+
+
+def run_home(run: RunDir) -> Path:
+    """The runs home a run dir lives in (<home>/runs/<id>)."""
+    return run.path.parent.parent
+
+
+def home_app(home: Path, **kw):
+    """The home screen (runs table): a fixed clock (ages), no background refresh of the table."""
+    from tinker_tui.app import TinkerApp
+
+    return TinkerApp(home=home, mode="home", **{"clock": fixed_clock, "home_refresh": 0, **kw})
+
+
+def replay_app(run: RunDir, **kw):
+    """A replay of `run`: a fixed clock, paused at the first event (keys or the test play it)."""
+    from tinker_tui.app import TinkerApp
+
+    return TinkerApp(
+        home=run_home(run), run=run, mode="replay", **{"clock": fixed_clock, "replay_autoplay": False, **kw}
+    )
+
+
+def live_app(run: RunDir, **kw):
+    """Attached to `run` (live): a fixed clock, the log polled every 50 ms."""
+    from tinker_tui.app import TinkerApp
+
+    return TinkerApp(home=run_home(run), run=run, mode="attach", **{"clock": fixed_clock, "live_interval": 0.05, **kw})
+
+
+def run_screen(app):
+    """The run screen, also while a modal (approval, help, confirm) is over it."""
+    from screens.run_screen import RunScreen
+
+    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
+
+
+def transcript_text(app) -> str:
+    from screens.widgets import Transcript
+
+    return "\n".join(run_screen(app).query_one(Transcript).plain_lines())
+
+
+async def until_screen(pilot, app, cls, timeout: float = 5.0) -> None:
+    """Until the top screen is a mounted `cls` (its on_mount done: feeds started, keys bound)."""
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, cls) and app.screen.is_mounted, timeout, what=f"a {cls.__name__}"
+    )
+
+
+async def until_armed(pilot, app, timeout: float = 5.0) -> None:
+    """Until the approval prompt on top takes keys: its grace period over, by its own clock (a busy
+    event loop may deliver a key later than the test sent it)."""
+    from screens.approval import ApprovalScreen
+
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, ApprovalScreen) and app.screen.armed,
+        timeout,
+        what="the approval prompt to take keys",
+    )
+
+
+def settled(screen) -> bool:
+    """The run screen has drawn everything it was fed: no batch waiting in its inbox, no
+    status/panes redraw timer pending, the chart redrawn, the transcript flushed."""
+    from screens.widgets import LossChart, Transcript
+
+    return (
+        not screen._inbox
+        and screen._drain_timer is None
+        and screen._present_timer is None
+        and screen._panes_timer is None
+        and not screen.query_one(LossChart)._dirty
+        and screen.query_one(Transcript)._flush_timer is None
+    )
+
+
+async def until_settled(pilot, app, timeout: float = 5.0) -> None:
+    await wait_for(pilot, lambda: settled(run_screen(app)), timeout, what="the run screen to draw what it was fed")
+    await pilot.pause()  # and the refresh those redraws asked for (no fixed time: until idle)
 
 
 def sample_events() -> list[dict]:

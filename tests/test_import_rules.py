@@ -73,12 +73,19 @@ def test_ui_never_imports_ml_libraries(tmp_path):
         from pathlib import Path
         from agent_core.record.runs import RunDir
         import tinker_tui.app as appmod
+        from conftest_ui import wait_for
         run = RunDir(Path({str(run.path)!r}))
+        def shown(app, mode):  # the run in the table; its events on the run screen
+            if mode == "home":
+                tables = app.screen.query("DataTable")
+                return bool(tables) and tables.first().row_count == 1
+            view = getattr(app.screen, "view", None)
+            return view is not None and view.count > 0 and (mode == "replay" or app.screen.daemon_alive is not None)
         async def main():
             for mode in ("home", "attach", "replay"):
                 app = appmod.TinkerApp(home=Path({str(tmp_path)!r}), run=run, mode=mode)
                 async with app.run_test() as pilot:
-                    await pilot.pause(0.3)
+                    await wait_for(pilot, lambda: shown(app, mode), 20, what=mode)
         asyncio.run(main())
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)
         print(json.dumps({{"attempted": attempted, "loaded": loaded}}))

@@ -11,11 +11,10 @@ import json
 import pytest
 
 from conftest import cli, events_of, write_script
-from conftest_ui import wait_for
+from conftest_ui import home_app, live_app, until_armed, wait_for
 from screens.approval import ApprovalScreen
 from screens.run_screen import RunScreen
 from agent_core.record.runs import RunDir
-from tinker_tui.app import TinkerApp
 from tinker_tui.client import RunClient
 from textual.widgets import TextArea
 
@@ -45,25 +44,19 @@ def prompt_for(app, word: str) -> bool:
     return isinstance(s, ApprovalScreen) and word in json.dumps(s.request.get("details", {}))
 
 
-async def armed(pilot, app) -> None:
-    """Wait out the prompt's grace period (covered in test_ui_run_screen) by its own clock: a
-    busy event loop may deliver a key later than the test sent it."""
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.armed)
-
-
 @pytest.mark.asyncio
 @pytest.mark.e2e
 async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     out = cli(home, "run", "--agent", write_script(tmp_path / "steps.json", STEPS), "--detach").stdout
     run = RunDir(home / "runs" / out.split()[1])
     grace = 0.3
-    app = TinkerApp(home=home, run=run, mode="attach", approval_grace=grace, live_interval=0.05)
+    app = live_app(run, approval_grace=grace)
     async with app.run_test(size=(120, 40)) as pilot:
         # approve once; a key inside the grace period does nothing
         assert await wait_for(pilot, lambda: prompt_for(app, "first call"), timeout=60)
         assert app.screen.request["rule"] == "network"
         assert len(RunClient(run).pending()) == 1
-        await armed(pilot, app)
+        await until_armed(pilot, app)
         await pilot.press("a")
         # the same kind of call asks again; approve it for the session
         assert await wait_for(pilot, lambda: prompt_for(app, "second call"), timeout=30), (
@@ -71,19 +64,19 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
             [str(n.message) for n in app._notifications],
             RunClient(run).pending(),
         )
-        await armed(pilot, app)
+        await until_armed(pilot, app)
         await pilot.press("A")
         # the third uses the same pattern (socket): no prompt; requests is another pattern: veto
         assert await wait_for(pilot, lambda: prompt_for(app, "import requests"), timeout=30)
-        await armed(pilot, app)
+        await until_armed(pilot, app)
         await pilot.press("v")
         # veto with an instruction
         assert await wait_for(pilot, lambda: prompt_for(app, "import urllib"), timeout=30)
-        await armed(pilot, app)
+        await until_armed(pilot, app)
         await pilot.press("i", *"no downloads; use data/train.jsonl", "enter")
         # edit then approve: the editor holds the code; a denied edit is refused, the prompt stays
         assert await wait_for(pilot, lambda: prompt_for(app, "import httpx"), timeout=30)
-        await armed(pilot, app)
+        await until_armed(pilot, app)
         await pilot.press("e")
         editor = app.screen.query_one("#approval-editor", TextArea)
         assert editor.has_focus and editor.text == "import httpx\nprint('httpx ran')"
@@ -100,11 +93,11 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
     # the first client detaches (the app exits) with the last request still pending
     # a client attached after the request was made sees it pending and answers it
     assert [p["details"]["args"]["code"] for p in RunClient(run).pending()] == ["import ftplib\nprint('ftplib ran')"]
-    app2 = TinkerApp(home=home, run=run, mode="attach", approval_grace=0.1, live_interval=0.05)
+    app2 = live_app(run, approval_grace=0.1)
     try:
         async with app2.run_test(size=(120, 40)) as pilot:
             assert await wait_for(pilot, lambda: prompt_for(app2, "import ftplib"), timeout=30)
-            await armed(pilot, app2)
+            await until_armed(pilot, app2)
             await pilot.press("a")
             assert await wait_for(
                 pilot, lambda: isinstance(app2.screen, RunScreen) and app2.screen.view.state == "finished", timeout=30
@@ -200,7 +193,7 @@ async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_p
     code = filler(1000) + "import os, socket\n" + filler(300, 1000) + "print('end of the code')\n"
     assert len(code) > 20_000
     client = FakeClient()
-    app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
+    app = home_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = ApprovalScreen(network_request(tmp_path, code), client=client, grace=0.0)
         app.push_screen(screen)
@@ -210,10 +203,11 @@ async def test_the_whole_call_is_shown_and_the_flagged_part_is_highlighted(tmp_p
             nonlocal view
             views = screen.query(CallView) if screen.is_mounted else []
             view = views.first() if views else None
-            return view is not None and view.document.line_count > 1 and view.scroll_y > 0
+            return view is not None and view.document.line_count > 1 and view.scroll_y > 0 and view.has_focus
 
         assert await wait_for(pilot, opened)
-        await pilot.pause(0.1)
+        # drawn where it opened (the layout settles after the scroll)
+        assert await wait_for(pilot, lambda: "1001 │ import os, socket" in on_screen(view))
         doc = view.document
         # all of the code, once, numbered: its first and its last line are in the view
         assert view.text.count("row_0 = 0  # filler") == 1
@@ -259,13 +253,14 @@ async def test_every_flagged_span_is_counted_and_n_walks_them(tmp_path):
         + filler(400, 400)
         + "import subprocess\nsubprocess.run(['pip', 'install', 'trl'])\n"
     )
-    app = TinkerApp(home=tmp_path, mode="home", home_refresh=60)
+    app = home_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = ApprovalScreen(network_request(tmp_path, code), client=FakeClient(), grace=0.0)
         app.push_screen(screen)
         assert await wait_for(pilot, lambda: screen.is_mounted and screen.query(CallView))
-        await pilot.pause(0.2)
         view = screen.query_one(CallView)
+        # opened on the first flagged span (after the first refresh), laid out
+        assert await wait_for(pilot, lambda: view._next_flag == 1 and view.scrollable_content_region.height > 0)
         labels = [(f.label, f.source_line) for f in view.doc.flags]
         assert labels == [("network: requests", 1), ("network: socket", 402), ("network: pip install", 804)]
         assert "3 flagged spans" in screen.query_one("#approval-flags").visual.plain

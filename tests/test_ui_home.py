@@ -5,19 +5,23 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable
 
-from conftest_ui import BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events, wait_for
+from conftest_ui import (
+    BASE_EPOCH,
+    LIVE,
+    FakeDaemon,
+    home_app,
+    make_run,
+    replay_app,
+    sample_events,
+    until_screen,
+    wait_for,
+)
 from screens.feeds import LiveFeed, ReplayFeed
 from screens.home import HomeScreen, fmt_age
 from screens.run_screen import RunScreen
 from screens.widgets import LossChart
 from themes import DEFAULT_THEME, DOMAIN_VARIABLES, THEMES
 from tinker_tui.app import TinkerApp
-
-LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
-
-
-def home_app(tmp_path, **kw) -> TinkerApp:
-    return TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0, **kw)
 
 
 def table_rows(app) -> list[list[str]]:
@@ -89,7 +93,7 @@ async def test_new_run_key_calls_the_app_callback(tmp_path):
 
     app = home_app(tmp_path, start_new_run=start)
     async with app.run_test() as pilot:
-        await pilot.pause(0.1)
+        await until_screen(pilot, app, HomeScreen)
         await pilot.press("N")
         assert calls == [app]
         assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
@@ -106,14 +110,16 @@ async def test_themes_and_domain_variables(tmp_path):
     assert set(THEMES) == {"tinker-dark", "tinker-light", "tinker-high-contrast"}
     for theme in THEMES.values():
         assert set(DOMAIN_VARIABLES) <= set(theme.variables), theme.name
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock)
+    app = replay_app(run)
     assert app.theme == DEFAULT_THEME == "tinker-dark"
     async with app.run_test() as pilot:
         assert app.theme_variables["loss"] == THEMES["tinker-dark"].variables["loss"]
         await pilot.press("end")
+        applied = []  # the app tells its widgets once the new theme's CSS is in place
+        app.theme_changed_signal.subscribe(app.screen, lambda theme: applied.append(theme.name))
         for name in ("tinker-light", "tinker-high-contrast", "textual-dark", "nord"):
             app.theme = name  # built-in themes fall back to our domain defaults
-            await pilot.pause(0.05)
+            assert await wait_for(pilot, lambda: applied[-1:] == [name], what=f"the {name} theme applied")
             assert "risk-high" in app.theme_variables
         assert app.screen.query_one(LossChart).get_component_rich_style("chart--loss").color is not None
     with pytest.raises(ValueError):

@@ -8,7 +8,18 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable
 
-from conftest_ui import BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events, wait_for
+from conftest_ui import (
+    BASE_EPOCH,
+    LIVE,
+    FakeDaemon,
+    home_app,
+    live_app,
+    make_run,
+    replay_app,
+    sample_events,
+    until_screen,
+    wait_for,
+)
 from screens.approval import ApprovalScreen
 from screens.help import HelpScreen, binding_rows
 from screens.home import HomeScreen
@@ -18,8 +29,6 @@ from screens.widgets import LossChart
 from screens.widgets.chart import CHART_KINDS
 from tinker_tui.app import TinkerApp
 from tinker_tui.keymap import all_bindings, binding_ids
-
-LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
 
 # The approval prompt's keys are walked by
 # tests/test_ui_run_screen.py (approve once / session, veto, veto with instruction, later)
@@ -118,7 +127,7 @@ def test_every_binding_is_walked():
 async def test_replay_bindings_do_what_they_say(tmp_path):
     run = make_run(tmp_path, "r1", marker_events())
     make_run(tmp_path, "r0", LIVE, config={"created": BASE_EPOCH - 10})
-    app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0, replay_autoplay=False)
+    app = home_app(tmp_path, replay_autoplay=False)
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
         app.post_message(HomeScreen.OpenRun(run, "replay"))
@@ -214,9 +223,9 @@ async def test_replay_bindings_do_what_they_say(tmp_path):
         await pilot.press(key_for(app.screen, "run.quit"))
         assert await wait_for(pilot, lambda: not app.is_running)
 
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test() as pilot:
-        await pilot.pause(0.1)
+        await until_screen(pilot, app, RunScreen)
         await pilot.press(key_for(app.screen, "app.quit"))
         assert await wait_for(pilot, lambda: not app.is_running)
 
@@ -243,9 +252,7 @@ async def test_live_bindings_do_what_they_say(tmp_path):
     ]
     run = make_run(tmp_path, "r1", events)
     with FakeDaemon(run) as daemon:
-        app = TinkerApp(
-            home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, approval_grace=0.0
-        )
+        app = live_app(run, approval_grace=0.0)
         bells = []
         app.bell = lambda: bells.append(1)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -301,14 +308,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
     monkeypatch.setattr(launch, "resume_run", fake_resume, raising=False)
     new_runs = []
     with FakeDaemon(live):
-        app = TinkerApp(
-            home=tmp_path,
-            mode="home",
-            clock=fixed_clock,
-            home_refresh=0,
-            replay_autoplay=False,
-            start_new_run=lambda a: new_runs.append(a) or None,
-        )
+        app = home_app(tmp_path, replay_autoplay=False, start_new_run=lambda a: new_runs.append(a) or None)
         bells = []
         app.bell = lambda: bells.append(1)
         notes = []
@@ -327,7 +327,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             async def back_home() -> None:
                 while app.screen is not home:
                     await app.pop_screen()
-                await pilot.pause(0.05)
+                assert await wait_for(pilot, lambda: app.focused is table, what="the runs table focused again")
 
             await pilot.press(key_for(home, "home.open"))  # the live run (newest first)
             assert await wait_for(pilot, attached)
@@ -336,8 +336,8 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             assert await wait_for(pilot, attached)
             await back_home()
             await pilot.press("down", key_for(home, "home.attach"))  # finished: refused
-            await pilot.pause(0.1)
-            assert app.screen is home and any("not running" in n for n in notes)
+            assert await wait_for(pilot, lambda: any("not running" in n for n in notes))
+            assert app.screen is home
             await pilot.press(key_for(home, "home.replay"))
             assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.client is None)
             await back_home()
@@ -357,9 +357,8 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             assert await wait_for(pilot, lambda: table.row_count == 1)
             # a live run is refused
             await pilot.press("up", key_for(home, "home.delete"))
-            await pilot.pause(0.1)
+            assert await wait_for(pilot, lambda: any("is live" in n for n in notes))
             assert app.screen is home and live.path.exists()
-            assert any("is live" in n for n in notes)
             # refresh picks up a new run
             make_run(tmp_path, "20250601-140000-cccc", sample_events(), config={"created": BASE_EPOCH + 3600})
             await pilot.press(key_for(home, "home.refresh"))
@@ -367,7 +366,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             await pilot.press(key_for(home, "home.quit"))
             assert await wait_for(pilot, lambda: not app.is_running)
 
-    app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0)
+    app = home_app(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press(key_for(app.screen, "home.new_run"))
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen))
@@ -394,9 +393,9 @@ def test_delete_run_refuses_a_live_run(tmp_path):
 async def test_keys_are_remapped_from_the_config_file(tmp_path):
     (tmp_path / "config.toml").write_text('[keys]\n"run.chart" = "g"\n"replay.next_marker" = ["n", "f2"]\n')
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.1)
+        await until_screen(pilot, app, RunScreen)
         screen = app.screen
         chart = screen.query_one(LossChart)
         assert key_for(screen, "run.chart") == "g"
@@ -439,9 +438,11 @@ async def test_bad_config_is_shown_to_the_person(tmp_path, monkeypatch):
     (tmp_path / "config.toml").write_text('[keys]\n"run.nope" = "g"\n')
     monkeypatch.delenv("TINKER_TUI_CONFIG", raising=False)
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.05)
-        assert any("unknown binding id 'run.nope'" in n.message for n in app._notifications)
+        assert await wait_for(
+            pilot, lambda: any("unknown binding id 'run.nope'" in n.message for n in app._notifications)
+        )
+        await until_screen(pilot, app, RunScreen)
         await pilot.press("c")  # defaults kept
         assert app.screen.query_one(LossChart).kind == "reward"

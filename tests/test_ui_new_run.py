@@ -7,13 +7,12 @@ import json
 
 import pytest
 from conftest import last_state, wait_for as wait_sync
-from conftest_ui import wait_for
+from conftest_ui import home_app, wait_for
 
 from agent_core.record.runs import list_runs
 from screens.new_run import NewRunScreen
 from screens.run_screen import RunScreen
 from textual.widgets import Input, Static
-from tinker_tui.app import TinkerApp
 from tinker_tui.client import RunClient
 
 
@@ -23,7 +22,7 @@ async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeyp
     home = tmp_path / "home"
     script = tmp_path / "steps.json"
     script.write_text(json.dumps([{"tool": "load_dataset", "args": {"name": "hf:x/y"}}]))
-    app = TinkerApp(home=home, mode="home")
+    app = home_app(home)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("N")
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen))
@@ -31,8 +30,7 @@ async def test_new_run_form_validates_then_starts_and_attaches(tmp_path, monkeyp
         form.query_one("#new-agent", Input).value = f"script:{script}"
         form.query_one("#new-budget", Input).value = "soon"
         await pilot.click("#start")
-        await pilot.pause(0.1)
-        assert "bad budget" in str(form.query_one("#error", Static).render())
+        assert await wait_for(pilot, lambda: "bad budget" in str(form.query_one("#error", Static).render()))
         assert isinstance(app.screen, NewRunScreen), "bad input keeps the form open"
         form.query_one("#new-budget", Input).value = "10m"
         # a Button ignores clicks during its 0.2 s press effect (which ends late on a busy machine)

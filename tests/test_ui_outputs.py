@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest_ui import EventWriter, FakeDaemon, fixed_clock, make_run, wait_for
-from screens.run_screen import RunScreen
+from conftest_ui import LIVE, EventWriter, FakeDaemon, live_app, make_run, replay_app, wait_for
+from conftest_ui import run_screen as rs
 from screens.widgets import Transcript
 from screens.widgets.outputs import EvalBar, OutputsPane
-from tinker_tui.app import TinkerApp
-
-LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
 
 
 def grpo(step: int, completion: str, **extra) -> dict:
@@ -51,16 +48,12 @@ def outputs_events() -> list[dict]:
     return evs
 
 
-def rs(app) -> RunScreen:
-    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
-
-
 @pytest.mark.asyncio
 async def test_outputs_pane_live_shows_the_latest_completions_and_eval_progress(tmp_path):
     run = make_run(tmp_path, "r1", LIVE)
     w = EventWriter(run)
     with FakeDaemon(run):
-        app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05)
+        app = live_app(run)
         async with app.run_test(size=(120, 40)) as pilot:
             assert await wait_for(pilot, lambda: rs(app).view.state == "running")
             pane, evalbar = rs(app).query_one(OutputsPane), rs(app).query_one(EvalBar)
@@ -90,7 +83,7 @@ async def test_outputs_pane_live_shows_the_latest_completions_and_eval_progress(
 @pytest.mark.asyncio
 async def test_outputs_pane_in_replay_follows_seeks(tmp_path):
     run = make_run(tmp_path, "r1", outputs_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = rs(app)
         assert await wait_for(pilot, lambda: screen.feed.log.done)

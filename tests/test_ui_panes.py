@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest_ui import EventWriter, FakeDaemon, fixed_clock, make_run, wait_for
+from conftest_ui import LIVE, EventWriter, FakeDaemon, live_app, make_run, replay_app, until_screen, wait_for
+from conftest_ui import run_screen as rs
 from screens.help import HelpScreen
 from screens.replay_log import ReplayLog
 from screens.run_screen import RunScreen
@@ -14,9 +15,7 @@ from screens.widgets import LossChart, StatusLine
 from screens.widgets.panes import AlertsPane, JobsPane
 from screens.widgets.timeline import Timeline
 from test_ui_keys import marker_events
-from tinker_tui.app import TinkerApp
 
-LIVE = [{"type": "run_state", "state": "starting", "at": 0}, {"type": "run_state", "state": "running", "at": 1}]
 BUDGET = {
     "type": "budget",
     "spent": {"wall_s": 1800, "gpu_h": 0.5, "tokens": 123456, "usd": 1.25},
@@ -25,18 +24,12 @@ BUDGET = {
 }
 
 
-def rs(app) -> RunScreen:
-    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
-
-
 @pytest.mark.asyncio
 async def test_header_jobs_alerts_and_the_title_on_another_screen(tmp_path):
     run = make_run(tmp_path, "r1", LIVE)
     w = EventWriter(run)
     with FakeDaemon(run):
-        app = TinkerApp(
-            home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, approval_grace=0.0
-        )
+        app = live_app(run, approval_grace=0.0)
         bells = []
         app.bell = lambda: bells.append(1)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -114,11 +107,12 @@ def test_replay_index_gives_the_same_charts_as_live_feeding():
 @pytest.mark.asyncio
 async def test_timeline_click_seeks_and_shows_markers(tmp_path):
     run = make_run(tmp_path, "r1", marker_events())
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.05)
+        await until_screen(pilot, app, RunScreen)
         screen = app.screen
         timeline = screen.query_one(Timeline)
+        assert await wait_for(pilot, lambda: timeline.content_size.width > 0, what="the timeline laid out")
         text = str(timeline.render())
         assert text.startswith("⏸ 10x 0/") and "◆" in text and "!" in text and "★" in text
         head = len(timeline._head(screen.feed.status()))

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest_ui import fixed_clock, make_run, sample_events, ts_at, wait_for
+from conftest_ui import make_run, replay_app, sample_events, ts_at, wait_for
 from screens.feeds import SPEEDS, ReplayFeed
 from screens.run_screen import RunCommands, RunScreen
 from screens.widgets import LossChart, StatusLine, Transcript
-from tinker_tui.app import TinkerApp
-
-
-def replay_app(tmp_path, autoplay=False, speed=10.0, events=None) -> TinkerApp:
-    run = make_run(tmp_path, "r1", sample_events() if events is None else events)
-    return TinkerApp(
-        home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=autoplay, replay_speed=speed
-    )
 
 
 def lines(app) -> list[str]:
@@ -44,13 +36,12 @@ def test_gaps_are_compressed_and_speed_steps():
 
 @pytest.mark.asyncio
 async def test_step_forward_and_back(tmp_path):
-    app = replay_app(tmp_path)
+    app = replay_app(make_run(tmp_path, "r1", sample_events()))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, RunScreen) and screen.client is None
         feed = screen.feed
-        await pilot.pause(0.1)
-        assert feed.position == 0 and lines(app) == []
+        assert not feed.playing and feed.position == 0 and lines(app) == []
         await pilot.press("right", "right", "right")
         assert await wait_for(pilot, lambda: screen.view.count == 3)
         assert feed.position == 3 and not feed.playing
@@ -73,7 +64,7 @@ async def test_step_forward_and_back(tmp_path):
 
 @pytest.mark.asyncio
 async def test_play_pause_and_speed(tmp_path):
-    app = replay_app(tmp_path, speed=10.0)
+    app = replay_app(make_run(tmp_path, "r1", sample_events()), replay_speed=10.0)
     async with app.run_test() as pilot:
         screen = app.screen
         feed = screen.feed
@@ -89,7 +80,7 @@ async def test_play_pause_and_speed(tmp_path):
         await pilot.press("space")
         assert not feed.playing and "REPLAY ⏸" in status(app)
         stopped_at = feed.position
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # time is the behaviour here: nothing plays while paused
         assert feed.position == stopped_at == screen.view.count
         assert stopped_at < feed.total
         # played to the end at 100x, it stops by itself, showing the final state
@@ -112,11 +103,11 @@ async def test_play_pause_and_speed(tmp_path):
 async def test_replay_has_no_intervention_keys_and_no_prompt(tmp_path):
     events = sample_events()
     cut = next(i for i, e in enumerate(events) if e["type"] == "approval_decision")
-    app = replay_app(tmp_path, events=events)
+    app = replay_app(make_run(tmp_path, "r1", events))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         await pilot.press("p", "n", "s", "a")
-        await pilot.pause(0.1)
+        await pilot.pause()  # until idle: whatever the keys asked for is done
         assert app.screen is screen  # no confirm, no nudge box, no approval prompt
         assert not screen.query_one("#nudge-bar").has_class("shown")
         assert screen.check_action("toggle_pause", ()) is False
@@ -134,11 +125,11 @@ async def test_replay_has_no_intervention_keys_and_no_prompt(tmp_path):
 
 @pytest.mark.asyncio
 async def test_autoplay_replays_whole_log(tmp_path):
-    app = replay_app(tmp_path, autoplay=True, speed=100.0)
+    app = replay_app(make_run(tmp_path, "r1", sample_events()), replay_autoplay=True, replay_speed=100.0)
     async with app.run_test() as pilot:
         screen = app.screen
         assert await wait_for(pilot, lambda: screen.view.state == "finished", timeout=10)
         assert any("finished" in ln for ln in lines(app))
         await pilot.press("q")
-        await pilot.pause(0.1)
+        assert await wait_for(pilot, lambda: not app.is_running)
     assert app.return_code == 0

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from conftest_ui import EventWriter, FakeDaemon, fixed_clock, make_run, wait_for
+from conftest_ui import (
+    EventWriter,
+    FakeDaemon,
+    live_app,
+    make_run,
+    run_screen,
+    until_armed,
+    wait_for,
+)
+from conftest_ui import transcript_text as transcript
 from screens.approval import ApprovalScreen
 from screens.feeds import parse_ts
 from screens.run_screen import ConfirmScreen, RunCommands, RunScreen
-from screens.widgets import HostPane, LossChart, StatusLine, Transcript
+from screens.widgets import HostPane, LossChart, StatusLine
 from agent_core.record.runs import RunDir
-from tinker_tui.app import TinkerApp
 
 START = [
     {"type": "run_state", "state": "starting", "at": 0},
@@ -20,19 +29,6 @@ START = [
     {"type": "agent_message", "text": "Plan: read the data first.", "at": 2},
     {"type": "host_sample", "gpus": [], "cpu": 37.5, "memory": 42.0, "at": 3},
 ]
-
-
-def live_app(run, **kw) -> TinkerApp:
-    return TinkerApp(home=run.path.parent.parent, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, **kw)
-
-
-def transcript(app) -> str:
-    screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
-    return "\n".join(screen.query_one(Transcript).plain_lines())
-
-
-def run_screen(app) -> RunScreen:
-    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
 
 
 @pytest.mark.asyncio
@@ -98,10 +94,12 @@ async def test_nudge_sends_text_and_keys_go_to_the_input(tmp_path):
             assert await wait_for(pilot, lambda: daemon.requests)
             assert daemon.requests == [{"cmd": "nudge", "text": "stop padding, use lr 1e-5 quickly"}]
             assert not run_screen(app).query_one("#nudge-bar").has_class("shown")
-            # escape cancels a nudge without sending it
+            # escape cancels a nudge without sending it: the next command is the next request
             await pilot.press("n", "x", "escape")
-            await pilot.pause(0.2)
-            assert len(daemon.requests) == 1
+            assert not run_screen(app).query_one("#nudge-bar").has_class("shown")
+            await pilot.press("p")
+            assert await wait_for(pilot, lambda: len(daemon.requests) > 1)
+            assert daemon.cmds() == ["nudge", "pause"]
             assert app.is_running
 
 
@@ -119,10 +117,10 @@ async def test_stop_asks_first(tmp_path):
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("n")
             assert isinstance(app.screen, RunScreen)
-            await pilot.pause(0.2)
             assert daemon.requests == []
-            await pilot.press("s", "y")
-            assert await wait_for(pilot, lambda: daemon.cmds() == ["stop"])
+            await pilot.press("s", "y")  # the first request the daemon gets: `n` sent nothing
+            assert await wait_for(pilot, lambda: daemon.requests)
+            assert daemon.cmds() == ["stop"]
 
 
 @pytest.mark.asyncio
@@ -150,14 +148,14 @@ async def test_approval_prompt_grace_then_approve(tmp_path, monkeypatch):
             assert await wait_for(pilot, lambda: modal.is_mounted and len(modal.query("Static")) >= 5)
             shown = " ".join(str(w.render()) for w in modal.query("Static"))
             assert "network" in shown and "download gsm8k" in shown and "huggingface.co" in shown
-            # keys typed in the first 0.5 s are ignored
+            # keys typed in the first 0.5 s are ignored (the prompt sends nothing, and stays)
+            assert not modal.armed
             await pilot.press("a")
-            await pilot.pause(0.1)
-            assert daemon.requests == [] and isinstance(app.screen, ApprovalScreen)
-            await pilot.pause(0.5)
+            assert not modal.busy and app.screen is modal
+            await until_armed(pilot, app)
             await pilot.press("a")
             assert await wait_for(pilot, lambda: daemon.requests)
-            assert daemon.requests == [{"cmd": "approve", "id": "a1", "scope": "once"}]
+            assert daemon.requests == [{"cmd": "approve", "id": "a1", "scope": "once"}]  # one: the second `a`
             assert await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             writer.append("approval_decision", id="a1", decision="approve", scope="once", reason="", by="person")
             assert await wait_for(pilot, lambda: "approved once" in transcript(app))
@@ -171,23 +169,36 @@ async def test_decision_logged_before_the_reply_closes_the_prompt_once(tmp_path)
     run screen under it must stay (a second dismiss used to pop it)."""
     run = make_run(tmp_path, "r1", START)
     writer = EventWriter(run)
+    shown = threading.Event()  # set once the UI has shown the logged decision
 
     def log_then_reply(req):
         if req.get("cmd") == "approve":
             writer.append(
                 "approval_decision", id=req["id"], decision="approve", scope=req["scope"], reason="", by="person"
             )
-            time.sleep(0.3)  # the UI sees the logged decision before the reply
+            shown.wait(10)  # the UI sees the logged decision before the reply
 
     with FakeDaemon(run, on_request=log_then_reply) as daemon:
         app = live_app(run, approval_grace=0.1)
         async with app.run_test() as pilot:
+            client, answered = run_screen(app).client, threading.Event()
+            approve = client.approve
+
+            def approve_and_tell(*args, **kw):  # the prompt's worker got its reply
+                try:
+                    return approve(*args, **kw)
+                finally:
+                    answered.set()
+
+            client.approve = approve_and_tell
             writer.append("approval_request", id="a1", rule="shell", summary="ls", details={})
-            assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-            await pilot.pause(0.15)
+            await until_armed(pilot, app)
             await pilot.press("a")
             assert await wait_for(pilot, lambda: "approved once" in transcript(app))
-            await pilot.pause(0.5)  # the reply arrives after the prompt closed
+            assert daemon.replied == 0 and not answered.is_set()
+            shown.set()  # now the reply arrives, after the prompt closed
+            assert await wait_for(pilot, answered.is_set, what="the reply to reach the prompt's worker")
+            await pilot.pause()  # until idle: a second dismiss, if any, is done
             assert isinstance(app.screen, RunScreen) and app.is_running
             assert daemon.cmds() == ["approve"]
             # reply first, log right after: both paths close the prompt in the same tick
@@ -196,7 +207,8 @@ async def test_decision_logged_before_the_reply_closes_the_prompt_once(tmp_path)
             modal = app.screen
             modal.close({"id": "a2", "decision": "approve", "scope": "once", "reason": ""})
             modal.close(None)
-            await pilot.pause(0.2)
+            assert await wait_for(pilot, lambda: modal not in app.screen_stack)
+            await pilot.pause()  # until idle: a second dismiss, if any, is done
             assert isinstance(app.screen, RunScreen)
 
 
@@ -219,7 +231,7 @@ async def test_approval_veto_with_instruction_and_session_scope(tmp_path):
             )
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
             assert app.screen.request_id == "a1"
-            await pilot.pause(0.25)
+            await until_armed(pilot, app)
             await pilot.press("i")
             await pilot.press(*"keep the data; use a copy")
             await pilot.press("enter")
@@ -229,7 +241,7 @@ async def test_approval_veto_with_instruction_and_session_scope(tmp_path):
             assert await wait_for(
                 pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.request_id == "a2"
             )
-            await pilot.pause(0.25)
+            await until_armed(pilot, app)
             await pilot.press("A")
             assert await wait_for(pilot, lambda: len(daemon.requests) == 2)
             assert daemon.requests[1] == {"cmd": "approve", "id": "a2", "scope": "session"}
@@ -243,8 +255,7 @@ async def test_approval_later_and_decided_elsewhere(tmp_path):
         app = live_app(run, approval_grace=0.1)
         async with app.run_test() as pilot:
             writer.append("approval_request", id="a1", rule="shell", summary="ls", details={})
-            assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-            await pilot.pause(0.15)
+            await until_armed(pilot, app)
             await pilot.press("escape")  # decide later
             assert isinstance(app.screen, RunScreen)
             assert "1 approval waiting" in str(run_screen(app).query_one(StatusLine).render())
@@ -289,7 +300,7 @@ async def test_detach_exits_and_leaves_the_run(tmp_path):
         async with app.run_test() as pilot:
             await wait_for(pilot, lambda: run_screen(app).view.state == "running")
             await pilot.press("d")
-            await pilot.pause(0.1)
+            assert await wait_for(pilot, lambda: not app.is_running)
         assert daemon.requests == []  # detaching sends nothing to the daemon
         assert app.return_code == 0
 
@@ -331,11 +342,11 @@ async def test_end_to_end_with_a_real_daemon(home, tmp_path):
     ]
     out = cli(home, "run", "--agent", write_script(tmp_path / "steps.json", steps), "--detach").stdout
     run = RunDir(home / "runs" / out.split()[1])
-    app = TinkerApp(home=home, run=run, mode="attach", approval_grace=0.1, live_interval=0.05)
+    app = live_app(run, approval_grace=0.1)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             assert await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=60)
-            await pilot.pause(0.15)
+            await until_armed(pilot, app)
             await pilot.press("a")
             assert await wait_for(pilot, lambda: run_screen(app).view.state == "finished", timeout=90)
             text = transcript(app)

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from agent_core.record.events import LogReader
-from conftest_ui import BASE, fixed_clock, make_run, wait_for
+from conftest_ui import BASE, live_app, make_run, replay_app, until_settled, wait_for
 from screens.feeds import ReplayFeed
 from screens.replay_log import FastLogReader, ReplayLog
 from screens.run_screen import RunScreen
@@ -20,7 +20,6 @@ from screens.state import RunView
 from screens.widgets import HostPane, LossChart, Transcript
 from screens.widgets.palette import Palette
 from screens.widgets.transcript import HIDDEN_TYPES, entry_height, layout_event
-from tinker_tui.app import TinkerApp
 
 
 def ts(seconds: float) -> str:
@@ -194,7 +193,7 @@ async def test_large_replay_seeks_land_on_the_right_state(tmp_path, monkeypatch)
     run.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
     monkeypatch.setattr(ReplayFeed, "SYNC_BYTES", 200_000)
     assert run.events_path.stat().st_size > ReplayFeed.SYNC_BYTES  # indexed in a worker
-    app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False)
+    app = replay_app(run)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, RunScreen)
@@ -230,8 +229,8 @@ async def test_large_replay_seeks_land_on_the_right_state(tmp_path, monkeypatch)
         # the transcript follows the tail after a seek: its last row is the last entry's
         feed.seek(9000)
         await check(9000)
-        await pilot.pause(0.2)
-        assert transcript.follow and transcript.scroll_y == transcript.max_scroll_y
+        await until_settled(pilot, app)
+        assert await wait_for(pilot, lambda: transcript.follow and transcript.scroll_y == transcript.max_scroll_y)
 
 
 # -- Pilot: a live burst ------------------------------------------------------------------------
@@ -241,14 +240,15 @@ async def test_live_burst_is_applied_completely_and_in_order(tmp_path):
     for k, e in enumerate(events):
         e["seq"] = k + 1
     run = make_run(tmp_path, "live")
-    app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05)
+    app = live_app(run)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        await pilot.pause(0.2)
+        # the feed is polling (it has looked for the daemon) before the burst is written
+        assert await wait_for(pilot, lambda: screen.daemon_alive is not None)
         with open(run.events_path, "a") as fh:  # one write: many polls' worth at once
             fh.write("".join(json.dumps(e) + "\n" for e in events))
         assert await wait_for(pilot, lambda: screen.view.count == len(events), timeout=20)
-        await pilot.pause(0.3)
+        await until_settled(pilot, app)
         view, ref = sequential(events)
         assert view_fields(screen.view) == view_fields(view)
         assert chart_fields(screen.query_one(LossChart)) == chart_fields(ref)
@@ -256,4 +256,4 @@ async def test_live_burst_is_applied_completely_and_in_order(tmp_path):
         want = expected_entries(events, len(events), transcript.max_entries)
         assert len(transcript.entries) <= transcript.max_entries * 5 // 4
         assert [e["seq"] for e in transcript.entries[-len(want) // 2 :]] == want[-len(want) // 2 :]
-        assert transcript.follow and transcript.scroll_y == transcript.max_scroll_y
+        assert await wait_for(pilot, lambda: transcript.follow and transcript.scroll_y == transcript.max_scroll_y)

@@ -10,11 +10,21 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable
 
-from conftest_ui import BASE_EPOCH, FakeDaemon, fixed_clock, make_run, sample_events, wait_for
+from conftest_ui import (
+    BASE_EPOCH,
+    FakeDaemon,
+    home_app,
+    live_app,
+    make_run,
+    replay_app,
+    run_screen,
+    sample_events,
+    until_settled,
+    wait_for,
+)
 from screens.approval import ApprovalScreen
 from screens.run_screen import RunScreen
 from themes import THEMES
-from tinker_tui.app import TinkerApp
 
 SIZES = [(120, 40), (80, 24)]
 SCREENS = ["run", "approval", "replay", "home"]
@@ -74,24 +84,23 @@ def build(screen: str, theme: str, tmp_path):
     if screen == "home":
         make_run(tmp_path, "20250601-120000-aaaa", evs, config={"created": BASE_EPOCH})
         make_run(tmp_path, "20250601-123000-bbbb", evs[:12], config={"created": BASE_EPOCH + 1800, "task": "humaneval"})
-        app = TinkerApp(home=tmp_path, mode="home", clock=fixed_clock, home_refresh=0, theme=theme)
+        app = home_app(tmp_path, theme=theme)
 
         async def ready(pilot):
             await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 2)
             app.screen.query_one("#home-title").update("tinker-tui · runs in $HOME")
-            await pilot.pause(0.1)
 
         return app, ready, None
     if screen == "replay":
         run = make_run(tmp_path, "r1", evs)
-        app = TinkerApp(home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False, theme=theme)
+        app = replay_app(run, theme=theme)
 
         async def ready(pilot):
             # the log is indexed in a worker: seek once all of it is (a loaded machine is slower)
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.feed.log.done)
             app.screen.feed.seek(len(evs) - 5)
             await wait_for(pilot, lambda: app.screen.view.count == len(evs) - 5)
-            await pilot.pause(0.45)  # the chart redraw timer
+            await until_settled(pilot, app)  # the chart and panes redrawn
 
         return app, ready, None
     # live: "run" has no approval waiting (decided); "approval" stops at the request
@@ -100,16 +109,13 @@ def build(screen: str, theme: str, tmp_path):
     else:
         cut = next(i for i, e in enumerate(evs) if e["type"] == "approval_decision")
     run = make_run(tmp_path, "r1", evs[:cut])
-    app = TinkerApp(home=tmp_path, run=run, mode="attach", clock=fixed_clock, live_interval=0.05, theme=theme)
-
-    def rs():
-        return next(s for s in app.screen_stack if isinstance(s, RunScreen))
+    app = live_app(run, theme=theme)
 
     async def ready(pilot):
         if screen == "approval":
             await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-        await wait_for(pilot, lambda: rs().daemon_alive is not None and rs().view.count == cut)
-        await pilot.pause(0.45)
+        await wait_for(pilot, lambda: run_screen(app).daemon_alive is not None and run_screen(app).view.count == cut)
+        await until_settled(pilot, app)  # the chart and panes redrawn
 
     return app, ready, FakeDaemon(run)
 
@@ -133,15 +139,13 @@ def test_snapshot_outputs_pane(tmp_path, snap_compare):
 
     evs = outputs_events()
     run = make_run(tmp_path, "r1", evs)
-    app = TinkerApp(
-        home=tmp_path, run=run, mode="replay", clock=fixed_clock, replay_autoplay=False, theme="tinker-dark"
-    )
+    app = replay_app(run, theme="tinker-dark")
 
     async def ready(pilot):
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.feed.log.done)
         await pilot.press("o")
         app.screen.feed.seek(len(evs))
         await wait_for(pilot, lambda: app.screen.view.count == len(evs))
-        await pilot.pause(0.6)  # the panes' redraw timer
+        await until_settled(pilot, app)  # the panes redrawn
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
