@@ -14,15 +14,9 @@ from agent_core.training import tasks
 from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, worker_command
 
-pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+from workers import SMALL
 
-SMALL = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 2,
-}
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,9 @@ from agent_core.record.events import EventLog, read_events
 from agent_core.training.jobs import JobManager, summarize_stderr
 from agent_core.training.failures import crash_summary, oom_advice
 
-pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
+from workers import SMALL
 
-SMALL = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 2,
-}
+pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
 
 def _run_jobs(run: Path, spec: dict, during=None, timeout: float = 120):

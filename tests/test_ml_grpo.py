@@ -17,7 +17,7 @@ import pytest
 from agent_core.training import tasks
 from agent_core.ml.callbacks import grpo_values, peak_flops, schedule_horizon
 from agent_core.ml.reward_sandbox import RewardFileError, RewardSandbox
-from test_ml_worker import SMALL, error_of, result_of, run_worker
+from workers import SMALL, error_of, result_of, run_worker
 
 pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,58 +19,7 @@ from agent_core.training import tasks
 
 pytestmark = pytest.mark.e2e  # real daemons, workers, sandboxes or terminals
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-SMALL = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 2,
-}
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _spec_file(tmp: Path, spec: dict) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / f"spec-{spec['mode']}-{time.monotonic_ns()}.json"
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def _parse(stdout: str) -> list[dict]:
-    events = []
-    for line in stdout.splitlines():
-        obj = json.loads(line)  # stdout must hold JSON lines only
-        assert isinstance(obj, dict) and "event" in obj, line
-        events.append(obj)
-    return events
-
-
-def run_worker(tmp: Path, spec: dict, timeout: float = 120) -> tuple[int, list[dict], str]:
-    proc = subprocess.run(
-        [PY, "-m", "agent_core.ml.worker", str(_spec_file(tmp, spec))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return proc.returncode, _parse(proc.stdout), proc.stderr
-
-
-def result_of(events: list[dict]) -> dict:
-    results = [e for e in events if e["event"] == "result"]
-    assert len(results) == 1, events[-3:]
-    return results[0]
-
-
-def error_of(events: list[dict]) -> dict:
-    errors = [e for e in events if e["event"] == "error"]
-    assert len(errors) == 1, events[-3:]
-    assert not [e for e in events if e["event"] == "result"]
-    return errors[0]
+from workers import PY, ROOT, SMALL, error_of, parse_lines, result_of, run_worker, spec_file
 
 
 # ---------------------------------------------------------------- fixtures
@@ -257,7 +204,7 @@ def test_sigterm_stops_and_saves(work, base, data):
     out = work / "ck-term"
     spec = _train_spec(base, data, out, max_steps=100_000)
     proc = subprocess.Popen(
-        [PY, "-m", "agent_core.ml.worker", str(_spec_file(work, spec))],
+        [PY, "-m", "agent_core.ml.worker", str(spec_file(work, spec))],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -275,7 +222,7 @@ def test_sigterm_stops_and_saves(work, base, data):
     finally:
         if proc.poll() is None:
             proc.kill()
-    events = _parse("".join(lines) + rest)
+    events = parse_lines("".join(lines) + rest)
     assert proc.returncode == 0
     res = result_of(events)
     assert res["stopped"] is True and 3 <= res["steps"] < 100_000
@@ -323,7 +270,7 @@ def test_bad_specs(work, base, data):
     proc = subprocess.run(
         [PY, "-m", "agent_core.ml.worker", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert proc.returncode != 0 and error_of(_parse(proc.stdout))["kind"] == "bad_input"
+    assert proc.returncode != 0 and error_of(parse_lines(proc.stdout))["kind"] == "bad_input"
 
 
 # ---------------------------------------------------------------- evaluate / sample
