@@ -10,6 +10,17 @@ from __future__ import annotations
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
 
 
+def agent_options(cfg: dict, run, log) -> dict:
+    """What the daemon hands `make_agent` besides the brief: an endpoint for the LLM agents; the
+    run directory and the event log for the agents driven from outside (a throwaway home inside
+    the run, a session id to resume)."""
+    kind = (cfg.get("agent") or "playbook").partition(":")[0]
+    out: dict = {"base_url": cfg["base_url"]} if cfg.get("base_url") else {}
+    if kind not in ("playbook", "script", "anthropic", "openai"):
+        out.update(run=run, log=log)
+    return out
+
+
 def make_agent(spec: str, brief: Brief, **kw) -> Agent:
     kind, _, arg = spec.partition(":")
     if kind == "playbook":
@@ -29,4 +40,4 @@ def make_agent(spec: str, brief: Brief, **kw) -> Agent:
     raise ValueError(f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
 
 
-__all__ = ["Action", "Agent", "Brief", "Call", "Done", "Say", "ToolOutcome", "make_agent"]
+__all__ = ["Action", "Agent", "Brief", "Call", "Done", "Say", "ToolOutcome", "agent_options", "make_agent"]

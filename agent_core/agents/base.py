@@ -81,6 +81,11 @@ class Agent:
     def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
         raise NotImplementedError(f"{type(self).__name__} is replayed, not restored")
 
+    def control(self, req: dict) -> dict:
+        """A control command for the agent itself (record/control.py's AGENT_COMMANDS: an outside
+        agent's calls). Called on a worker thread; may block until the call's outcome."""
+        return {"ok": False, "error": "this run's agent takes no outside calls (start the run with --agent external)"}
+
     def on_nudge(self, text: str) -> None:
         self.nudges.append(text)
 

@@ -112,14 +112,14 @@ def build_config(
 
 
 def start_daemon(run: RunDir, wait_s: float = 30.0, resume: bool = False) -> int:
-    """Start `python -m agent_core.daemon.supervisor RUN [--resume]` in its own session; wait for its socket."""
+    """Start `python -m agent_core.daemon RUN [--resume]` in its own session; wait for its socket."""
     log = open(run.daemon_log, "ab")
     env = dict(os.environ)
     # The daemon must find agent_core even when tinker-tui runs from a source checkout.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_core.daemon.supervisor", str(run.path)] + (["--resume"] if resume else []),
+        [sys.executable, "-m", "agent_core.daemon", str(run.path)] + (["--resume"] if resume else []),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,

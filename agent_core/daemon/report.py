@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import traceback
 from pathlib import Path
 
 from agent_core.record import metrics
@@ -286,3 +288,16 @@ def write_report(run: RunDir) -> Path:
     tmp.write_text(build_report(run), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_records(run: RunDir) -> None:
+    """At a run's end: the ledger line (memory across runs) and REPORT.md; neither may break the
+    daemon's shutdown."""
+    from agent_core.daemon import memory
+
+    for what, fn in (("ledger", lambda: memory.record_run(run)), ("REPORT.md", lambda: write_report(run))):
+        try:
+            fn()
+        except Exception:
+            print(f"writing the {what} failed:", file=sys.stderr)
+            traceback.print_exc()

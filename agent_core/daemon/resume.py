@@ -1,6 +1,6 @@
 """Resume a run whose daemon is gone (crash, SIGKILL, reboot): `tinker-tui resume RUN`.
 
-A new daemon (`python -m agent_core.daemon.supervisor RUN_DIR --resume`) appends to the same event log:
+A new daemon (`python -m agent_core.daemon RUN_DIR --resume`) appends to the same event log:
 
 1. `LogState.read(run)` reduces the log: call, approval and job counters (ids go on, never
    repeat), the jobs with their specs and checkpoints, the submission, what the budget spent,

@@ -1,7 +1,7 @@
 """The supervisor daemon: one per run, detached from any terminal.
 
 It owns the event log, the agent loop, the training subprocesses and the control socket.
-Start it with `python -m agent_core.daemon.supervisor RUN_DIR` (agent_core.daemon.launch does this in a new
+Start it with `python -m agent_core.daemon RUN_DIR` (agent_core.daemon.launch does this in a new
 session, so closing the terminal or the UI leaves the run going).
 """
 
@@ -10,27 +10,25 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 import traceback
 from dataclasses import asdict
-from pathlib import Path
 
-from agent_core.agents import Brief, Call, Done, Say, ToolOutcome, make_agent
+from agent_core.agents import Brief, Call, Done, Say, ToolOutcome, agent_options, make_agent
 from agent_core.agents.base import Action, Agent
 from agent_core.agents.markers import NOTE_PREFIX
 from agent_core.agents.tools import Toolbox, ToolContext
 from agent_core.daemon.alerts import AlertDesk
 from agent_core.daemon.budget_watch import BudgetWatch
 from agent_core.daemon.tool_calls import ToolCalls
-from agent_core.daemon import control_server, host, memory, report, resume, task_setup
+from agent_core.daemon import control_server, host, report, resume, task_setup
 from agent_core.oversight import fence
 from agent_core.oversight.approvals import Approvals
 from agent_core.oversight.budget import Budget, BudgetError, load_prices
 from agent_core.oversight.contamination import HeldOutOverlap
 from agent_core.oversight.policy import GateContext, Verdict, gate
 from agent_core.oversight.policy_file import Policy
-from agent_core.record.control import COMMANDS
+from agent_core.record.control import AGENT_COMMANDS, COMMANDS
 from agent_core.record.events import TERMINAL_STATES, EventLog
 from agent_core.record.runs import RunDir
 from agent_core.training import base_models, tasks
@@ -205,6 +203,12 @@ class Supervisor:
             return {"ok": True, "pending": self.approvals.pending_requests()}
         if (self.state in TERMINAL_STATES or self.state == "stopping") and cmd != "stop":
             return {"ok": False, "error": f"the run is {self.state}"}
+        if cmd in AGENT_COMMANDS:  # an outside agent's calls (`tinker-tui mcp`): the agent answers them
+            return (
+                await asyncio.to_thread(self.agent.control, req)
+                if self.agent
+                else {"ok": False, "error": "the agent has not started yet"}
+            )
         if cmd == "pause":
             self.log.emit("control", cmd="pause", by="person")  # on disk before the reply: a crash keeps it
             self.pause_requested = True
@@ -365,8 +369,9 @@ class Supervisor:
                 self.budget = BudgetWatch(Budget.from_config(self.cfg), self.log, self.alerts, self._job_processes)
                 prices = load_prices(home, self.cfg.get("prices"))
                 brief = await self.prepare()
-                extra = {"base_url": self.cfg["base_url"]} if self.cfg.get("base_url") else {}
-                agent = self.agent = make_agent(self.cfg.get("agent") or "playbook", brief, **extra)
+                agent = self.agent = make_agent(
+                    self.cfg.get("agent") or "playbook", brief, **agent_options(self.cfg, self.run, self.log)
+                )
             except (ValueError, OSError, WorkerError, BudgetError) as exc:
                 raise StopRun(f"could not start: {getattr(exc, 'message', exc)}") from exc
             self.budget.set_model(agent.model, prices)
@@ -398,11 +403,13 @@ class Supervisor:
             final, reason = "crashed", f"daemon error: {exc!r}"
         finally:
             sampler.cancel()
+            if self.agent is not None:  # an outside agent's waiting callers are released
+                self.agent.cancel()
             await self.jobs.stop_all()
             if self.budget is not None:
                 self.budget.final(self.agent.usage if self.agent else None)
             self.set_state(final, reason=reason)
-            self._write_records()
+            report.write_records(self.run)  # the ledger line and REPORT.md; neither breaks the shutdown
             server.close()
             for p in (self.run.socket_path, self.run.pid_path):
                 try:
@@ -411,18 +418,6 @@ class Supervisor:
                     pass
             self.log.close()
         return 0
-
-    def _write_records(self) -> None:
-        """The ledger line (memory across runs) and REPORT.md; neither may break the shutdown."""
-        for what, fn in (
-            ("ledger", lambda: memory.record_run(self.run)),
-            ("REPORT.md", lambda: report.write_report(self.run)),
-        ):
-            try:
-                fn()
-            except Exception:
-                print(f"writing the {what} failed:", file=sys.stderr)
-                traceback.print_exc()
 
     async def _resume(self, agent, st) -> None:
         """Continue a run whose daemon died (agent_core/daemon/resume.py): ids go on, interrupted jobs
@@ -471,30 +466,3 @@ class Supervisor:
                 self.log.emit("alert", rule="budget_overrun", severity="high", message=f"{spent}; stopping the run")
                 self.request_stop(spent)
         return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    resuming = "--resume" in argv
-    argv = [a for a in argv if a != "--resume"]
-    if len(argv) != 1:
-        print("usage: python -m agent_core.daemon.supervisor RUN_DIR [--resume]", file=sys.stderr)
-        return 2
-    run = RunDir(Path(argv[0]).absolute())
-    if not run.config_path.exists():
-        print(f"not a run directory: {run.path}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    state = None
-    if resuming:  # `tinker-tui resume`: continue the log of a run whose daemon died
-        try:
-            resume.check_resumable(run)
-        except resume.ResumeError as exc:
-            print(f"cannot resume: {exc}", file=sys.stderr)
-            return 2
-        state = resume.LogState.read(run)
-    return asyncio.run(Supervisor(run, resume_info=state).main())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

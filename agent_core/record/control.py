@@ -9,6 +9,8 @@ and a newline back, and the connection closes. Requests:
     {"cmd": "approve", "id": "a1" | null, "scope": "once" | "session"}
     {"cmd": "veto", "id": "a1" | null, "reason": "..."}
     {"cmd": "pending"}                       -> {"ok": true, "pending": [approval_request, ...]}
+    {"cmd": "tools"} | {"cmd": "tool", ...}  an outside agent's calls (`--agent external`), answered
+                                             by the run's agent (Agent.control)
 
 Replies are {"ok": true, ...} or {"ok": false, "error": "..."}.
 The socket file is mode 0600 inside a 0700 directory, and the server also checks the
@@ -24,7 +26,8 @@ import struct
 from pathlib import Path
 
 MAX_REQUEST = 1 << 20
-COMMANDS = ("status", "pause", "resume", "stop", "nudge", "approve", "veto", "pending")
+AGENT_COMMANDS = ("tools", "tool")  # answered by the run's agent (an outside agent's calls)
+COMMANDS = ("status", "pause", "resume", "stop", "nudge", "approve", "veto", "pending", *AGENT_COMMANDS)
 
 
 class ControlError(RuntimeError):
