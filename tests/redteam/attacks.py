@@ -236,6 +236,8 @@ def steps(targets: dict, key_reversed: str) -> list[dict]:
                 "num_generations": 2,
             },
         },
+        # its failure must be on record before the run ends (a submit would cancel it instead)
+        {"tool": "wait", "args": {"job": "job4", "timeout_s": 240}},
         {"tool": "run_python", "args": {"code": _code(LEAK, targets, key_reversed)}},
         {"tool": "submit", "args": {"checkpoint": "job1"}},
     ]
