@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -129,9 +128,7 @@ def test_tools_approvals_nudges_fenced_and_offline(home, keyed, tmp_path):
         assert req["rule"] == "outside_download"
         pid = wait_for(lambda: cli_process(run), 10, what="the CLI process")
         env = dict(
-            item.split("=", 1)
-            for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
-            if "=" in item
+            item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item
         )
         remotes = remote_addresses(pid)
         kids = children_of(pid)
@@ -206,3 +203,47 @@ def _schemas() -> list[str]:
     from agent_core.agents.tools import SCHEMAS
 
     return list(SCHEMAS)
+
+
+def test_pause_holds_the_next_call_and_stop_ends_the_session(home, keyed):
+    """Paused while a flagged call waits: once approved, the model's next call is held until the
+    person resumes; a stop during the next approval ends the CLI's session and process."""
+    script = [
+        [tool("load_dataset", **FLAGGED)],
+        [text("Noting."), tool("note", text="after the pause")],
+        [tool("load_dataset", name="hf:someone/other")],
+    ]
+    with AnthropicStub(script) as stub:
+        run = start(home, stub)
+        [first] = wait_for(lambda: of(run, "approval_request"), 60, what="the first approval request")
+        pid = wait_for(lambda: cli_process(run), 10, what="the CLI process")
+        cli(home, "pause", run.id)
+        cli(home, "approve", run.id, first["id"])
+        wait_for(lambda: last_state(run.path) == "paused", 30, what="the pause")
+        assert len(stub.turns) == 1 and not of(run, "tool_call", tool="note"), "nothing moves while paused"
+        cli(home, "resume", run.id)
+        wait_for(lambda: len(of(run, "approval_request")) == 2, 60, what="the second approval request")
+        assert of(run, "tool_call", tool="note") and of(run, "agent_message", text="Noting.")
+        cli(home, "stop", run.id)
+        wait_for(lambda: last_state(run.path) in END, 60, what="the run's end")
+        wait_for(lambda: not Path(f"/proc/{pid}").exists(), 15, what="the CLI to exit")
+    assert last_state(run.path) == "finished"
+    assert of(run, "run_state", state="stopping")[0]["reason"] == "stopped by the person"
+    assert len(stub.turns) == 3  # no turn after the stop
+
+
+def test_a_spent_token_budget_tells_the_model_then_stops_it(home, keyed):
+    notes = [[tool("note", text=f"step {i}")] for i in range(60)]
+    with AnthropicStub(notes) as stub:
+        run = start(home, stub, "--max-tokens", "1k", "--budget-grace", "1s")
+        wait_for(lambda: last_state(run.path) in END, 90, what="the run's end")
+        wait_for(lambda: cli_process(run) is None, 15, what="the CLI to exit with the run")
+        turns = list(stub.turns)
+    ended = of(run, "run_state")[-1]
+    assert ended["state"] == "finished" and "budget spent" in ended["reason"] and "tokens" in ended["reason"]
+    told = [i for i, body in enumerate(turns) if "The budget is spent" in messages_text(body)]
+    assert told, "the model was told to submit"
+    spent = of(run, "budget")[-1]["spent"]["tokens"]
+    assert (
+        spent == len(turns) * (USAGE_IN + USAGE_OUT) >= 1000
+    )  # every answer counted, output included and told[0] <= 1000 // (USAGE_IN + USAGE_OUT) + 2 and len(turns) < len(notes)

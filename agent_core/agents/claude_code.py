@@ -88,6 +88,7 @@ class ClaudeCodeAgent(BridgeAgent):
         self._thread: threading.Thread | None = None
         self._settled = Usage()  # the turns the CLI has reported totals for
         self._open: dict[str, Usage] = {}  # this turn's model messages, by message id
+        self._current_id: str | None = None  # the message being streamed
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self.tool_names = list(schemas)
 
@@ -192,6 +193,8 @@ class ClaudeCodeAgent(BridgeAgent):
                             return self._ended(result)
                         if data.get("state") == "running":
                             result = None
+                elif kind == "StreamEvent" and msg.parent_tool_use_id is None:
+                    self._streamed(msg.event or {})
                 elif kind == "AssistantMessage" and msg.parent_tool_use_id is None:
                     self._count(msg.message_id, msg.usage)
                     for block in msg.content:
@@ -260,7 +263,24 @@ class ClaudeCodeAgent(BridgeAgent):
     # -- usage --------------------------------------------------------------------------------------
     def _count(self, message_id: str | None, raw: dict | None) -> None:
         if raw:
-            self._open[message_id or f"m{len(self._open)}"] = _usage_of(raw)
+            key = message_id or f"m{len(self._open)}"
+            seen = self._open.get(key)
+            now = _usage_of(raw)
+            if seen is not None:  # the output count streamed so far (message_delta) is the later one
+                now.output_tokens = max(now.output_tokens, seen.output_tokens)
+            self._open[key] = now
+            self._publish()
+
+    def _streamed(self, event: dict) -> None:
+        """The stream's usage: message_start (input), message_delta (the output so far); a turn of
+        many tool calls reports its totals only at its end, so the budget counts these meanwhile."""
+        if event.get("type") == "message_start":
+            message = event.get("message") or {}
+            self._current_id = message.get("id")
+            self._count(self._current_id, message.get("usage"))
+        elif event.get("type") == "message_delta" and self._current_id in self._open:
+            out = int((event.get("usage") or {}).get("output_tokens") or 0)
+            self._open[self._current_id].output_tokens = max(out, self._open[self._current_id].output_tokens)
             self._publish()
 
     def _settle(self, result) -> None:

@@ -96,7 +96,9 @@ def find_cli() -> str:
         return str(bundled)
     found = shutil.which("claude")
     if not found:
-        raise ValueError(f"the Claude Code CLI was not found (neither bundled with the SDK nor on PATH): {INSTALL_HINT}")
+        raise ValueError(
+            f"the Claude Code CLI was not found (neither bundled with the SDK nor on PATH): {INSTALL_HINT}"
+        )
     return found
 
 
@@ -106,7 +108,7 @@ def write_launcher(dirs: dict[str, Path], names: list[str], cli: str) -> Path:
     keep = " ".join(f'${{{n}+"{n}=${n}"}}' for n in sorted(set(names) | set(SDK_ENV)) if n.isidentifier())
     env_bin = shutil.which("env") or "/usr/bin/env"
     path = dirs["home"] / "claude-launcher.sh"
-    path.write_text(f"#!/bin/sh\nexec {shlex.quote(env_bin)} -i {keep} {shlex.quote(cli)} \"$@\"\n")
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(env_bin)} -i {keep} {shlex.quote(cli)} "$@"\n')
     path.chmod(0o700)
     return path
 
@@ -139,6 +141,7 @@ def build_options(
         cli_path=str(launcher),
         verbatim_prompts=True,
         thinking={"type": "disabled"},
+        include_partial_messages=True,  # the stream's usage, for the budget during a long turn
         resume=resume,
         stderr=stderr,
     )
