@@ -247,3 +247,34 @@ def test_a_spent_token_budget_tells_the_model_then_stops_it(home, keyed):
     assert (
         spent == len(turns) * (USAGE_IN + USAGE_OUT) >= 1000
     )  # every answer counted, output included and told[0] <= 1000 // (USAGE_IN + USAGE_OUT) + 2 and len(turns) < len(notes)
+
+
+def test_a_resumed_run_continues_the_cli_session(home, keyed):
+    """Killed while a flagged call waits: the CLI goes with its daemon; `resume` starts the CLI on
+    the same session (its transcript in the run's agent home) with the resume note as the next
+    message."""
+    import signal
+
+    seen: dict = {}
+
+    def resumed(body):
+        if "has been resumed" not in messages_text(body):  # the dying CLI's last request (its call failed)
+            stub.script.insert(0, resumed)
+            return [text("Cut off.")]
+        seen["text"] = messages_text(body)
+        return [text("Resumed.")]
+
+    script = [[tool("list_datasets")], [tool("load_dataset", **FLAGGED)], resumed]
+    with AnthropicStub(script) as stub:
+        run = start(home, stub)
+        wait_for(lambda: of(run, "approval_request"), 60, what="the approval request")
+        pid = wait_for(lambda: cli_process(run), 10, what="the CLI process")
+        os.kill(run.daemon_pid(), signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists(), 15, what="the CLI to exit with its daemon")
+        cli(home, "resume", run.id)
+        wait_for(lambda: last_state(run.path) in END, 60, what="the resumed run's end")
+    assert last_state(run.path) == "finished" and of(run, "agent_message", text="Resumed.")
+    first, again = of(run, "agent_session")
+    assert again["session_id"] == first["session_id"] and again["resumed"] and not first["resumed"]
+    assert "Task: arithmetic" in seen["text"], "the earlier conversation is still there"
+    assert "has been resumed" in seen["text"] and seen["text"].count("Task: arithmetic") == 1
