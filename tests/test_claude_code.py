@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from anthropic_stub import USAGE_IN, USAGE_OUT, AnthropicStub, last_tool_result, messages_text, text, tool
-from conftest import cli, events_of, last_state, wait_for
+from conftest import cli, events_of, file_task, last_state, wait_for
 
 from agent_core.record.runs import RunDir
 
@@ -102,6 +102,10 @@ def test_tools_approvals_nudges_fenced_and_offline(home, keyed, tmp_path):
     the model reads, a nudge that wakes a `wait` and lands in its result once, the CLI's environment,
     sockets and children, and the key nowhere in the run."""
     marker = tmp_path / "bash-ran"
+    canary = tmp_path / "canary.txt"
+    canary.write_text("CANARY-7731")
+    task = file_task(tmp_path / "task")  # its description mentions a file: the brief goes verbatim
+    task.write_text(task.read_text().replace("number only", f"number only (see @{canary})"))
 
     def after_veto(body):
         assert VETO in last_tool_result(body), "the veto's reason reaches the model"
@@ -123,7 +127,7 @@ def test_tools_approvals_nudges_fenced_and_offline(home, keyed, tmp_path):
     with AnthropicStub(script) as stub:
         policy = tmp_path / "policy.toml"
         policy.write_text("[code]\nheuristics = false\n")  # let run_python print its environment
-        run = start(home, stub, "--policy", str(policy))
+        run = start(home, stub, "--policy", str(policy), "--task", str(task))
         [req] = wait_for(lambda: of(run, "approval_request"), 60, what="the flagged call's approval request")
         assert req["rule"] == "outside_download"
         pid = wait_for(lambda: cli_process(run), 10, what="the CLI process")
@@ -145,6 +149,10 @@ def test_tools_approvals_nudges_fenced_and_offline(home, keyed, tmp_path):
     [result] = of(run, "tool_result", id=listed["id"])
     assert result["ok"] and "train" in result["summary"]
     assert "train" in last_tool_result(stub.turns[1])
+    # The brief went verbatim (no @file expansion), thinking off.
+    assert f"(see @{canary})" in messages_text(stub.turns[0])
+    assert (stub.turns[0].get("thinking") or {"type": "disabled"}) == {"type": "disabled"}
+    assert all("CANARY-7731" not in json.dumps(r["body"]) for r in requests)
     assert of(run, "agent_message", text="Looking at the data.")
     assert of(run, "agent_message", text="Finished here.")
     # 5. Bash is no tool of this session: refused by the CLI, never run, never reaching the gate.
