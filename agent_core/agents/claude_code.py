@@ -89,6 +89,7 @@ class ClaudeCodeAgent(BridgeAgent):
         self._settled = Usage()  # the turns the CLI has reported totals for
         self._open: dict[str, Usage] = {}  # this turn's model messages, by message id
         self._current_id: str | None = None  # the message being streamed
+        self._states = False  # the CLI reports its session state (idle: no turn left)
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self.tool_names = list(schemas)
 
@@ -189,6 +190,7 @@ class ClaudeCodeAgent(BridgeAgent):
                                 resumed=bool(self._resume_id),
                             )
                     elif msg.subtype == "session_state_changed":
+                        self._states = True
                         if data.get("state") == "idle" and result is not None:
                             return self._ended(result)
                         if data.get("state") == "running":
@@ -203,6 +205,8 @@ class ClaudeCodeAgent(BridgeAgent):
                 elif kind == "ResultMessage":
                     self._settle(msg)
                     result = msg
+                    if not self._states:  # a CLI that reports no session state: the result is the end
+                        return self._ended(result)
 
     def _ended(self, result) -> None:
         """The conversation has no turn left: the agent is done (the loop submits Done)."""
