@@ -5,7 +5,7 @@ Claude Code CLI, the Anthropic SDK): SSE over HTTP/1.1 keep-alive (chunked), pla
 The model's side is a script: each request that offers tools (the agent's turns) takes the next
 step; requests without tools (side queries) get a short text. A step is a list of blocks, or a
 callable taking the request body and returning one (so it can read the last tool result):
-`text(...)`, `tool(name, **input)`. A tool name is looked up among the offered tools, so
+`text(...)`, `tool(name, **input)`; or `error(status, message)`, an HTTP error. A tool name is looked up among the offered tools, so
 `tool("list_datasets")` finds `mcp__tinker__list_datasets`. When the script runs out the model
 answers "All done." and ends its turn.
 """
@@ -27,6 +27,12 @@ def text(value: str) -> dict:
 
 def tool(name: str, /, **args: Any) -> dict:
     return {"type": "tool_use", "name": name, "input": args}
+
+
+def error(status: int, message: str) -> dict:
+    """A step that answers with an HTTP error (the API's error shape)."""
+    kind = "invalid_request_error" if status == 400 else "api_error"
+    return {"type": "error", "status": status, "error": {"type": kind, "message": message}}
 
 
 def offered(body: dict) -> list[str]:
@@ -77,6 +83,8 @@ class AnthropicStub:
                 if not path.endswith("/v1/messages"):
                     return self._json({"type": "error", "error": {"type": "not_found_error", "message": path}}, 404)
                 message = stub._answer(body)
+                if message.get("type") == "error":
+                    return self._json({k: v for k, v in message.items() if k != "status"}, message["status"])
                 if body.get("stream"):
                     return self._sse(message)
                 return self._json(message)
@@ -170,6 +178,8 @@ class AnthropicStub:
                 step = self.script.pop(0) if self.script else [text("All done.")]
                 self.changed.notify_all()
             blocks = step(body) if callable(step) else step
+        if isinstance(blocks, dict):  # error(...): an HTTP error instead of an answer
+            return blocks
         content = []
         for block in blocks:
             if block["type"] == "tool_use":

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from anthropic_stub import USAGE_IN, USAGE_OUT, AnthropicStub, last_tool_result, messages_text, text, tool
+from anthropic_stub import USAGE_IN, USAGE_OUT, AnthropicStub, error, last_tool_result, messages_text, text, tool
 from conftest import cli, events_of, file_task, last_state, wait_for
 
 from agent_core.record.runs import RunDir
@@ -286,3 +286,17 @@ def test_a_resumed_run_continues_the_cli_session(home, keyed):
     assert again["session_id"] == first["session_id"] and again["resumed"] and not first["resumed"]
     assert "Task: arithmetic" in seen["text"], "the earlier conversation is still there"
     assert "has been resumed" in seen["text"] and seen["text"].count("Task: arithmetic") == 1
+
+
+def test_an_api_error_ends_the_agent_with_a_clear_note(home, keyed):
+    """The model API refuses the request (400): the CLI's error result ends the agent, and the run
+    says why instead of hanging."""
+    refused = error(400, "the request is refused (test)")
+    with AnthropicStub([[tool("list_datasets")]] + [refused] * 6) as stub:  # the CLI tries again with fewer betas
+        run = start(home, stub)
+        wait_for(lambda: last_state(run.path) in END, 60, what="the run's end")
+        wait_for(lambda: cli_process(run) is None, 15, what="the CLI to exit with the run")
+    assert last_state(run.path) == "finished" and of(run, "tool_call", tool="list_datasets")
+    [note] = [e["text"] for e in of(run, "agent_message") if "Claude Code ended on an error" in e["text"]]
+    assert "400 the request is refused (test)" in note
+    assert not [e for e in of(run, "agent_message") if e["text"].startswith("API Error")], "not the model's words"

@@ -90,6 +90,7 @@ class ClaudeCodeAgent(BridgeAgent):
         self._open: dict[str, Usage] = {}  # this turn's model messages, by message id
         self._current_id: str | None = None  # the message being streamed
         self._states = False  # the CLI reports its session state (idle: no turn left)
+        self._cli_said = ""  # the CLI's last message of its own (an API error), for the closing note
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self.tool_names = list(schemas)
 
@@ -198,10 +199,13 @@ class ClaudeCodeAgent(BridgeAgent):
                 elif kind == "StreamEvent" and msg.parent_tool_use_id is None:
                     self._streamed(msg.event or {})
                 elif kind == "AssistantMessage" and msg.parent_tool_use_id is None:
+                    said = [b.text for b in msg.content if type(b).__name__ == "TextBlock" and b.text.strip()]
+                    if msg.error or msg.model == "<synthetic>":  # the CLI's own words (an API error)
+                        self._cli_said = " ".join(said) or str(msg.error)
+                        continue
                     self._count(msg.message_id, msg.usage)
-                    for block in msg.content:
-                        if type(block).__name__ == "TextBlock" and block.text.strip():
-                            self.submit(Say(self._safe(block.text)))
+                    for line in said:
+                        self.submit(Say(self._safe(line)))
                 elif kind == "ResultMessage":
                     self._settle(msg)
                     result = msg
@@ -211,7 +215,9 @@ class ClaudeCodeAgent(BridgeAgent):
     def _ended(self, result) -> None:
         """The conversation has no turn left: the agent is done (the loop submits Done)."""
         if result.is_error:
-            errors = "; ".join(str(e) for e in (result.errors or [])) or result.result or result.subtype
+            errors = (
+                "; ".join(str(e) for e in (result.errors or [])) or self._cli_said or result.result or result.subtype
+            )
             self.submit(Say(self._safe(f"{NOTE_PREFIX} Claude Code ended on an error: {str(errors)[:400]}")))
 
     async def _stop(self) -> None:
