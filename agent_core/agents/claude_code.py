@@ -211,6 +211,9 @@ class ClaudeCodeAgent(BridgeAgent):
                     result = msg
                     if not self._states:  # a CLI that reports no session state: the result is the end
                         return self._ended(result)
+        if not self.closed:  # the CLI's output ended without a result: it exited
+            tail = " | ".join(self._stderr)[-600:]
+            self.submit(Say(f"{NOTE_PREFIX} Claude Code exited mid-session" + (f" (CLI: {tail})" if tail else "")))
 
     def _ended(self, result) -> None:
         """The conversation has no turn left: the agent is done (the loop submits Done)."""
