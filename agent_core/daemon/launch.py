@@ -15,7 +15,7 @@ class LaunchError(RuntimeError):
     pass
 
 
-AGENT_KINDS = ("playbook", "script", "anthropic", "openai")
+AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "claude-code")
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -50,7 +50,9 @@ def build_config(
     ('2M'), max_usd ('20'), budget_grace (the time after 100% before the hard stop, '5m')."""
     kind, _, arg = agent.partition(":")
     if kind not in AGENT_KINDS:
-        raise ValueError(f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
+        raise ValueError(
+            f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL] or claude-code[:MODEL]"
+        )
     if kind == "script":
         from agent_core.agents.script import load_script
 
@@ -60,8 +62,12 @@ def build_config(
         from agent_core.agents.llm import preflight
 
         preflight(agent, base_url)  # a known kind and a key in the environment (never stored)
+    elif kind == "claude-code":
+        from agent_core.agents.claude_code_setup import preflight as cc_preflight
+
+        cc_preflight(agent, base_url)  # the SDK installed, a key or login token in the environment
     elif base_url:
-        raise ValueError("--base-url is only for --agent openai[:MODEL]")
+        raise ValueError("--base-url is only for --agent openai[:MODEL] or claude-code[:MODEL]")
     from agent_core.training.base_models import resolve
 
     resolve(model, Path("."))  # ValueError now, not in the daemon: unknown model, missing wheel
@@ -170,11 +176,13 @@ def resume_run(run_dir: str | os.PathLike[str] | RunDir) -> RunDir:
         if not ok:
             raise LaunchError(f"cannot resume: {why}")
     agent = str(cfg.get("agent") or "playbook")
-    if agent.partition(":")[0] in ("anthropic", "openai"):
+    if agent.partition(":")[0] in ("anthropic", "openai", "claude-code"):
+        from agent_core.agents.claude_code_setup import preflight as cc_preflight
         from agent_core.agents.llm import preflight
 
+        check = cc_preflight if agent.startswith("claude-code") else preflight
         try:
-            preflight(agent, cfg.get("base_url"))  # the key must be in this environment again
+            check(agent, cfg.get("base_url"))  # the key must be in this environment again
         except ValueError as exc:
             raise LaunchError(str(exc)) from exc
     for stale in (run.socket_path, run.pid_path):  # left by the dead daemon

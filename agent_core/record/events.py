@@ -23,6 +23,7 @@ Public types and their fields (names are a contract; add new types freely):
                        hit the token limit), cut {field: characters dropped from the record}}],
                        of (how many the worker sent, when more than were kept). Capped in size by
                        agent_core.training.outputs; at most 16 items (8 for grpo).
+    agent_session      agent (claude-code), session_id (the CLI's, continued on resume), model, resumed
     eval_progress      id (the eval's or job's name), what (evaluate), done, total; ended: true
                        when the worker stopped before done reached total (ok: whether it succeeded)
 
