@@ -2,7 +2,8 @@
 
 `make_agent(spec, brief)` builds one from the `--agent` string:
 playbook (offline, deterministic), script:PATH (replays a list of steps),
-anthropic[:MODEL] and openai[:MODEL] (LLM agents over the official SDKs).
+anthropic[:MODEL] and openai[:MODEL] (LLM agents over the official SDKs), external (any MCP
+client, through `tinker-tui mcp RUN`: agents/external.py).
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def make_agent(spec: str, brief: Brief, **kw) -> Agent:
         from agent_core.agents.llm import make_llm_agent
 
         return make_llm_agent(spec, brief, **kw)
-    raise ValueError(f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
+    if kind == "external":  # any MCP client, through `tinker-tui mcp RUN`
+        from agent_core.agents.external import ExternalAgent
+
+        return ExternalAgent(brief, run=kw.get("run"), log=kw.get("log"))
+    raise ValueError(
+        f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL] or external"
+    )
 
 
 __all__ = ["Action", "Agent", "Brief", "Call", "Done", "Say", "ToolOutcome", "agent_options", "make_agent"]

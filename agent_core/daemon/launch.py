@@ -15,7 +15,7 @@ class LaunchError(RuntimeError):
     pass
 
 
-AGENT_KINDS = ("playbook", "script", "anthropic", "openai")
+AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "external")
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -50,7 +50,11 @@ def build_config(
     ('2M'), max_usd ('20'), budget_grace (the time after 100% before the hard stop, '5m')."""
     kind, _, arg = agent.partition(":")
     if kind not in AGENT_KINDS:
-        raise ValueError(f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL] or openai[:MODEL]")
+        raise ValueError(
+            f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL] or external"
+        )
+    if kind == "external" and arg:
+        raise ValueError("--agent external takes no argument (connect any MCP client with `tinker-tui mcp RUN`)")
     if kind == "script":
         from agent_core.agents.script import load_script
 
