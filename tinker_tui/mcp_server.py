@@ -18,7 +18,9 @@ import asyncio
 import sys
 import time
 
+from agent_core.agents.external import ended_message
 from agent_core.record.control import ControlError, send_command
+from agent_core.record.events import read_events
 from agent_core.record.runs import RunDir, list_runs, runs_home
 from tinker_tui.cli_base import CliError, resolve
 
@@ -73,8 +75,10 @@ def _waiting_for(run: RunDir, tool: str, elapsed: float) -> str:
         what = "waits for the person to approve or veto it"
     elif state == "paused":
         what = "waits: the person paused the run"
+    elif state == "running":
+        what = "is running"
     else:
-        what = f"running ({state})"
+        what = f"goes on (the run is {state})"
     return f"{tool} {what}; {elapsed:.0f}s so far"
 
 
@@ -135,8 +139,8 @@ def build_server(run: RunDir, tools_reply: dict):
             await ctx.session.report_progress(elapsed, None, message)
         try:
             reply = call.result()
-        except ControlError as exc:
-            reply = {"ok": False, "error": f"the run's daemon cannot be reached ({exc}): the run has ended"}
+        except ControlError:  # the daemon is gone (or went while the call waited): the log says why
+            reply = {"ok": False, "error": ended_message(read_events(run.events_path))}
         return _tool_result(reply)
 
     async def list_prompts(ctx, params) -> types.ListPromptsResult:

@@ -20,7 +20,7 @@ from agent_core.agents.base import Action, Brief, Call, Say, ToolOutcome
 from agent_core.agents.bridge import BridgeAgent
 from agent_core.agents.markers import NOTE_PREFIX
 from agent_core.agents.tool_schemas import ANNOTATIONS, OUTSIDE_SCHEMAS, SCHEMAS
-from agent_core.record.events import read_events
+from agent_core.record.events import TERMINAL_STATES, read_events
 
 OUTSIDE_NOTE = """How this run reaches you: you are an outside agent connected through MCP (`tinker-tui \
 mcp`). The tools above are this server's tools; every call goes through the same policy gate and \
@@ -63,6 +63,24 @@ class ExternalAgent(BridgeAgent):
         self.log = log
         self._said_waiting = False
         self._connected = threading.Event()
+        self._submit_call: str | None = None  # the id of the submit call in flight (the log's tool_call)
+        if log is not None:
+            log.subscribe(self._saw)
+
+    def _saw(self, event: dict) -> None:
+        """Every event the daemon logs (under the log's lock: nothing here may emit). A good submit
+        ends the daemon's loop, which then hands nothing back: its caller gets the logged result."""
+        if event.get("type") == "tool_call":
+            self._submit_call = event.get("id") if event.get("tool") == "submit" else None
+        elif event.get("type") == "tool_result" and event.get("ok") and event.get("id") == self._submit_call:
+            with self._lock:
+                step = self._current
+                if step is None or not isinstance(step.action, Call) or step.action.tool != "submit":
+                    return
+                self._current = None
+            summary = f"{event.get('summary', '')}; the run ends here"
+            step.outcome = ToolOutcome("submit", True, summary, dict(event.get("data") or {}))
+            step.done.set()
 
     # -- the daemon's loop --------------------------------------------------------------------
     def next_action(self, last: ToolOutcome | None) -> Action:
@@ -102,35 +120,23 @@ class ExternalAgent(BridgeAgent):
             return self._result(True, "said")
         outcome = self.submit(Call(name, args))
         if outcome is None:
-            return self._after_the_end(name)
+            return {"ok": False, "error": self._ended()}
         return self._result(outcome.ok, outcome.summary, outcome.denied, outcome.facts())
 
     @staticmethod
     def _result(ok: bool, summary: str, denied: bool = False, data: dict | None = None) -> dict:
         return {"ok": True, "result": {"ok": ok, "summary": summary, "denied": denied, "data": data or {}}}
 
-    def _after_the_end(self, tool: str) -> dict:
-        """The run ended while the call waited: a submit that went through says so (its outcome is
-        in the log: the daemon's loop ends at a good submit and hands nothing back); any other call
-        is told why the run ended."""
-        events = self._events()
-        if tool == "submit":
-            calls = [e["id"] for e in events if e.get("type") == "tool_call" and e.get("tool") == "submit"]
-            results = {e.get("id"): e for e in events if e.get("type") == "tool_result"}
-            done = results.get(calls[-1]) if calls else None
-            if done is not None and done.get("ok"):
-                return self._result(True, f"{done.get('summary', '')}; the run has ended", data=done.get("data"))
-        return {"ok": False, "error": self._ended(events)}
+    def _ended(self) -> str:
+        events = read_events(self.run.events_path) if self.run is not None else []
+        return ended_message(events)
 
-    def _ended(self, events: list[dict] | None = None) -> str:
-        events = self._events() if events is None else events
-        reasons = [e.get("reason") for e in events if e.get("type") == "run_state" and e.get("reason")]
-        return "the run has ended" + (f" ({reasons[-1]})" if reasons else "") + "; it takes no more calls"
 
-    def _events(self) -> list[dict]:
-        if self.run is None:
-            return []
-        try:
-            return read_events(self.run.events_path)
-        except OSError:
-            return []
+def ended_message(events: list[dict]) -> str:
+    """Why a run takes no more calls, from its log (the MCP server says it too when the daemon is gone)."""
+    states = [e for e in events if e.get("type") == "run_state"]
+    last = states[-1] if states else {}
+    reason = next((e["reason"] for e in reversed(states) if e.get("reason")), "")
+    if last.get("state") in TERMINAL_STATES or last.get("state") == "stopping":
+        return "the run has ended" + (f" ({reason})" if reason else "") + "; it takes no more calls"
+    return "the run's daemon is not running (`tinker-tui resume RUN` restarts it); no calls until then"
