@@ -14,7 +14,7 @@ from conftest import ROOT, cli, events_of, last_state, wait_for
 
 from agent_core.agents.base import Brief, Call
 from agent_core.agents.external import ExternalAgent
-from agent_core.agents.markers import EXTERNAL_AGENT
+from agent_core.agents.markers import EXTERNAL_AGENT, SUPERVISOR_PREFIX
 from agent_core.agents.tool_schemas import SCHEMAS
 from agent_core.record.events import EventLog
 from agent_core.record.runs import RunDir
@@ -40,25 +40,31 @@ async def mcp_client(home, *args: str):
 
 
 class Progress:
-    """A call's progress notifications; `waiting` is set once one says the person must decide."""
+    """A call's progress notifications; `waiting` is set once one says `until`."""
 
-    def __init__(self):
+    def __init__(self, until: str):
+        self.until = until
         self.messages: list[str] = []
         self.waiting = asyncio.Event()
 
     async def __call__(self, progress, total, message):
         self.messages.append(message or "")
-        if "approve or veto" in (message or ""):
+        if self.until in (message or ""):
             self.waiting.set()
 
 
-async def flagged_call(session, code: str):
-    """Start a run_python call (flagged under --approval strict); return once the person is asked."""
-    progress = Progress()
-    task = asyncio.ensure_future(session.call_tool("run_python", {"code": code}, progress_callback=progress))
+async def waiting_call(session, tool: str, args: dict, until: str):
+    """Start a call; return once its progress notifications say it waits (`until`)."""
+    progress = Progress(until)
+    task = asyncio.ensure_future(session.call_tool(tool, args, progress_callback=progress))
     await asyncio.wait_for(progress.waiting.wait(), 60)
-    assert not task.done(), "the call waits for the person"
+    assert not task.done(), "the call waits"
     return task, progress
+
+
+async def flagged_call(session, code: str):
+    """A run_python call (flagged under --approval strict), once the person is asked."""
+    return await waiting_call(session, "run_python", {"code": code}, "approve or veto")
 
 
 @pytest.mark.e2e
@@ -95,6 +101,21 @@ async def test_an_mcp_client_is_the_agent_behind_the_gate(home):
         approved = await asyncio.wait_for(task, 60)
         assert not approved.is_error and "42" in approved.content[0].text
         assert progress.messages and all("run_python" in m for m in progress.messages)
+
+        # the person pauses the idle run: the next call waits until they resume it
+        await asyncio.to_thread(cli, home, "pause", run.id)
+        await asyncio.to_thread(wait_for, lambda: last_state(run.path) == "paused", 30, 0.1, "the run to pause")
+        task, _ = await waiting_call(session, "list_files", {}, "paused")
+        await asyncio.to_thread(cli, home, "nudge", run.id, "use the dev split")
+        await asyncio.to_thread(cli, home, "resume", run.id)
+        listed = await asyncio.wait_for(task, 60)
+        assert not listed.is_error and listed.content[0].text.startswith(f"{SUPERVISOR_PREFIX} use the dev split")
+        # a message while the client is idle comes with its next call's result
+        await asyncio.to_thread(cli, home, "nudge", run.id, "mind the budget")
+        handed = lambda: any("person's message" in e.get("text", "") for e in events_of(run.path))  # noqa: E731
+        await asyncio.to_thread(wait_for, handed, 30, 0.1, "the loop to take the message")
+        noted = await session.call_tool("note", {"text": "base first"})
+        assert noted.content[0].text.startswith(f"{SUPERVISOR_PREFIX} mind the budget")
 
         task, _ = await flagged_call(session, "print('again')")
         await asyncio.to_thread(RunClient(run).veto, None, "no more code for now")

@@ -63,24 +63,44 @@ class ExternalAgent(BridgeAgent):
         self.log = log
         self._said_waiting = False
         self._connected = threading.Event()
-        self._submit_call: str | None = None  # the id of the submit call in flight (the log's tool_call)
+        self._call: tuple[str | None, str | None] = (None, None)  # the last tool_call logged: id, tool
+        self._idle = False  # the daemon's loop waits for the client's next step
         if log is not None:
             log.subscribe(self._saw)
 
     def _saw(self, event: dict) -> None:
-        """Every event the daemon logs (under the log's lock: nothing here may emit). A good submit
-        ends the daemon's loop, which then hands nothing back: its caller gets the logged result."""
-        if event.get("type") == "tool_call":
-            self._submit_call = event.get("id") if event.get("tool") == "submit" else None
-        elif event.get("type") == "tool_result" and event.get("ok") and event.get("id") == self._submit_call:
+        """Every event the daemon logs (on the loop's thread, under the log's lock: nothing here may
+        emit). A call's result goes back to its caller as soon as it is logged: a paused run does
+        not hold it, and a good submit (after which the loop asks the agent for nothing more) is
+        answered too. The person's pause or message while the loop waits for the client wakes the
+        loop (a note in the transcript), so that it reaches its step boundary: it pauses there (the
+        client's next call waits until the run resumes), or hands the message over (it comes at
+        the head of the next call's result)."""
+        kind = event.get("type")
+        if kind == "tool_call":
+            self._call = (event.get("id"), event.get("tool"))
+        elif kind == "tool_result" and self._call[0] is not None and event.get("id") == self._call[0]:
             with self._lock:
                 step = self._current
-                if step is None or not isinstance(step.action, Call) or step.action.tool != "submit":
+                if step is None or not isinstance(step.action, Call) or step.action.tool != self._call[1]:
                     return
                 self._current = None
-            summary = f"{event.get('summary', '')}; the run ends here"
-            step.outcome = ToolOutcome("submit", True, summary, dict(event.get("data") or {}))
+            outcome = ToolOutcome(
+                step.action.tool,
+                bool(event.get("ok")),
+                str(event.get("summary") or ""),
+                dict(event.get("data") or {}),
+                denied=bool(event.get("denied")),
+            )
+            step.outcome = self._with_nudges(outcome)
             step.done.set()
+        elif self._idle and (kind == "human_nudge" or (kind == "control" and event.get("cmd") == "pause")):
+            what = (
+                "paused: its next call waits until the run resumes"
+                if kind == "control"
+                else ("the person's message comes at the head of its next call's result")
+            )
+            self.submit(Say(f"{NOTE_PREFIX} outside agent: {what}"))
 
     # -- the daemon's loop --------------------------------------------------------------------
     def next_action(self, last: ToolOutcome | None) -> Action:
@@ -92,7 +112,11 @@ class ExternalAgent(BridgeAgent):
                 text=f"{NOTE_PREFIX} waiting for an outside agent: connect an MCP client to "
                 f"`tinker-tui mcp {who}` (the run's tools, gated as for any agent)",
             )
-        return super().next_action(last)
+        self._idle = True
+        try:
+            return super().next_action(last)
+        finally:
+            self._idle = False
 
     # -- the client's calls (the daemon's worker threads) ----------------------------------------
     def control(self, req: dict) -> dict:
