@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 
 from agent_core.agents.external import ended_message
+from agent_core.agents.markers import is_external
 from agent_core.record.control import ControlError, send_command
 from agent_core.record.events import read_events
 from agent_core.record.runs import RunDir, list_runs, runs_home
@@ -27,6 +29,7 @@ from tinker_tui.cli_base import CliError, resolve
 __all__ = ["add_parser", "pick_run", "cmd_mcp"]
 
 PROGRESS_S = 2.0  # how often a waiting call tells the client what it waits for
+START_WAIT_S = 60.0  # how long a server started with its run waits for the run's agent
 
 
 def add_parser(sub) -> None:
@@ -47,16 +50,22 @@ def pick_run(args) -> RunDir:
     live = [r for r in list_runs(runs_home(args.home)) if r.is_live()]
     if not live:
         raise CliError("no live run: start one with `tinker-tui run --agent external --detach`")
-    external = [r for r in live if str(r.config().get("agent") or "") == "external"]
+    external = [r for r in live if is_external(r.config().get("agent"))]
     return (external or live)[-1]
 
 
 def cmd_mcp(args) -> int:
     run = pick_run(args)
-    try:
-        reply = send_command(run.socket_path, {"cmd": "tools"})
-    except ControlError as exc:
-        raise CliError(str(exc)) from exc
+    deadline = time.monotonic() + START_WAIT_S
+    while True:
+        try:
+            reply = send_command(run.socket_path, {"cmd": "tools"})
+        except ControlError as exc:
+            raise CliError(str(exc)) from exc
+        # a run just started installs its task before its agent exists
+        if reply.get("ok") or "not started yet" not in str(reply.get("error")) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if not reply.get("ok"):
         raise CliError(f"run {run.id}: {reply.get('error') or 'the daemon refused the tools list'}")
     print(f"tinker-tui mcp: serving run {run.id} on stdio", file=sys.stderr, flush=True)
@@ -80,6 +89,34 @@ def _waiting_for(run: RunDir, tool: str, elapsed: float) -> str:
     else:
         what = f"goes on (the run is {state})"
     return f"{tool} {what}; {elapsed:.0f}s so far"
+
+
+def _in_daemon_thread(fn, *args) -> asyncio.Future:
+    """fn(*args) in a daemon thread: a call still waiting in the run's daemon (for an approval, a
+    job) never keeps this process alive once the client has gone."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(ok: bool, value) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def target() -> None:
+        try:
+            value, ok = fn(*args), True
+        except Exception as exc:  # handed to the awaiting handler
+            value, ok = exc, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, value)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+    threading.Thread(target=target, daemon=True, name="tinker-mcp-call").start()
+    return future
 
 
 def _tool_result(reply: dict):
@@ -128,7 +165,7 @@ def build_server(run: RunDir, tools_reply: dict):
         name, args = params.name, dict(params.arguments or {})
         request = {"cmd": "tool", "name": name, "args": args}
         # the call takes as long as it takes: an approval, a wait on a job, a paused run
-        call = asyncio.ensure_future(asyncio.to_thread(send_command, run.socket_path, request, None))
+        call = _in_daemon_thread(send_command, run.socket_path, request, None)
         t0 = time.monotonic()
         while True:
             done, _ = await asyncio.wait({call}, timeout=PROGRESS_S)

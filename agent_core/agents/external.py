@@ -27,7 +27,7 @@ mcp`). The tools above are this server's tools; every call goes through the same
 approvals as any agent's, and a call waiting for the person's approval returns when they decide. \
 Your own built-in tools (shell, file edits, web) are outside this supervised run: do the task with \
 these tools only. Instead of plain text between steps, call `say` with one or two sentences on what \
-you are doing and why: the person reads it in the run's transcript. The run ends when you submit."""
+you are doing and why: the person reads it in the run's transcript. Your MCP client may cut off a long call: give `wait` a `timeout_s` below your client's tool timeout (60 is safe) and call it again while the job runs. The run ends when you submit."""
 
 
 def brief_text(brief: Brief) -> str:
