@@ -77,6 +77,10 @@ async def test_an_mcp_client_is_the_agent_behind_the_gate(home):
     )
     async with mcp_client(home, run.id[-4:]) as session:
         assert "Never use the test split" in session.instructions and "arithmetic" in session.instructions
+        prompt = await session.get_prompt("brief")
+        assert prompt.messages[0].content.text == session.instructions
+        told = await session.call_tool("brief", {})
+        assert told.content[0].text == session.instructions and "call `say`" in told.content[0].text
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert set(tools) == set(SCHEMAS) | {"brief", "say"}
         assert tools["load_dataset"].input_schema["required"] == ["name"]
