@@ -20,7 +20,12 @@ __all__ = ["NewRunScreen"]
 FIELDS = (
     ("task", "task", "arithmetic", "built-in task (arithmetic, arithmetic:3) or a task file"),
     ("model", "model", "tiny", "'tiny', 'smollm2-135m', a local model folder or a hub id"),
-    ("agent", "agent", "playbook", "playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL] | claude-code"),
+    (
+        "agent",
+        "agent",
+        "playbook",
+        "playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL] | claude-code | external",
+    ),
     ("budget", "budget", "30m", "wall clock, e.g. 30m or 10h"),
 )
 

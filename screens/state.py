@@ -8,6 +8,7 @@ the status line's `StatusInfo` made from both.
 
 from __future__ import annotations
 
+from agent_core.agents.markers import is_external
 from agent_core.record.events import parse_ts
 from agent_core.record.summary import MAX_ALERTS, STATE_TYPES, RunSummary
 from screens.widgets.status import StatusInfo
@@ -46,4 +47,5 @@ class RunView(RunSummary):
             replay=replay,
             spend=self.budget,
             unsandboxed=bool(cfg.get("unsafe_no_sandbox")),
+            external=is_external(cfg.get("agent")),
         )

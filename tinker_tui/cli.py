@@ -13,11 +13,13 @@
     tinker-tui approve [RUN] [ID] [--session] [--edit JSON_OR_FILE]
     tinker-tui veto [RUN] [ID] [--reason TEXT]
     tinker-tui tasks list | tasks fetch NAME [--from DIR]   the task pack (GSM8K, HumanEval, ...)
+    tinker-tui mcp [RUN]               a stdio MCP server: any MCP client is the agent of a run
+                                       started with --agent external (default: the latest live run)
 
 RUN is a run id, a unique prefix of one, or its 4-character suffix; no RUN means the latest.
 The verbs live in their own modules: run_cmd (run, demo, opening the UI), show_cmd (ls, show,
-report), control_cmd (pause, stop, resume, nudge, approve, veto), check_cmd (check); cli_base
-holds what they share. This module runs in the UI process: it never imports torch & co.
+report), control_cmd (pause, stop, resume, nudge, approve, veto), check_cmd (check), mcp_server
+(mcp); cli_base holds what they share. This module runs in the UI process: it never imports torch & co.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import sys
 
 from agent_core.record.runs import runs_home
-from tinker_tui import check_cmd, control_cmd, run_cmd, show_cmd, tasks_cmd
+from tinker_tui import check_cmd, control_cmd, mcp_server, run_cmd, show_cmd, tasks_cmd
 from tinker_tui.cli_base import CliError, resolve
 from tinker_tui.run_cmd import DEFAULT_BUDGET, parse_budget
 
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_parser(sub)
     tasks_cmd.add_parser(sub)
     control_cmd.add_parsers(sub)
+    mcp_server.add_parser(sub)
     return p
 
 
@@ -85,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             return check_cmd.run(args)
         if verb == "tasks":
             return tasks_cmd.run(args)
+        if verb == "mcp":
+            return mcp_server.cmd_mcp(args)
         if verb == "show":
             return show_cmd.cmd_show(args)
         if verb == "attach":

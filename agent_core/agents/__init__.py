@@ -3,7 +3,8 @@
 `make_agent(spec, brief)` builds one from the `--agent` string:
 playbook (offline, deterministic), script:PATH (replays a list of steps),
 anthropic[:MODEL] and openai[:MODEL] (LLM agents over the official SDKs), claude-code[:MODEL]
-(the Claude Code CLI, driven through the Claude Agent SDK: agents/claude_code.py).
+(the Claude Code CLI, driven through the Claude Agent SDK: agents/claude_code.py), external (any MCP
+client, through `tinker-tui mcp RUN`: agents/external.py).
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ def make_agent(spec: str, brief: Brief, **kw) -> Agent:
         from agent_core.agents.claude_code import make_claude_code_agent
 
         return make_claude_code_agent(spec, brief, **kw)
+    if kind == "external":  # any MCP client, through `tinker-tui mcp RUN`
+        from agent_core.agents.external import ExternalAgent
+
+        return ExternalAgent(brief, run=kw.get("run"), log=kw.get("log"))
     raise ValueError(
-        f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL] or claude-code[:MODEL]"
+        f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL], claude-code[:MODEL] or external"
     )
 
 

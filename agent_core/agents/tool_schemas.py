@@ -84,6 +84,48 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
+# Honest MCP tool annotations (hints for an outside client, `tinker-tui mcp`): read_only = changes
+# nothing; destructive = may overwrite or end something (only meaningful when not read-only);
+# idempotent = the same call twice has no further effect; open_world = may reach outside this
+# machine. Every call is gated by the daemon whatever its hints say.
+_RO = {"read_only": True, "destructive": False, "idempotent": True, "open_world": False}
+ANNOTATIONS: dict[str, dict[str, bool]] = {
+    "list_datasets": _RO,
+    # an unknown name is an outside download (after the person approves it): open world, writes data/
+    "load_dataset": {"read_only": False, "destructive": False, "idempotent": True, "open_world": True},
+    "read_file": _RO,
+    "write_file": {"read_only": False, "destructive": True, "idempotent": True, "open_world": False},
+    "list_files": _RO,
+    "start_training": {"read_only": False, "destructive": False, "idempotent": False, "open_world": False},
+    "job_status": _RO,
+    "wait": _RO,
+    "stop_training": {"read_only": False, "destructive": True, "idempotent": True, "open_world": False},
+    "sample": _RO,
+    "evaluate": _RO,
+    # sandboxed: no network, only the workspace, which it may overwrite
+    "run_python": {"read_only": False, "destructive": True, "idempotent": False, "open_world": False},
+    "note": {"read_only": False, "destructive": False, "idempotent": False, "open_world": False},
+    "submit": {"read_only": False, "destructive": True, "idempotent": False, "open_world": False},
+}
+
+# What an outside agent (`--agent external`, through `tinker-tui mcp`) has besides the toolbox:
+# answered by the agent itself (agents/external.py), never by the Toolbox.
+OUTSIDE_SCHEMAS: dict[str, dict] = {
+    "brief": {
+        "description": "Your task, the rules of this supervised run and how to work (read it first).",
+        "properties": {},
+    },
+    "say": {
+        "description": "Tell the person supervising you what you are doing and why (shown in the run's "
+        "transcript). Say a sentence or two before each step.",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+    },
+}
+ANNOTATIONS["brief"] = _RO
+ANNOTATIONS["say"] = {"read_only": False, "destructive": False, "idempotent": False, "open_world": False}
+
+
 class ToolArgError(ValueError):
     pass
 

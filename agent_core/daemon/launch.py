@@ -15,7 +15,7 @@ class LaunchError(RuntimeError):
     pass
 
 
-AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "claude-code")
+AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "claude-code", "external")
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -51,8 +51,10 @@ def build_config(
     kind, _, arg = agent.partition(":")
     if kind not in AGENT_KINDS:
         raise ValueError(
-            f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL] or claude-code[:MODEL]"
+            f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL], claude-code[:MODEL] or external"
         )
+    if kind == "external" and arg:
+        raise ValueError("--agent external takes no argument (connect any MCP client with `tinker-tui mcp RUN`)")
     if kind == "script":
         from agent_core.agents.script import load_script
 

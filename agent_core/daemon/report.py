@@ -15,6 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from agent_core.agents.markers import EXTERNAL_AGENT, is_external
 from agent_core.record import metrics
 from agent_core.record.events import parse_ts, read_events
 from agent_core.record.runs import RunDir
@@ -84,7 +85,9 @@ def build_report(run: RunDir, events: list[dict] | None = None) -> str:
         + (f" — {_md(brief.get('description', ''), 300)}" if brief.get("description") else "")
     )
     out.append(f"- **Base model:** {brief.get('base_model') or cfg.get('model')}")
-    out.append(f"- **Agent:** {cfg.get('agent')}")
+    out.append(
+        f"- **Agent:** {cfg.get('agent')}" + (f" — **{EXTERNAL_AGENT}**" if is_external(cfg.get("agent")) else "")
+    )
     out.append(
         "- **Sandbox:** "
         + (

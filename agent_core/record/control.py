@@ -52,8 +52,9 @@ def peer_uid(sock: socket.socket) -> int | None:
         return None
 
 
-def send_command(socket_path: Path, request: dict, timeout: float = 10.0) -> dict:
-    """Send one request to a run's daemon and return its reply; raise ControlError."""
+def send_command(socket_path: Path, request: dict, timeout: float | None = 10.0) -> dict:
+    """Send one request to a run's daemon and return its reply; raise ControlError. timeout=None
+    waits as long as the command takes (an outside agent's tool call: an approval, a job)."""
     if not Path(socket_path).exists():
         raise ControlError("the run's daemon is not running (no control socket)")
     addr, fd = sock_address(Path(socket_path))

@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from agent_core.agents.markers import EXTERNAL_AGENT
 from screens.widgets.palette import Palette, fmt_duration
 from screens.widgets.state_styles import STATE_STYLE
 
@@ -29,6 +30,7 @@ class StatusInfo:
     replay: dict | None = None  # ReplayFeed.status() when replaying
     spend: dict | None = None  # the last `budget` event (None: none yet)
     unsandboxed: bool = False  # started with --unsafe-no-sandbox
+    external: bool = False  # --agent external: an outside MCP client whose own tools are not gated
 
 
 def _spent(spend: dict | None, key: str) -> tuple[float | None, float | None]:
@@ -57,6 +59,8 @@ def render_status(info: StatusInfo, pal: Palette) -> Text:
     out.append(f"  {info.run_id}", pal.bold("agent"))
     if info.unsandboxed:
         out.append("  NO SANDBOX ", pal.bold("risk-high") + Style(reverse=True))
+    if info.external:
+        out.append(f"  {EXTERNAL_AGENT} ", pal.bold("risk-medium") + Style(reverse=True))
     for label, value in (("task", info.task), ("model", info.model), ("agent", info.agent)):
         if value:
             out.append(f"  {label} ", pal["muted"])
