@@ -72,6 +72,7 @@ class RunModels:
             async with self._base_lock:
                 if not (path / "config.json").exists():
                     await self.jobs.run_once(source.build_spec(), "build-base", offline=source.kind != "download")
+                    source.publish()
         return path
 
     def checkpoints(self) -> dict[str, Path]:
