@@ -14,10 +14,11 @@ Scored with the `numeric` scorer on the number after `####`; prompts go through 
 model's chat template. The prompt is the question alone (the task's description tells the agent
 the format): an instruction line shared by every row would make the contamination guard read
 unrelated problems as rewordings of each other. No two problems of a task share their kind and
-numbers (the same sum with other names is the same problem), so the splits are disjoint for the
-guard too. `word_problem_splits(task, secret)` is its disjoint splits (dev and train
-from the task's seed, test from a run's secret seed), `WORD_RECIPE` the playbook agent's LoRA SFT
-settings for it (tuned on the real SmolLM2-135M, 2 CPU cores; figures below). Pure Python.
+numbers, and a held-out problem the guard would still read as a rewording of a training one
+(the same numbers in a similar sentence) is drawn again. `word_problem_splits(task, secret)` is
+its disjoint splits (dev and train from the task's seed, test from a run's secret seed),
+`WORD_RECIPE` the playbook agent's LoRA SFT settings for it (measured on the real SmolLM2-135M,
+2 CPU cores; figures below). Pure Python.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def word_problems_task(seed: int = 1234, **overrides: Any) -> Task:
         ),
         base_model=SUGGESTED_BASE,
         level=0,
-        n_train=200,
+        n_train=120,
         n_dev=32,
         n_test=64,
         seed=seed,
@@ -198,5 +199,9 @@ WORD_RECIPE: dict[str, Any] = {
     "num_train_epochs": 1,
     "per_device_train_batch_size": 8,
     "seed": 0,
-    "max_rounds": 1,  # a round is ~4 minutes of CPU training: one, then submit
+    "max_rounds": 1,  # a round is ~3-4 minutes of CPU training: one, then submit
 }
+# Figures (2 shared CPU cores, load 1.5-3.5; fp32; the 64-problem test split of secret "sec"):
+#   SmolLM2-135M-Instruct as is: 12.5% (its own prose answers; the numeric scorer's last number)
+#   120 train rows, 15 steps: 67.2% (train 240 s); 200 rows, 25 steps: 71.9% (train 326 s).
+
