@@ -18,7 +18,7 @@ from agent_core.daemon.launch import build_config
 __all__ = ["NewRunScreen"]
 
 FIELDS = (
-    ("task", "task", "arithmetic", "built-in task (arithmetic, arithmetic:3) or a task file"),
+    ("task", "task", "arithmetic", "built-in task (arithmetic, arithmetic:3, word-problems) or a task file"),
     ("model", "model", "tiny", "'tiny', 'smollm2-135m', a local model folder or a hub id"),
     ("agent", "agent", "playbook", "playbook | script:PATH | anthropic[:MODEL] | openai[:MODEL]"),
     ("budget", "budget", "30m", "wall clock, e.g. 30m or 10h"),

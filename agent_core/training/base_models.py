@@ -58,6 +58,11 @@ class BaseSource:
                 raise
             shutil.rmtree(self.staging, ignore_errors=True)
 
+    def discard(self) -> None:
+        """After a failed build: the staging copy goes (nothing half-built is left in the home)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
 
 def shared_models(run_path: Path) -> Path | None:
     """<home>/models for a run at <home>/runs/<id> (None for a run folder elsewhere)."""
