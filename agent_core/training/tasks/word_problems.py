@@ -204,3 +204,6 @@ WORD_RECIPE: dict[str, Any] = {
 # Figures (2 shared CPU cores, load 1.5-3.5; fp32; the 64-problem test split of secret "sec"):
 #   SmolLM2-135M-Instruct as is: 12.5% (its own prose answers; the numeric scorer's last number)
 #   120 train rows, 15 steps: 67.2% (train 240 s); 200 rows, 25 steps: 71.9% (train 326 s).
+#   The demo (`tinker-tui demo --headless --model smollm2-135m --task word-problems`, conversion
+#   included): hidden test 17.2% -> 62.5%, dev 18.8% -> 62.5%, 5m48s wall (training 169 s). After
+#   training every answer has the worked format; the misses are arithmetic slips in its steps.
