@@ -18,7 +18,7 @@ from agent_core.daemon.launch import build_config
 __all__ = ["NewRunScreen"]
 
 FIELDS = (
-    ("task", "task", "arithmetic", "built-in task (arithmetic, arithmetic:3) or a task file"),
+    ("task", "task", "arithmetic", "built-in task (arithmetic, arithmetic:3, word-problems) or a task file"),
     ("model", "model", "tiny", "'tiny', 'smollm2-135m', a local model folder or a hub id"),
     (
         "agent",

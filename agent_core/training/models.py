@@ -71,7 +71,12 @@ class RunModels:
         if source.built_here and not (path / "config.json").exists():
             async with self._base_lock:
                 if not (path / "config.json").exists():
-                    await self.jobs.run_once(source.build_spec(), "build-base", offline=source.kind != "download")
+                    try:
+                        await self.jobs.run_once(source.build_spec(), "build-base", offline=source.kind != "download")
+                    except BaseException:
+                        source.discard()
+                        raise
+                    source.publish()
         return path
 
     def checkpoints(self) -> dict[str, Path]:

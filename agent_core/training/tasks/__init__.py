@@ -2,7 +2,7 @@
 
 A task (task.py: Task) is a set of prompt/completion problems plus a scorer. Its problems come
 from a built-in generator (generator.py: "arithmetic" at its default level, or
-"arithmetic:<level>"), from the task pack (pack.py: real benchmarks, "gsm8k", "humaneval",
+"arithmetic:<level>"; word_problems.py: "word-problems", GSM8K-shaped, for smollm2-135m), from the task pack (pack.py: real benchmarks, "gsm8k", "humaneval",
 "arc_challenge", "mmlu", whose data `tinker-tui tasks fetch NAME` prepared under the runs home) or
 from a TOML task file (task_file.py; docs/TASKS.md). Its scorer (scorers.py: exact, regex, python,
 numeric, choice, code) turns a completion into a score in [0, 1].
@@ -40,6 +40,7 @@ from agent_core.training.tasks.scorers import (
     make_scorer,
     score_exact,
 )
+from agent_core.training.tasks import word_problems
 from agent_core.training.tasks.task import Task
 from agent_core.training.tasks.task_file import answer_budget, load_task_file, read_rows
 
@@ -67,10 +68,14 @@ def get_task(name_or_path: str | Path, home: str | Path | None = None) -> Task:
     if name not in BUILTIN_TASKS:
         raise ValueError(
             f"unknown task {text!r}: built-in tasks are {', '.join(BUILTIN_TASKS)} "
-            f"(optionally with a level, e.g. 'arithmetic:{DEFAULT_LEVEL}', levels 1..{MAX_LEVEL}), "
+            f"(arithmetic optionally with a level, e.g. 'arithmetic:{DEFAULT_LEVEL}', levels 1..{MAX_LEVEL}), "
             f"the pack's benchmarks are {', '.join(PACK)} (`tinker-tui tasks list`), "
             "or a path to a .toml task file"
         )
+    if name == word_problems.NAME:
+        if level:
+            raise ValueError(f"{text!r}: word-problems has no levels")
+        return word_problems.word_problems_task()
     if not level:
         return DEMO_TASK if name == DEMO_TASK.name else arithmetic_task()
     try:

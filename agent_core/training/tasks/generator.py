@@ -1,4 +1,5 @@
-"""The built-in task generator: `arithmetic`, with difficulty levels (pure Python).
+"""The built-in task generators: `arithmetic`, with difficulty levels, and `word-problems`
+(word_problems.py: GSM8K-shaped, for smollm2-135m). Pure Python.
 
     level 1   a+b, single digits                      "3+4="    -> "7"
     level 2   a+b, two two-digit numbers (10..99)     "12+57="  -> "69"
@@ -8,7 +9,8 @@
 
 `arithmetic_task(level, seed)` is the Task, `arithmetic_splits(task, secret)` its disjoint
 splits (dev and train from the task's seed, then test from a run's secret seed, without
-replacement), `sft_recipe(task)` the offline playbook agent's tuned SFT settings for it.
+replacement), `sft_recipe(task)` the offline playbook agent's tuned SFT settings for it (and for
+word-problems).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from agent_core.training.tasks.scorers import SCORERS
+from agent_core.training.tasks import word_problems
 from agent_core.training.tasks.task import Task
 
 TINY_BASE = "tiny-char-llama"  # built offline by agent_core.ml.tiny.build_tiny_model
@@ -104,7 +107,7 @@ DEMO_TASK = Task(
     seed=1234,
 )
 
-BUILTIN_TASKS = ("arithmetic",)
+BUILTIN_TASKS = ("arithmetic", word_problems.NAME)
 
 
 def arithmetic_task(level: int = DEFAULT_LEVEL, seed: int = 1234, **overrides: Any) -> Task:
@@ -134,12 +137,12 @@ def validate(task: Task) -> None:
         value = getattr(task, key)
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
-    space = _ARITH[task.level][1]
+    words = task.name == word_problems.NAME
+    space = word_problems.MAX_PROBLEMS if words else _ARITH[task.level][1]
     total = task.n_train + task.n_dev + task.n_test
     if total > space:
-        raise ValueError(
-            f"arithmetic level {task.level} has only {space} distinct problems; n_train+n_dev+n_test = {total}"
-        )
+        what = task.name if words else f"arithmetic level {task.level}"
+        raise ValueError(f"{what} allows at most {space} problems; n_train+n_dev+n_test = {total}")
 
 
 def arithmetic_splits(task: Task, secret: str | None = None) -> dict[str, list[dict[str, str]]]:
@@ -155,6 +158,8 @@ def arithmetic_splits(task: Task, secret: str | None = None) -> dict[str, list[d
     if task.name not in BUILTIN_TASKS:
         raise ValueError(f"unknown task {task.name!r}")
     validate(task)
+    if task.name == word_problems.NAME:
+        return word_problems.word_problem_splits(task, secret)
     gen = _ARITH[task.level][0]
     public = random.Random(f"{task.name}:{task.level}:{task.seed}")
     hidden = random.Random(f"{task.name}:{task.level}:{task.seed}:{secret}") if secret else public
@@ -180,6 +185,8 @@ def sft_recipe(task: Task) -> dict[str, Any]:
     level 2, 7000 training problems) on 2 CPU cores; see the figures in the module notes below.
     Levels other than 2 are not tuned: they get more epochs as a starting point.
     """
+    if task.name == word_problems.NAME:
+        return dict(word_problems.WORD_RECIPE)
     recipe = dict(_RECIPE)
     if task.level == 1:
         recipe["num_train_epochs"] = 60  # ~120 steps; see the level 1 note below

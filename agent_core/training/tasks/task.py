@@ -35,7 +35,7 @@ class Task:
 
     @property
     def id(self) -> str:
-        return self.name if self.data else f"{self.name}:{self.level}"
+        return self.name if self.data or not self.level else f"{self.name}:{self.level}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

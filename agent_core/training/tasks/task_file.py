@@ -13,7 +13,8 @@ examples/tasks/reverse.toml as its worked example):
     kind = "exact"                      # or "regex" (pattern = ...) or "python" (file = ...)
 
 A file without [data] whose `name` is a built-in generator configures it instead
-(`name = "arithmetic"`, `level`, `n_train`, `n_dev`, `n_test`, `seed`). Every problem in a
+(`name = "arithmetic"`, `level`, `n_train`, `n_dev`, `n_test`, `seed`; `name = "word-problems"`
+the same without `level`). Every problem in a
 file is a ValueError naming the file (and the line for bad TOML or bad jsonl). The budget goes
 through agent_core.oversight.budget.parse_duration, the one duration parser (as --budget).
 `read_rows` reads a prompt/completion jsonl file, `answer_budget` sizes the answers it holds.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_core.record import jsonl
+from agent_core.training.tasks import word_problems
 from agent_core.training.tasks.generator import BUILTIN_TASKS, DEFAULT_LEVEL, arithmetic_task, validate
 from agent_core.training.tasks.scorers import scorer_fields
 from agent_core.training.tasks.task import Task
@@ -127,16 +129,23 @@ def _generator_task(path: Path, data: dict) -> Task:
             f"or [data] for a task made of data files)"
         )
     data = dict(data)
-    data.pop("name")
+    name = data.pop("name")
     budget = _budget(where, data.pop("budget", None))
-    scorer = scorer_fields(where, path.parent, data.pop("scorer", None))
+    given = data.pop("scorer", None)  # word-problems: numeric on "####" unless the file says otherwise
+    scorer = scorer_fields(where, path.parent, given) if given is not None or name != word_problems.NAME else {}
+    if name == word_problems.NAME and "level" in data:
+        raise ValueError(f"{where}: {name} has no levels (leave out `level`)")
     for key in ("level", "seed", "n_train", "n_dev", "n_test"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
             raise ValueError(f"{where}: {key} must be an integer, got {data[key]!r}")
     level = data.pop("level", DEFAULT_LEVEL)
     seed = data.pop("seed", 1234)
+    fields = dict(budget_s=budget, source=str(path.resolve()), **scorer, **data)
     try:
-        task = arithmetic_task(level, seed, budget_s=budget, source=str(path.resolve()), **scorer, **data)
+        if name == word_problems.NAME:
+            task = word_problems.word_problems_task(seed, **fields)
+        else:
+            task = arithmetic_task(level, seed, **fields)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     try:
