@@ -27,6 +27,26 @@ def _no_daemon_outlives_its_test(tmp_path):
             pass
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_models_folder(tmp_path_factory):
+    """One models folder ($TINKER_TUI_MODELS) for the whole session, shared by the xdist workers:
+    the tiny base model (and smollm2's conversion) is built by the first run that needs it and
+    found by every later one, as in a person's runs home. Tests of the building itself use their
+    own folder (monkeypatch.delenv / setenv)."""
+    from agent_core.training.base_models import MODELS_ENV
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "models"
+    shared.mkdir(exist_ok=True)
+    before = os.environ.get(MODELS_ENV)
+    os.environ[MODELS_ENV] = str(shared)
+    yield shared
+    if before is None:
+        os.environ.pop(MODELS_ENV, None)
+    else:
+        os.environ[MODELS_ENV] = before
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
@@ -101,3 +121,20 @@ def events_of(run_dir: Path) -> list[dict]:
 def last_state(run_dir: Path) -> str | None:
     states = [e["state"] for e in events_of(run_dir) if e["type"] == "run_state"]
     return states[-1] if states else None
+
+
+# The files that take a minute or more on 2 cores, started first: with `--dist loadfile` a long
+# file taken up last leaves the other worker idle at the end (the longest-first rule).
+LONGEST_FIRST = ("test_smollm2_demo.py", "test_demo_headless.py", "test_fence_holds.py", "test_crash_safety.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """End-to-end files before unit files, the longest of them first (the suite's wall time)."""
+
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return (0, LONGEST_FIRST.index(name))
+        return (1 if item.get_closest_marker("e2e") else 2, 0)
+
+    items.sort(key=rank)  # stable: the files' own order otherwise

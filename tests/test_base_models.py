@@ -3,7 +3,6 @@ id from the local cache, and a hub id that is not cached (an outside_download to
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -30,6 +29,7 @@ def fake_hub_cache(cache, repo_id: str) -> None:
 
 
 def test_resolve_names_each_source_and_refuses_what_cannot_be_used(tmp_path, monkeypatch):
+    monkeypatch.delenv(base_models.MODELS_ENV)
     run = tmp_path / "run"
     assert resolve("tiny", run).kind == "tiny" and resolve("tiny", run).path == run / "base_model"
     folder = tmp_path / "model"
@@ -95,25 +95,8 @@ def test_cached_hub_model_is_used_offline(home, tmp_path, monkeypatch):
     assert not (run / "base_model").exists(), "the cached snapshot is used in place"
 
 
-@pytest.mark.skipif(base_models.smollm2_gguf() is None, reason="optional extra: make smollm2")
-def test_smollm2_gguf_converts_to_a_loadable_model_folder(tmp_path):
-    spec = {"mode": "build_base", "out_dir": str(tmp_path / "base"), "gguf": str(base_models.smollm2_gguf())}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent_core.ml.worker", str(tmp_path / "spec.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["event"] == "result" and 100e6 < result["params"] < 200e6
-    config = json.loads((tmp_path / "base" / "config.json").read_text())
-    assert config["model_type"] == "llama"
-
-
 def test_smollm2_is_converted_once_per_runs_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(base_models.MODELS_ENV)
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(base_models, "smollm2_gguf", lambda: gguf)
@@ -136,3 +119,27 @@ def test_smollm2_is_converted_once_per_runs_home(tmp_path, monkeypatch):
     third.discard()
     assert sorted(p.name for p in (home / "models").iterdir()) == ["smollm2-135m"]
     assert resolve("smollm2-135m", tmp_path / "loose").path == tmp_path / "loose" / "base_model"
+
+
+def test_tiny_is_built_once_per_models_folder_which_several_homes_can_share(tmp_path, monkeypatch):
+    monkeypatch.delenv(base_models.MODELS_ENV)
+    home = tmp_path / "home"
+    tiny = resolve("tiny", home / "runs" / "r1")
+    assert tiny.path == home / "models" / "tiny" and tiny.staging.parent == home / "models"
+    assert tiny.build_spec() == {"mode": "build_base", "out_dir": str(tiny.staging), "seed": 0}
+    # $TINKER_TUI_MODELS: one folder for every runs home (and for a run folder outside one)
+    monkeypatch.setenv(base_models.MODELS_ENV, str(tmp_path / "models"))
+    for run in (home / "runs" / "r2", tmp_path / "other-home" / "runs" / "r1", tmp_path / "loose"):
+        assert resolve("tiny", run).path == tmp_path / "models" / "tiny"
+
+
+def test_a_second_tiny_run_uses_the_model_the_first_one_built(home, tmp_path, monkeypatch):
+    monkeypatch.delenv(base_models.MODELS_ENV)
+    agent = write_script(tmp_path / "s.json", [{"tool": "evaluate", "args": {"checkpoint": "base", "split": "dev"}}])
+    for _ in range(2):
+        cli(home, "run", "--agent", agent, "--headless", timeout=180)
+    runs = sorted((home / "runs").iterdir())
+    built = [run for run in runs if (run / "jobs" / "build-base.json").exists()]
+    assert len(runs) == 2 and built == runs[:1], "the second run found the tiny model in <home>/models"
+    assert (home / "models" / "tiny" / "config.json").is_file()
+    assert not [p for p in (home / "models").iterdir() if p.name != "tiny"], "no staging folder is left"

@@ -49,8 +49,14 @@ def test_smollm2_demo_trains_on_chat_rendered_worked_answers_and_submits(home, t
     assert result["state"] == "finished" and result["submitted"] == "job1", proc.stdout[-3000:]
     run = home / "runs" / result["run"]
     events = events_of(run)
-    # the model was converted once into the runs home, where later runs find it
-    assert (home / "models" / "smollm2-135m" / "config.json").is_file()
+    # the model was converted once into the models folder, where later runs find it: a
+    # float32 Llama-shaped folder with SmolLM2's tokenizer and chat template
+    converted = base_models.shared_models(run) / "smollm2-135m"
+    config = json.loads((converted / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["num_hidden_layers"] == 30, config
+    assert (converted / "tokenizer.json").is_file() and "<|im_start|>" in (
+        converted / "chat_template.jinja"
+    ).read_text()
     # evaluation renders through SmolLM2's chat template, generates past newlines, scores on "####"
     calls = {e["id"]: e for e in events if e["type"] == "tool_call"}
     evals = [e for e in events if e["type"] == "tool_result" and calls[e["id"]]["tool"] == "evaluate"]

