@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from agent_core.oversight.watchdogs import RULES, SEVERITY, WatchdogConfig, Watchdogs
-from traces import TICK_S, T0, delay, failure_traces, healthy_traces, iso, run_trace, samples_between
+from trace_failures import failure_traces
+from traces import TICK_S, T0, delay, healthy_traces, iso, run_trace, samples_between
 
 HEALTHY = healthy_traces()
 FAILURES = failure_traces()
