@@ -41,10 +41,10 @@ check: install
 	$(VENV)/bin/ruff format --check .
 
 # The suite in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (module
-# fixtures run once); `make test-fast` leaves out the end-to-end tests (marker e2e). Four on two
+# fixtures run once); `make test-fast` leaves out the end-to-end tests (marker e2e). Three on two
 # cores: the end-to-end tests mostly wait on their daemons and workers (at 2 processes the suite
-# kept under one core busy); 4 took the suite from 620 s to 501 s on this 2-core machine.
-TEST_WORKERS ?= 4
+# kept about a third of the two cores busy); at 4 a fresh clone starved the timing-bound tests.
+TEST_WORKERS ?= 3
 PYTEST     := $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 test: check

@@ -53,14 +53,14 @@ def test_an_acknowledged_pause_then_stop_survive_crashes_and_no_worker_outlives_
     # a pause acknowledged while the agent is parked in wait (not paused yet) survives kill -9
     assert "pause: ok" in cli(home, "pause", run.id).stdout
     _kill(run)
-    wait_for(lambda: not workers_of(run), 30, what="the workers dying with their daemon")
+    wait_for(lambda: not workers_of(run), 90, what="the workers dying with their daemon")
     cli(home, "resume", run.id)
     wait_for(lambda: last_state(run.path) == "paused", 60, what="the resumed run holding its pause")
     assert not any(e.get("text") == "after the wait" for e in events_of(run.path))
     # a stop acknowledged right before kill -9 is honoured: the run does not train on
     assert "stop: ok" in cli(home, "stop", run.id).stdout
     _kill(run)
-    wait_for(lambda: not workers_of(run), 30, what="the workers dying with their daemon")
+    wait_for(lambda: not workers_of(run), 90, what="the workers dying with their daemon")
     steps = {e["job"]: e["step"] for e in events_of(run.path) if e["type"] == "metric"}
     cli(home, "resume", run.id)
     wait_for(lambda: last_state(run.path) in ("finished", "failed"), 120, what="the resumed run ending")
