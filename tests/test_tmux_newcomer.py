@@ -88,8 +88,19 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     )
     assert decision["decision"] == "approve"
 
-    # Pause from the UI: the agent stops at its next step boundary.
-    tmux.keys("p")
+    # Pause from the UI: the agent stops at its next step boundary. On a loaded machine the
+    # approval prompt may still be closing and take the key: as a person would, press again
+    # when the daemon has not heard it.
+    def pause_heard() -> bool:
+        return any(e["type"] == "control" and e.get("cmd") == "pause" for e in events_of(run.path))
+
+    for _ in range(3):
+        tmux.keys("p")
+        try:
+            wait_for(pause_heard, 15, what="the pause in the log")
+            break
+        except AssertionError:
+            continue
     wait_for(lambda: last_state(run.path) == "paused", 90, what="paused")
     tmux.wait_screen("paused", timeout=10)
 
