@@ -8,8 +8,8 @@ the status line's `StatusInfo` made from both.
 
 from __future__ import annotations
 
-from agent_core.agents.markers import is_external
 from agent_core.record.events import parse_ts
+from agent_core.record.runs import is_external
 from agent_core.record.summary import MAX_ALERTS, STATE_TYPES, RunSummary
 from screens.widgets.status import StatusInfo
 

@@ -14,10 +14,10 @@ from conftest import ROOT, cli, events_of, last_state, wait_for
 
 from agent_core.agents.base import Brief, Call
 from agent_core.agents.external import ExternalAgent
-from agent_core.agents.markers import EXTERNAL_AGENT, SUPERVISOR_PREFIX
+from agent_core.agents.markers import SUPERVISOR_PREFIX
 from agent_core.agents.tool_schemas import SCHEMAS
 from agent_core.record.events import EventLog
-from agent_core.record.runs import RunDir
+from agent_core.record.runs import EXTERNAL_AGENT, RunDir
 from tinker_tui.client import RunClient
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from agent_core.agents.base import Action, Agent, Brief, Call, Done, Say, ToolOutcome
 
+# The `--agent` kinds, and the sentence naming them (the CLI, the form and make_agent refuse with it)
+AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "claude-code", "external")
+AGENT_USAGE = "playbook, script:PATH, anthropic[:MODEL], openai[:MODEL], claude-code[:MODEL] or external"
+
 
 def agent_options(cfg: dict, run, log) -> dict:
     """What the daemon hands `make_agent` besides the brief: an endpoint for the LLM agents; the
@@ -47,9 +51,19 @@ def make_agent(spec: str, brief: Brief, **kw) -> Agent:
         from agent_core.agents.external import ExternalAgent
 
         return ExternalAgent(brief, run=kw.get("run"), log=kw.get("log"))
-    raise ValueError(
-        f"unknown agent {spec!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL], claude-code[:MODEL] or external"
-    )
+    raise ValueError(f"unknown agent {spec!r}: use {AGENT_USAGE}")
 
 
-__all__ = ["Action", "Agent", "Brief", "Call", "Done", "Say", "ToolOutcome", "agent_options", "make_agent"]
+__all__ = [
+    "AGENT_KINDS",
+    "AGENT_USAGE",
+    "Action",
+    "Agent",
+    "Brief",
+    "Call",
+    "Done",
+    "Say",
+    "ToolOutcome",
+    "agent_options",
+    "make_agent",
+]

@@ -17,8 +17,6 @@ Each marker has this one home; the writer and the reader both import it.
   summary (agent_core/daemon/supervisor.py: `summary + ALERT_MARK + ALERT_SEP.join(pieces)`,
   each piece `"{rule} ({severity}): {message}"`), and how the findings log takes them apart
   (agents/findings.py).
-- EXTERNAL_AGENT: marks a run whose agent is an outside MCP client (`--agent external`) in the run
-  header (screens/widgets/status.py) and REPORT.md (daemon/report.py); `is_external(agent_spec)`.
 """
 
 from __future__ import annotations
@@ -35,10 +33,4 @@ PERSON_VETOED = "vetoed by the person"
 DENIED_PREFIXES = (POLICY_DENIED, PERSON_VETOED)
 ALERT_MARK = " | WATCHDOG ALERTS: "
 ALERT_SEP = " ; "
-EXTERNAL_AGENT = "EXTERNAL AGENT: its own built-in tools are beyond the gate"
 ALERT_PIECE = re.compile(r"([\w.-]+) \((\w+)\): (.*)", re.S)  # rule, severity, message
-
-
-def is_external(agent_spec: object) -> bool:
-    """A run's agent is an outside client (`--agent external`): only its tinker tools are gated."""
-    return str(agent_spec or "").partition(":")[0] == "external"

@@ -8,14 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from agent_core.agents import AGENT_KINDS, AGENT_USAGE
 from agent_core.record.runs import RunDir, new_run
 
 
 class LaunchError(RuntimeError):
     pass
-
-
-AGENT_KINDS = ("playbook", "script", "anthropic", "openai", "claude-code", "external")
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -50,9 +48,7 @@ def build_config(
     ('2M'), max_usd ('20'), budget_grace (the time after 100% before the hard stop, '5m')."""
     kind, _, arg = agent.partition(":")
     if kind not in AGENT_KINDS:
-        raise ValueError(
-            f"unknown agent {agent!r}: use playbook, script:PATH, anthropic[:MODEL], openai[:MODEL], claude-code[:MODEL] or external"
-        )
+        raise ValueError(f"unknown agent {agent!r}: use {AGENT_USAGE}")
     if kind == "external" and arg:
         raise ValueError("--agent external takes no argument (connect any MCP client with `tinker-tui mcp RUN`)")
     if kind == "script":

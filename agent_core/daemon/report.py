@@ -15,10 +15,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from agent_core.agents.markers import EXTERNAL_AGENT, is_external
 from agent_core.record import metrics
 from agent_core.record.events import parse_ts, read_events
-from agent_core.record.runs import RunDir
+from agent_core.record.runs import EXTERNAL_AGENT, RunDir, is_external
 
 SPARK = "▁▂▃▄▅▆▇█"
 MAX_TIMELINE = 200

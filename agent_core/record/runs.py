@@ -23,6 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# A run whose agent is an outside MCP client (`--agent external`) says so in the run header
+# (screens/widgets/status.py) and REPORT.md (daemon/report.py): its client's own tools are not gated.
+EXTERNAL_AGENT = "EXTERNAL AGENT: its own built-in tools are beyond the gate"
+
+
+def is_external(agent_spec: object) -> bool:
+    """The run config's `agent` names an outside client (`--agent external`)."""
+    return str(agent_spec or "").partition(":")[0] == "external"
+
+
 class RunNotFound(LookupError):
     pass
 

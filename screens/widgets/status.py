@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from agent_core.agents.markers import EXTERNAL_AGENT
+from agent_core.record.runs import EXTERNAL_AGENT
 from screens.widgets.palette import Palette, fmt_duration
 from screens.widgets.state_styles import STATE_STYLE
 
