@@ -3,7 +3,7 @@
     enter  attach (the run's daemon is alive) or replay (it is not)
     a      attach (a live run only)
     r      replay the selected run
-    u      resume a stopped run (agent_core.daemon.launch.resume_run), then attach
+    u      resume a stopped run (the app starts its daemon), then attach
     D      delete the selected run, after a confirmation (a live run is refused)
     N      start a new run (calls `app.start_new_run()` when the app has one)
     q      quit
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -163,6 +163,13 @@ class HomeScreen(Screen):
             super().__init__()
             self.run = run
             self.mode = mode
+
+    class ResumeRun(Message):
+        """The person asked to resume a stopped run: the app starts its daemon, then attaches."""
+
+        def __init__(self, run: RunDir) -> None:
+            super().__init__()
+            self.run = run
 
     def __init__(
         self, home: Path, *, clock: Callable[[], float] = time.time, refresh_every: float = 2.0, name: str | None = None
@@ -339,21 +346,7 @@ class HomeScreen(Screen):
             return
         row, run = picked
         self.notify(f"resuming {row.id}…")
-        self._resume(run)
-
-    @work(thread=True, exclusive=True, group="home-resume", exit_on_error=False)
-    def _resume(self, run: RunDir) -> None:
-        from agent_core.daemon.launch import resume_run  # starts a daemon: imported when used
-
-        try:
-            resumed = resume_run(run.path)
-        except Exception as exc:  # the launcher's message is for the person
-            self.app.call_from_thread(
-                self.notify, f"could not resume {run.id}: {exc}", title="resume failed", severity="error", timeout=10
-            )
-            return
-        target = resumed if isinstance(resumed, RunDir) else run
-        self.post_message(self.OpenRun(target, "attach"))
+        self.post_message(self.ResumeRun(run))
 
     def action_delete(self) -> None:
         picked = self._selected_run(

@@ -1,10 +1,13 @@
 """The new-run form on the home screen: task, model, agent, budget.
 
-Dismissed with a validated run config (agent_core.daemon.launch.build_config) or None; bad input
-is shown under the form and loses nothing the person typed.
+Dismissed with a validated run config or None; bad input is shown under the form and loses nothing
+the person typed. The validator is the app's (it builds the config the daemon will read): screens
+import only the record.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,8 +15,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
-
-from agent_core.daemon.launch import build_config
 
 __all__ = ["NewRunScreen"]
 
@@ -43,6 +44,12 @@ class NewRunScreen(ModalScreen[dict | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="new_run.cancel")]
 
+    def __init__(self, build_config: Callable[..., dict], name: str | None = None) -> None:
+        """`build_config(task=, model=, agent=, budget=)` returns the run config or raises
+        ValueError with a message for the person."""
+        super().__init__(name=name)
+        self.build_config = build_config
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("[b]Start a new run[/b]")
@@ -62,7 +69,7 @@ class NewRunScreen(ModalScreen[dict | None]):
     def start(self) -> None:
         v = self.values()
         try:
-            cfg = build_config(
+            cfg = self.build_config(
                 task=v["task"] or "arithmetic",
                 model=v["model"] or "tiny",
                 agent=v["agent"] or "playbook",

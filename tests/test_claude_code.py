@@ -252,9 +252,12 @@ def test_a_spent_token_budget_tells_the_model_then_stops_it(home, keyed):
     told = [i for i, body in enumerate(turns) if "The budget is spent" in messages_text(body)]
     assert told, "the model was told to submit"
     spent = of(run, "budget")[-1]["spent"]["tokens"]
-    assert (
-        spent == len(turns) * (USAGE_IN + USAGE_OUT) >= 1000
-    )  # every answer counted, output included and told[0] <= 1000 // (USAGE_IN + USAGE_OUT) + 2 and len(turns) < len(notes)
+    per_turn = USAGE_IN + USAGE_OUT
+    # every finished answer counted, output included; the stop may cut the last answer mid-stream,
+    # and then only what its stream had reported is counted
+    assert (len(turns) - 1) * per_turn <= spent <= len(turns) * per_turn and spent >= 1000
+    assert told[0] <= 1000 // per_turn + 2, "told as soon as the budget was spent"
+    assert len(turns) < len(notes), "the model stopped well before its script ran out"
 
 
 def test_a_resumed_run_continues_the_cli_session(home, keyed):

@@ -319,7 +319,7 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             # a live run waits on an approval: bell + title, even here on the home screen
             assert await wait_for(pilot, lambda: "approval waiting" in app.title)
             assert bells
-            monkeypatch.setattr(home, "notify", lambda msg, **kw: notes.append(msg))
+            monkeypatch.setattr(app, "notify", lambda msg, **kw: notes.append(msg))  # screens notify through the app
 
             def attached() -> bool:
                 return any(isinstance(s, RunScreen) and s.client is not None for s in app.screen_stack)

@@ -227,7 +227,9 @@ class TinkerApp(App):
     def start_new_run(self) -> None:
         """Called by `N` on the home screen: the new-run form, or the injected callback."""
         if self._new_run_cb is None:
-            self.push_screen(NewRunScreen(), self._launch_from_form)
+            from agent_core.daemon.launch import build_config
+
+            self.push_screen(NewRunScreen(build_config), self._launch_from_form)
             return
         try:
             run = self._new_run_cb(self)
@@ -236,6 +238,24 @@ class TinkerApp(App):
             return
         if isinstance(run, RunDir):
             self.open_run(run, "attach", can_go_back=True)
+
+    @on(HomeScreen.ResumeRun)
+    def _resume_from_home(self, message: HomeScreen.ResumeRun) -> None:
+        self._resume(message.run)
+
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
+    def _resume(self, run: RunDir) -> None:
+        from agent_core.daemon.launch import resume_run  # starts a daemon: imported when used
+
+        try:
+            resumed = resume_run(run.path)
+        except Exception as exc:  # the launcher's message is for the person
+            self.call_from_thread(
+                self.notify, f"could not resume {run.id}: {exc}", title="resume failed", severity="error", timeout=10
+            )
+            return
+        target = resumed if isinstance(resumed, RunDir) else run
+        self.call_from_thread(self.open_run, target, "attach", True)
 
     def _launch_from_form(self, cfg: dict | None) -> None:
         if cfg:
