@@ -44,8 +44,12 @@ check: install
 # fixtures run once); `make test-fast` leaves out the end-to-end tests (marker e2e). Three on two
 # cores: the end-to-end tests mostly wait on their daemons and workers (at 2 processes the suite
 # kept about a third of the two cores busy); at 4 a fresh clone starved the timing-bound tests.
+# Files start in the order tests/conftest.py gives (the longest first), not xdist's default of the
+# files with the most tests first. One CPU thread per model worker (OMP_NUM_THREADS, which the
+# workers honour): with three test processes on two cores, OpenMP threads spin against each other.
 TEST_WORKERS ?= 3
-PYTEST     := $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+TEST_THREADS ?= 1
+PYTEST     := OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: check
 	$(PYTEST)

@@ -124,7 +124,9 @@ def last_state(run_dir: Path) -> str | None:
 
 
 # The files that take a minute or more on 2 cores, started first: with `--dist loadfile` a long
-# file taken up last leaves the other worker idle at the end (the longest-first rule).
+# file taken up last leaves the other workers idle at the end (the longest-first rule). The
+# Makefile passes --no-loadscope-reorder, without which xdist starts the files with the most
+# tests first and these (one to three tests each) last.
 LONGEST_FIRST = ("test_smollm2_demo.py", "test_demo_headless.py", "test_fence_holds.py", "test_crash_safety.py")
 
 

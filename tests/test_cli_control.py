@@ -53,6 +53,20 @@ def test_resolve_run_by_prefix_suffix_and_latest(tmp_path):
             resolve_run(tmp_path, a.id[:8])
 
 
+def test_a_launched_run_is_live_as_soon_as_launch_returns(home, tmp_path):
+    """Whoever follows a run it just launched (`run --headless`, the UI) never takes the starting
+    daemon for a dead one: its pid file is there, whole, before its socket."""
+    from agent_core.daemon.launch import build_config, launch
+
+    agent = write_script(tmp_path / "steps.json", [{"say": "start"}, FLAGGED])
+    run = launch(home, build_config(agent=agent, budget="5m", home=home))
+    assert run.is_live() and run.socket_path.exists()
+    assert not list(run.path.glob(".daemon.pid*")), "no staged pid file left behind"
+    cli(home, "stop", run.id)
+    wait_state(run, "finished")
+    assert not run.is_live()
+
+
 def test_flagged_action_waits_and_veto_reason_reaches_the_agent(home, tmp_path):
     run = start(home, tmp_path, [{"say": "start"}, FLAGGED, {"say": "after the decision"}])
     wait_state(run, "waiting_approval")

@@ -89,7 +89,9 @@ async def test_play_pause_and_speed(tmp_path):
         assert feed.speed == 100.0
         await pilot.press("space")
         assert await wait_for(pilot, lambda: feed.finished, timeout=10)
-        assert not feed.playing and screen.view.state == "finished"
+        assert not feed.playing
+        # the last batch is a message to the screen: it shows the final state once that is handled
+        assert await wait_for(pilot, lambda: screen.view.state == "finished", what="the final state shown")
         # play at the end starts over
         for _ in range(6):
             await pilot.press("minus")

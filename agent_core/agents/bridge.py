@@ -3,8 +3,12 @@
 
 The outside calls `submit(action)` from its own thread; the daemon's loop takes the actions one at a
 time through `next_action` (as it does for every agent: step boundary, pause, stop, gate, approvals)
-and the outcome of a call goes back to the `submit` that is waiting for it. So a paused run holds
-the next tool call, and a stop releases every waiting caller with None.
+and the outcome of a call goes back to the `submit` that is waiting for it, when the loop next asks
+for an action. So a paused run holds the next tool call, and a stop releases every waiting caller
+with None. A call that was running when the person paused finishes, and its result is handed back
+on resume: the CLI cannot send the model a request while paused (its SDK tool calls have no
+timeout). ExternalAgent hands results back as soon as they are logged instead: an outside client's
+model is beyond our pause, so holding its result would only make its own tool timeout fire.
 
 The person's nudges: an agent that cannot take them in its live session gets them at the head of
 its next tool result (`NUDGE_PREFIX`).

@@ -349,8 +349,12 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, "the daemon got a termination signal")
+        # The pid file first, whole (written aside, then renamed): whoever sees the socket (the
+        # launcher waits for it) must also see a live pid, or it would take the run for dead.
+        staged = self.run.pid_path.with_name(f".{self.run.pid_path.name}.{os.getpid()}")
+        staged.write_text(str(os.getpid()))
+        os.replace(staged, self.run.pid_path)
         server = await control_server.start(self.run.socket_path, self.command)
-        self.run.pid_path.write_text(str(os.getpid()))
         sampler = loop.create_task(host.sample_forever(self.log, self._host_sampled, HOST_SAMPLE_S))
         final, reason = "finished", ""
         try:

@@ -38,14 +38,16 @@ def device():
 
 
 def set_threads(num_threads: int | None, model) -> None:
-    """CPU threads: `num_threads` from the spec, else 1 for small models (< 20M parameters) and
-    all cores otherwise. A tiny model gains little from a second thread and, with two busy cores,
+    """CPU threads: `num_threads` from the spec, else OMP_NUM_THREADS when set, else 1 for small
+    models (< 20M parameters) and all cores otherwise. A tiny model gains little from a second thread and, with two busy cores,
     OpenMP spin-waiting makes a 2-thread job up to 30x slower when anything else runs."""
     import torch
 
     if torch.cuda.is_available() and num_threads is None:
         return
     n = num_threads
+    if n is None and (os.environ.get("OMP_NUM_THREADS") or "").strip().isdigit():
+        n = max(1, int(os.environ["OMP_NUM_THREADS"]))  # the person's cap on a shared machine
     if n is None:
         params = sum(p.numel() for p in model.parameters())
         n = 1 if params < 20_000_000 else (os.cpu_count() or 1)

@@ -149,7 +149,7 @@ def _threads() -> Any:
         None,
         group="speed",
         min=1,
-        doc="CPU threads (default: 1 for models under 20M parameters, else all cores)",
+        doc="CPU threads (default: OMP_NUM_THREADS if set, else 1 for models under 20M parameters, else all cores)",
     )
 
 
