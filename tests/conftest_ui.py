@@ -177,8 +177,10 @@ class FakeDaemon:
         return [r.get("cmd") for r in self.requests]
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.05, what: str = "") -> bool:
-    """Wait until predicate() holds (True); fail the test loudly when it never does."""
+async def wait_for(pilot, predicate, timeout: float = 15.0, step: float = 0.05, what: str = "") -> bool:
+    """Wait until predicate() holds (True); fail the test loudly when it never does. The timeout is
+    generous: it costs nothing when the condition comes, and the suite shares two cores with
+    training workers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

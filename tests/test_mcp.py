@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import sys
 import threading
+import time
 
 import pytest
 from conftest import ROOT, cli, events_of, last_state, wait_for
@@ -16,6 +17,7 @@ from agent_core.agents.base import Brief, Call
 from agent_core.agents.external import ExternalAgent
 from agent_core.agents.markers import SUPERVISOR_PREFIX
 from agent_core.agents.tool_schemas import SCHEMAS
+from agent_core.record.control import ControlCall, ControlError
 from agent_core.record.events import EventLog
 from agent_core.record.runs import EXTERNAL_AGENT, RunDir
 from tinker_tui.client import RunClient
@@ -140,6 +142,55 @@ async def test_an_mcp_client_is_the_agent_behind_the_gate(home):
     decisions = [(e["decision"], e["by"]) for e in events if e["type"] == "approval_decision"]
     assert decisions[:2] == [("approve", "person"), ("veto", "person")]
     assert EXTERNAL_AGENT in (run.path / "REPORT.md").read_text()
+
+
+@pytest.mark.e2e
+async def test_a_call_the_caller_gives_up_on_is_dropped_or_woken(home):
+    """A caller that hangs up before its reply (`tinker-tui mcp` does when its client cancels the
+    call, times out or exits) has given up: a call still queued behind another never runs, and a
+    `wait` parked on a job returns at once, so the next call is answered now."""
+    run = start_external(home, "--approval", "strict")
+
+    def tool(name: str, **args) -> ControlCall:
+        return ControlCall(run.socket_path, {"cmd": "tool", "name": name, "args": args}, None)
+
+    def in_thread(call: ControlCall) -> asyncio.Future:
+        return asyncio.ensure_future(asyncio.to_thread(call.run))
+
+    async with mcp_client(home, run.id) as session:  # connects the outside agent
+        first, _ = await flagged_call(session, "print('first')")
+        queued = tool("note", text="queued, then given up")
+        gave_up = in_thread(queued)
+        await asyncio.sleep(1.0)  # the note waits behind the flagged call
+        queued.cancel()
+        with pytest.raises(ControlError, match="cancelled"):
+            await asyncio.wait_for(gave_up, 10)
+        dropped = lambda: any("gave up on its note call" in e.get("text", "") for e in events_of(run.path))  # noqa: E731
+        await asyncio.to_thread(cli, home, "approve", run.id)
+        assert not (await asyncio.wait_for(first, 60)).is_error
+        await asyncio.to_thread(wait_for, dropped, 30, 0.1, "the note to be dropped")
+        assert not [e for e in events_of(run.path) if e["type"] == "tool_call" and e["tool"] == "note"]
+
+        started = await session.call_tool("start_training", {"dataset": "train", "max_steps": 5000})
+        assert not started.is_error, started.content[0].text
+        parked = tool("wait", job="job1", timeout_s=600)
+        waiting = in_thread(parked)
+        parked_now = lambda: any(e["type"] == "tool_call" and e["tool"] == "wait" for e in events_of(run.path))  # noqa: E731
+        await asyncio.to_thread(wait_for, parked_now, 30, 0.1, "the wait to be parked")
+        parked.cancel()
+        with pytest.raises(ControlError):
+            await asyncio.wait_for(waiting, 10)
+        t0 = time.monotonic()
+        status = await asyncio.wait_for(session.call_tool("job_status", {"job": "job1"}), 60)
+        assert not status.is_error and time.monotonic() - t0 < 30
+        [woke] = [e for e in events_of(run.path) if e["type"] == "tool_result" and e["id"] == parked_id(run)]
+        assert woke["data"]["woke"] == "its caller gave up on it"
+    await asyncio.to_thread(cli, home, "stop", run.id)
+    await asyncio.to_thread(wait_for, lambda: last_state(run.path) == "finished", 90, 0.2, "the run to finish")
+
+
+def parked_id(run: RunDir) -> str:
+    return next(e["id"] for e in events_of(run.path) if e["type"] == "tool_call" and e["tool"] == "wait")
 
 
 @pytest.mark.e2e

@@ -20,7 +20,7 @@ import threading
 import time
 
 from agent_core.agents.external import ended_message
-from agent_core.record.control import ControlError, send_command
+from agent_core.record.control import ControlCall, ControlError, send_command
 from agent_core.record.events import read_events
 from agent_core.record.runs import RunDir, is_external, list_runs, runs_home
 from tinker_tui.cli_base import CliError, resolve
@@ -162,17 +162,23 @@ def build_server(run: RunDir, tools_reply: dict):
 
     async def call_tool(ctx, params) -> types.CallToolResult:
         name, args = params.name, dict(params.arguments or {})
-        request = {"cmd": "tool", "name": name, "args": args}
-        # the call takes as long as it takes: an approval, a wait on a job, a paused run
-        call = _in_daemon_thread(send_command, run.socket_path, request, None)
+        # the call takes as long as it takes: an approval, a wait on a job, a paused run; a client
+        # that cancels it (or times out) hangs up on the daemon, which drops or wakes it
+        control = ControlCall(run.socket_path, {"cmd": "tool", "name": name, "args": args}, None)
+        call = _in_daemon_thread(control.run)
         t0 = time.monotonic()
-        while True:
-            done, _ = await asyncio.wait({call}, timeout=PROGRESS_S)
-            if done:
-                break
-            elapsed = time.monotonic() - t0
-            message = await asyncio.to_thread(_waiting_for, run, name, elapsed)
-            await ctx.session.report_progress(elapsed, None, message)
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=PROGRESS_S)
+                if done:
+                    break
+                elapsed = time.monotonic() - t0
+                message = await asyncio.to_thread(_waiting_for, run, name, elapsed)
+                await ctx.session.report_progress(elapsed, None, message)
+        except BaseException:  # cancelled by the client (or this server is going down)
+            control.cancel()
+            call.add_done_callback(lambda f: f.cancelled() or f.exception())  # its ControlError is expected
+            raise
         try:
             reply = call.result()
         except ControlError:  # the daemon is gone (or went while the call waited): the log says why

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,10 +82,16 @@ class Agent:
     def restore(self, entries: list[dict], note: str, elapsed_s: float = 0.0) -> None:
         raise NotImplementedError(f"{type(self).__name__} is replayed, not restored")
 
-    def control(self, req: dict) -> dict:
+    def control(self, req: dict, gone: threading.Event) -> dict:
         """A control command for the agent itself (record/control.py's AGENT_COMMANDS: an outside
-        agent's calls). Called on a worker thread; may block until the call's outcome."""
+        agent's calls). Called on a worker thread; may block until the call's outcome. `gone` is
+        set when the caller hangs up before the reply."""
         return {"ok": False, "error": "this run's agent takes no outside calls (start the run with --agent external)"}
+
+    def call_abandoned(self) -> bool:
+        """Whether the call the daemon runs now was given up by its outside caller (a parked
+        `wait` then returns at once)."""
+        return False
 
     def on_nudge(self, text: str) -> None:
         self.nudges.append(text)

@@ -29,6 +29,7 @@ class _Step:
     action: Action
     done: threading.Event = field(default_factory=threading.Event)
     outcome: ToolOutcome | None = None
+    abandoned: bool = False  # its caller gave up: never run if still queued; a running wait returns
 
 
 class BridgeAgent(Agent):
@@ -42,8 +43,10 @@ class BridgeAgent(Agent):
         self._lock = threading.Lock()
 
     # -- the outside (any thread but the daemon's loop) ---------------------------------------
-    def submit(self, action: Action) -> ToolOutcome | None:
-        """Hand the daemon one step. For a Call, wait for its outcome; None once the run is stopping."""
+    def submit(self, action: Action, gone: threading.Event | None = None) -> ToolOutcome | None:
+        """Hand the daemon one step. For a Call, wait for its outcome; None once the run is stopping
+        or once `gone` is set (the caller gave up: the call is dropped if the daemon has not taken
+        it yet, a `wait` it is parked in returns, anything else runs to its end)."""
         if self._closed.is_set():
             return None
         step = _Step(action)
@@ -53,7 +56,15 @@ class BridgeAgent(Agent):
         while not step.done.wait(0.2):
             if self._closed.is_set():
                 return None
+            if gone is not None and gone.is_set():
+                with self._lock:
+                    step.abandoned = True
+                return None
         return step.outcome
+
+    def call_abandoned(self) -> bool:
+        with self._lock:
+            return self._current is not None and self._current.abandoned
 
     @property
     def closed(self) -> bool:
@@ -68,15 +79,28 @@ class BridgeAgent(Agent):
         with self._lock:
             current, self._current = self._current, None
         if current is not None:
-            current.outcome = self._with_nudges(last)
-            current.done.set()
-        step = self._inbox.get()
-        if step is None or self._closed.is_set():
-            return Done("")
-        if isinstance(step.action, Call):
+            self._answer(current, last)
+        while True:
+            step = self._inbox.get()
+            if step is None or self._closed.is_set():
+                return Done("")
             with self._lock:
-                self._current = step
-        return step.action
+                if not step.abandoned:
+                    if isinstance(step.action, Call):
+                        self._current = step
+                    return step.action
+            self.dropped(step.action)
+
+    def _answer(self, step: _Step, outcome: ToolOutcome | None) -> None:
+        """The outcome goes back to the waiting caller, with the person's messages at its head;
+        a caller that gave up reads nothing, so the messages wait for the next call."""
+        with self._lock:
+            abandoned = step.abandoned
+        step.outcome = outcome if abandoned else self._with_nudges(outcome)
+        step.done.set()
+
+    def dropped(self, action: Action) -> None:
+        """A call its caller gave up on before the daemon took it: it never runs."""
 
     def _with_nudges(self, outcome: ToolOutcome | None) -> ToolOutcome | None:
         if outcome is None or not self.nudges:

@@ -92,8 +92,7 @@ class ExternalAgent(BridgeAgent):
                 dict(event.get("data") or {}),
                 denied=bool(event.get("denied")),
             )
-            step.outcome = self._with_nudges(outcome)
-            step.done.set()
+            self._answer(step, outcome)
         elif self._idle and (kind == "human_nudge" or (kind == "control" and event.get("cmd") == "pause")):
             what = (
                 "paused: its next call waits until the run resumes"
@@ -101,6 +100,12 @@ class ExternalAgent(BridgeAgent):
                 else ("the person's message comes at the head of its next call's result")
             )
             self.submit(Say(f"{NOTE_PREFIX} outside agent: {what}"))
+
+    def dropped(self, action: Action) -> None:
+        if self.log is not None and isinstance(action, Call):
+            self.log.emit(
+                "agent_message", text=f"{NOTE_PREFIX} outside agent: gave up on its {action.tool} call before it ran"
+            )
 
     # -- the daemon's loop --------------------------------------------------------------------
     def next_action(self, last: ToolOutcome | None) -> Action:
@@ -119,7 +124,7 @@ class ExternalAgent(BridgeAgent):
             self._idle = False
 
     # -- the client's calls (the daemon's worker threads) ----------------------------------------
-    def control(self, req: dict) -> dict:
+    def control(self, req: dict, gone: threading.Event | None = None) -> dict:
         if self.closed:
             return {"ok": False, "error": self._ended()}
         if not self._connected.is_set():
@@ -142,8 +147,10 @@ class ExternalAgent(BridgeAgent):
                 return self._result(False, 'say needs some "text"')
             self.submit(Say(text.strip()))
             return self._result(True, "said")
-        outcome = self.submit(Call(name, args))
+        outcome = self.submit(Call(name, args), gone)
         if outcome is None:
+            if gone is not None and gone.is_set():
+                return {"ok": False, "error": f"{name}: the caller gave up on the call"}
             return {"ok": False, "error": self._ended()}
         return self._result(outcome.ok, outcome.summary, outcome.denied, outcome.facts())
 

@@ -9,12 +9,28 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Awaitable, Callable
 
 from agent_core.record.control import MAX_REQUEST, peer_uid, sock_address
 
-Handler = Callable[[dict], Awaitable[dict]]
+Handler = Callable[[dict, threading.Event], Awaitable[dict]]
+
+
+async def _answer(handle: Handler, req: dict, reader: asyncio.StreamReader) -> dict:
+    """`handle(req, gone)`; `gone` is set if the client hangs up before the reply (an outside
+    agent that gave up on its call: its MCP client cancelled it, timed out, or exited)."""
+    gone = threading.Event()
+    answer = asyncio.ensure_future(handle(req, gone))
+    hangup = asyncio.ensure_future(reader.read(1))  # a client sends one line, then only waits
+    try:
+        done, _ = await asyncio.wait({answer, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        if answer not in done:
+            gone.set()
+        return await answer
+    finally:
+        hangup.cancel()
 
 
 async def start(socket_path: Path, handle: Handler) -> asyncio.AbstractServer:
@@ -34,7 +50,7 @@ async def start(socket_path: Path, handle: Handler) -> asyncio.AbstractServer:
                 if not isinstance(req, dict):
                     reply = {"ok": False, "error": "bad request: send one JSON object and a newline"}
                 else:
-                    reply = await handle(req)
+                    reply = await _answer(handle, req, reader)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import asdict
@@ -139,6 +140,8 @@ class Supervisor:
             return "a message from the person arrived (read it before you go on)"
         if self.alerts.for_agent:
             return "a watchdog alert"
+        if self.agent is not None and self.agent.call_abandoned():
+            return "its caller gave up on it"
         return None
 
     def _job_processes(self, job_id: str) -> int:
@@ -187,7 +190,8 @@ class Supervisor:
             self.log.emit("agent_message", text=f"{NOTE_PREFIX} run paused by policy after the {rule} alert")
 
     # -- control commands -------------------------------------------------------
-    async def command(self, req: dict) -> dict:
+    async def command(self, req: dict, gone: threading.Event | None = None) -> dict:
+        """One control request; `gone` is set when its client hangs up before the reply."""
         cmd = req.get("cmd")
         if cmd not in COMMANDS:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
@@ -205,7 +209,7 @@ class Supervisor:
             return {"ok": False, "error": f"the run is {self.state}"}
         if cmd in AGENT_COMMANDS:  # an outside agent's calls (`tinker-tui mcp`): the agent answers them
             return (
-                await asyncio.to_thread(self.agent.control, req)
+                await asyncio.to_thread(self.agent.control, req, gone or threading.Event())
                 if self.agent
                 else {"ok": False, "error": "the agent has not started yet"}
             )

@@ -12,7 +12,9 @@ and a newline back, and the connection closes. Requests:
     {"cmd": "tools"} | {"cmd": "tool", ...}  an outside agent's calls (`--agent external`), answered
                                              by the run's agent (Agent.control)
 
-Replies are {"ok": true, ...} or {"ok": false, "error": "..."}.
+Replies are {"ok": true, ...} or {"ok": false, "error": "..."}. A client that hangs up before its
+reply has given up on the request: an outside agent's `tool` call is then dropped if the daemon has
+not taken it yet, and a `wait` it is parked in returns.
 The socket file is mode 0600 inside a 0700 directory, and the server also checks the
 peer's uid (SO_PEERCRED), so only the run's owner can send commands.
 """
@@ -23,6 +25,7 @@ import json
 import os
 import socket
 import struct
+import threading
 from pathlib import Path
 
 MAX_REQUEST = 1 << 20
@@ -55,36 +58,68 @@ def peer_uid(sock: socket.socket) -> int | None:
 def send_command(socket_path: Path, request: dict, timeout: float | None = 10.0) -> dict:
     """Send one request to a run's daemon and return its reply; raise ControlError. timeout=None
     waits as long as the command takes (an outside agent's tool call: an approval, a job)."""
-    if not Path(socket_path).exists():
-        raise ControlError("the run's daemon is not running (no control socket)")
-    addr, fd = sock_address(Path(socket_path))
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            try:
-                s.connect(addr)
-            except (ConnectionRefusedError, FileNotFoundError) as exc:
-                raise ControlError(f"the run's daemon is not running ({exc.strerror})") from exc
-            except PermissionError as exc:
-                raise ControlError("permission denied: only the run's owner can control it") from exc
-            s.sendall(json.dumps(request).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-    except socket.timeout as exc:
-        raise ControlError("the run's daemon did not answer in time") from exc
-    except OSError as exc:
-        if isinstance(exc, ControlError):
-            raise
-        raise ControlError(f"control socket error: {exc}") from exc
-    finally:
-        if fd is not None:
-            os.close(fd)
-    try:
-        reply = json.loads(buf)
-    except ValueError as exc:
-        raise ControlError("the daemon closed the connection without a reply") from exc
-    return reply
+    return ControlCall(socket_path, request, timeout).run()
+
+
+class ControlCall:
+    """One request and its reply. `run()` blocks; `cancel()`, from another thread, hangs up, which
+    the daemon reads as the caller giving up (an outside agent's call: a queued call is dropped, a
+    parked `wait` returns)."""
+
+    def __init__(self, socket_path: Path, request: dict, timeout: float | None = 10.0):
+        self.socket_path, self.request, self.timeout = Path(socket_path), request, timeout
+        self._sock: socket.socket | None = None
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._sock is not None:
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def run(self) -> dict:
+        if not self.socket_path.exists():
+            raise ControlError("the run's daemon is not running (no control socket)")
+        addr, fd = sock_address(self.socket_path)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(self.timeout)
+                with self._lock:
+                    if self._cancelled:
+                        raise ControlError("the call was cancelled")
+                    self._sock = s
+                try:
+                    s.connect(addr)
+                except (ConnectionRefusedError, FileNotFoundError) as exc:
+                    raise ControlError(f"the run's daemon is not running ({exc.strerror})") from exc
+                except PermissionError as exc:
+                    raise ControlError("permission denied: only the run's owner can control it") from exc
+                s.sendall(json.dumps(self.request).encode() + b"\n")
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+        except socket.timeout as exc:
+            raise ControlError("the run's daemon did not answer in time") from exc
+        except OSError as exc:
+            if isinstance(exc, ControlError):
+                raise
+            raise ControlError(f"control socket error: {exc}") from exc
+        finally:
+            with self._lock:
+                self._sock = None
+            if fd is not None:
+                os.close(fd)
+        if self._cancelled:
+            raise ControlError("the call was cancelled")
+        try:
+            reply = json.loads(buf)
+        except ValueError as exc:
+            raise ControlError("the daemon closed the connection without a reply") from exc
+        return reply
