@@ -26,11 +26,18 @@ async def _answer(handle: Handler, req: dict, reader: asyncio.StreamReader) -> d
     hangup = asyncio.ensure_future(reader.read(1))  # a client sends one line, then only waits
     try:
         done, _ = await asyncio.wait({answer, hangup}, return_when=asyncio.FIRST_COMPLETED)
-        if answer not in done:
+        if answer not in done and not _data(hangup):  # end of stream: the client hung up
             gone.set()
         return await answer
     finally:
         hangup.cancel()
+
+
+def _data(read: asyncio.Future) -> bytes:
+    try:
+        return read.result()
+    except (OSError, asyncio.IncompleteReadError):
+        return b""
 
 
 async def start(socket_path: Path, handle: Handler) -> asyncio.AbstractServer:
