@@ -117,7 +117,7 @@ def build_config(
 
 def start_daemon(run: RunDir, wait_s: float = 30.0, resume: bool = False) -> int:
     """Start `python -m agent_core.daemon RUN [--resume]` in its own session; wait for its socket
-    and its pid file (from then on `run.is_live()` is true until the daemon ends)."""
+    (from then on `run.is_live()` is true until the daemon ends)."""
     log = open(run.daemon_log, "ab")
     env = dict(os.environ)
     # The daemon must find agent_core even when tinker-tui runs from a source checkout.
@@ -136,7 +136,7 @@ def start_daemon(run: RunDir, wait_s: float = 30.0, resume: bool = False) -> int
     log.close()
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        if run.socket_path.exists() and run.daemon_pid() == proc.pid:  # a follower sees it live
+        if run.socket_path.exists():  # the daemon wrote its pid file first: the run reads as live
             return proc.pid
         if proc.poll() == 0:  # it already did all there was to do (a resumed run that was stopping)
             return proc.pid

@@ -39,8 +39,9 @@ def device():
 
 def set_threads(num_threads: int | None, model) -> None:
     """CPU threads: `num_threads` from the spec, else OMP_NUM_THREADS when set, else 1 for small
-    models (< 20M parameters) and all cores otherwise. A tiny model gains little from a second thread and, with two busy cores,
-    OpenMP spin-waiting makes a 2-thread job up to 30x slower when anything else runs."""
+    models (< 20M parameters) and all cores otherwise. A tiny model gains little from a second
+    thread and, with two busy cores, OpenMP spin-waiting makes a 2-thread job up to 30x slower when
+    anything else runs."""
     import torch
 
     if torch.cuda.is_available() and num_threads is None:

@@ -108,8 +108,6 @@ class ControlCall:
         except socket.timeout as exc:
             raise ControlError("the run's daemon did not answer in time") from exc
         except OSError as exc:
-            if isinstance(exc, ControlError):
-                raise
             raise ControlError(f"control socket error: {exc}") from exc
         finally:
             with self._lock:
