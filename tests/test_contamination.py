@@ -264,7 +264,9 @@ def test_speed_scales_to_large_sets():
     report = check(train, evals)
     elapsed = time.perf_counter() - t0
     assert report.contaminated == 10
-    assert elapsed < 8.0, f"{elapsed:.1f}s"
+    # A guard against a pairwise path (minutes here), not a speed target: bench/ holds those, and
+    # this suite shares 2 cores between 3 processes.
+    assert elapsed < 40.0, f"{elapsed:.1f}s"
 
 
 # ------------------------------------------------------------------ red-team bypasses (closed)
@@ -482,4 +484,4 @@ def test_short_item_lookup_stays_fast_on_a_dense_template_set():
     report = check(train, evals)
     elapsed = time.perf_counter() - t0
     assert report.contaminated_indices == [12 * 100 + 7, 99 * 100 + 0]
-    assert elapsed < 5.0, f"{elapsed:.1f}s"
+    assert elapsed < 30.0, f"{elapsed:.1f}s"  # comparing every row with every item takes minutes

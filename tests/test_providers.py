@@ -471,5 +471,5 @@ def test_cancel_ends_a_streamed_call_and_a_backoff(monkeypatch):
     threading.Timer(0.2, agent.cancel).start()
     t0 = time.monotonic()
     action = agent.next_action(None)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 15  # not the 30 s backoff
     assert isinstance(action, Done) and "cancelled" in action.text and len(srv.requests) == 1

@@ -55,7 +55,7 @@ def test_a_fifo_is_refused_at_once(ws):
     t0 = time.monotonic()
     with pytest.raises(UnsafePath, match="not a regular file"):
         safe_fs.read_bytes(ws, "data/pipe.jsonl")
-    assert time.monotonic() - t0 < 1
+    assert time.monotonic() - t0 < 10  # opening it for reading would block until a writer came
 
 
 def test_writing_over_a_symlink_replaces_the_link_not_its_target(ws):
@@ -90,8 +90,10 @@ def test_a_symlink_swapped_in_a_tight_loop_is_never_read_or_written_through(ws):
     t.start()
     reads = refused = 0
     try:
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+        # Race until both sides were hit often (GIL scheduling under a loaded suite decides how
+        # fast); the cap only bounds a broken swapper.
+        deadline = time.monotonic() + 60
+        while (reads <= 50 or refused <= 50) and time.monotonic() < deadline:
             try:
                 assert safe_fs.read_text(ws, "data/x.jsonl") in ("honest\n", "overwrite\n")
                 reads += 1
@@ -178,7 +180,7 @@ def test_a_fifo_swapped_in_for_a_directory_never_hangs_a_walk(tmp_path):
     t.start()
     n, t0 = 0, time.monotonic()
     try:
-        while time.monotonic() - t0 < 1.5:
+        while n <= 50 and time.monotonic() - t0 < 60:  # until the swaps were met often
             assert all(not p.startswith("zz") for p in safe_fs.walk_files(ws))
             n += 1
     finally:

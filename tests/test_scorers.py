@@ -123,7 +123,7 @@ def test_code_that_loops_forever_is_killed_at_the_time_limit(code_tests):
     score = tasks.make_scorer({"kind": "code", "tests": str(code_tests), "timeout_s": 1.5})
     t0 = time.monotonic()
     assert score(PROMPT, "    while True:\n        pass\n", "") == 0.0
-    assert time.monotonic() - t0 < 6 and score.timeouts == 1
+    assert time.monotonic() - t0 < 15 and score.timeouts == 1  # killed, not left running
     assert score(PROMPT, "    return a + b\n", "") == 1.0  # the next answer runs as usual
 
 

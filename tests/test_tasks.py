@@ -159,7 +159,7 @@ def test_python_scorer_failures_score_zero_and_are_counted(tmp_path):
     assert scorer("p", "b", "a") == 0.25
     t0 = time.monotonic()
     assert [scorer("p", c, "a") for c in ("boom", "hang", "text")] == [0.0, 0.0, 0.0]
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 15  # the hang was cut at 0.3 s, not waited 30 s
     assert scorer.errors == 3 and scorer.first_error.startswith("KeyError")
     path.write_text("raise RuntimeError('at import')\n")
     with pytest.raises(ValueError, match="failed to load"):

@@ -112,7 +112,7 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
 
     # Nudge from the UI.
     tmux.keys("n")
-    time.sleep(0.3)
+    tmux.wait_screen("enter sends, esc cancels", timeout=20)  # the box is open: typing goes there
     tmux.type("read a few completions before training more")
     tmux.keys("Enter")
     wait_for(lambda: any(e["type"] == "human_nudge" for e in events_of(run.path)), 20, what="the nudge")
