@@ -172,11 +172,10 @@ class ApprovalScreen(ModalScreen[dict | None]):
 
     def _focus_call(self) -> None:
         """Arrows, page keys, home/end scroll the whole call; the decision keys still work."""
-        views = self.query(CallView)
+        # Either may be gone already: the app can be closing (the person quit as the request came).
+        views = self.query(CallView) or self.query("#approval-details")
         if views:
             views.first().focus()
-        else:
-            self.query_one("#approval-details", VerticalScroll).focus()
 
     # -- guards ---------------------------------------------------------------------------
     @property

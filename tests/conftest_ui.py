@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from agent_core.record.control import sock_address  # noqa: E402
 from agent_core.record.runs import RunDir  # noqa: E402
+from conftest import SLACK  # noqa: E402
 
 BASE = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 BASE_EPOCH = BASE.timestamp()
@@ -180,7 +181,8 @@ class FakeDaemon:
 async def wait_for(pilot, predicate, timeout: float = 15.0, step: float = 0.05, what: str = "") -> bool:
     """Wait until predicate() holds (True); fail the test loudly when it never does. The timeout is
     generous: it costs nothing when the condition comes, and the suite shares two cores with
-    training workers."""
+    training workers (and it is multiplied by conftest.SLACK)."""
+    timeout *= SLACK
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -19,10 +19,9 @@ import sys
 import threading
 import time
 
-from agent_core.agents.external import ended_message
 from agent_core.record.control import ControlCall, ControlError, send_command
 from agent_core.record.events import read_events
-from agent_core.record.runs import RunDir, is_external, list_runs, runs_home
+from agent_core.record.runs import RunDir, ended_message, is_external, list_runs, runs_home
 from tinker_tui.cli_base import CliError, resolve
 
 __all__ = ["add_parser", "pick_run", "cmd_mcp"]

@@ -20,7 +20,8 @@ from agent_core.agents.base import Action, Brief, Call, Say, ToolOutcome
 from agent_core.agents.bridge import BridgeAgent
 from agent_core.agents.markers import NOTE_PREFIX
 from agent_core.agents.tool_schemas import ANNOTATIONS, OUTSIDE_SCHEMAS, SCHEMAS
-from agent_core.record.events import TERMINAL_STATES, read_events
+from agent_core.record.events import read_events
+from agent_core.record.runs import ended_message
 
 OUTSIDE_NOTE = """How this run reaches you: you are an outside agent connected through MCP (`tinker-tui \
 mcp`). The tools above are this server's tools; every call goes through the same policy gate and \
@@ -161,13 +162,3 @@ class ExternalAgent(BridgeAgent):
     def _ended(self) -> str:
         events = read_events(self.run.events_path) if self.run is not None else []
         return ended_message(events)
-
-
-def ended_message(events: list[dict]) -> str:
-    """Why a run takes no more calls, from its log (the MCP server says it too when the daemon is gone)."""
-    states = [e for e in events if e.get("type") == "run_state"]
-    last = states[-1] if states else {}
-    reason = next((e["reason"] for e in reversed(states) if e.get("reason")), "")
-    if last.get("state") in TERMINAL_STATES or last.get("state") == "stopping":
-        return "the run has ended" + (f" ({reason})" if reason else "") + "; it takes no more calls"
-    return "the run's daemon is not running (`tinker-tui resume RUN` restarts it); no calls until then"

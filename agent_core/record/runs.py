@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_core.record.events import TERMINAL_STATES
+
 
 # A run whose agent is an outside MCP client (`--agent external`) says so in the run header
 # (screens/widgets/status.py) and REPORT.md (daemon/report.py): its client's own tools are not gated.
@@ -186,3 +188,13 @@ def delete_run(run: RunDir) -> None:
         fn(p)
 
     shutil.rmtree(path, onerror=writable_again)
+
+
+def ended_message(events: list[dict]) -> str:
+    """Why a run takes no more calls, from its log (the MCP server says it too when the daemon is gone)."""
+    states = [e for e in events if e.get("type") == "run_state"]
+    last = states[-1] if states else {}
+    reason = next((e["reason"] for e in reversed(states) if e.get("reason")), "")
+    if last.get("state") in TERMINAL_STATES or last.get("state") == "stopping":
+        return "the run has ended" + (f" ({reason})" if reason else "") + "; it takes no more calls"
+    return "the run's daemon is not running (`tinker-tui resume RUN` restarts it); no calls until then"
