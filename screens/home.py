@@ -191,6 +191,8 @@ class HomeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.query(DataTable):  # torn down before it mounted (the app closed at once)
+            return
         table = self.query_one(DataTable)
         columns = self.COLUMNS if self.app.size.width >= 100 else self.NARROW_COLUMNS
         for col, width in columns:

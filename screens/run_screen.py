@@ -144,7 +144,10 @@ class RunScreen(ReplayControls, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(Transcript).focus()
+        transcript = self.query(Transcript)
+        if not transcript:  # torn down before it mounted (the app closed at once): start nothing
+            return
+        transcript.first().focus()
         self.refresh_status()
         if not self.replay:
             self.set_interval(1.0, self.refresh_status, name="elapsed")

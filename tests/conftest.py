@@ -129,6 +129,17 @@ def last_state(run_dir: Path) -> str | None:
     return states[-1] if states else None
 
 
+ENDED = ("finished", "failed", "crashed")
+
+
+def wait_run_end(run, timeout: float = 120, states: tuple[str, ...] = ENDED, what: str = "the run's end") -> str:
+    """Until the run's log says it ended (in one of `states`) and its daemon has gone: the daemon
+    logs the end first, then writes REPORT.md and the ledger line, then removes its socket."""
+    state = wait_for(lambda: (s := last_state(run.path)) in states and s, timeout, what=what)
+    wait_for(lambda: not run.is_live(), 30, what="the daemon gone after the run's end")
+    return state
+
+
 # The files that take a minute or more on 2 cores, started first: with `--dist loadfile` a long
 # file taken up last leaves the other workers idle at the end (the longest-first rule). The
 # Makefile passes --no-loadscope-reorder, without which xdist starts the files with the most

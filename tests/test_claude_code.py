@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from anthropic_stub import USAGE_IN, USAGE_OUT, AnthropicStub, error, last_tool_result, messages_text, text, tool
-from conftest import cli, events_of, file_task, last_state, wait_for
+from conftest import cli, events_of, file_task, last_state, wait_for, wait_run_end
 
 from agent_core.record.runs import RunDir
 
@@ -139,7 +139,8 @@ def test_tools_approvals_nudges_fenced_and_offline(home, keyed, tmp_path):
         cli(home, "veto", run.id, req["id"], "--reason", VETO)
         [call] = wait_for(lambda: of(run, "tool_call", tool="wait"), 60, what="the wait call")
         cli(home, "nudge", run.id, NUDGE)
-        wait_for(lambda: last_state(run.path) in END, 60, what="the run's end")
+        wait_run_end(run, 60, END)
+        wait_for(lambda: cli_process(run) is None, 15, what="the CLI to exit with the run")
         requests = list(stub.requests)
     events = events_of(run.path)
     assert last_state(run.path) == "finished", [e for e in events if e["type"] == "run_state"]

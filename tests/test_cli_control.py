@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli, events_of, last_state, wait_for, write_script
+from conftest import ENDED, ROOT, cli, events_of, last_state, wait_for, wait_run_end, write_script
 
 from agent_core.record.runs import RunDir, RunNotFound, new_run, resolve_run
 from tinker_tui.cli import CliError, parse_budget
@@ -28,6 +28,8 @@ def start(home, tmp_path, steps, *extra) -> RunDir:
 
 
 def wait_state(run: RunDir, *states, timeout=60):
+    if set(states) <= set(ENDED):
+        return wait_run_end(run, timeout, states, what=f"state in {states}")
     return wait_for(lambda: last_state(run.path) in states, timeout, what=f"state in {states}")
 
 

@@ -264,6 +264,7 @@ def test_a_run_without_bubblewrap_refuses_to_start_unless_the_person_says_unsafe
     unsafe = run("--unsafe-no-sandbox")
     assert unsafe.returncode == 0, unsafe.stderr
     [r] = list_runs(home)
+    assert not r.is_live()  # `run --headless` returns once the daemon wrote REPORT.md and went
     events = events_of(r.path)
     assert any(e["type"] == "alert" and e["rule"] == "sandbox" and e["severity"] == "high" for e in events)
     assert any(e["type"] == "tool_result" and "ran unfenced" in e["summary"] for e in events)

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, cli, events_of, last_state, wait_for
+from conftest import ROOT, cli, events_of, last_state, wait_for, wait_run_end
 
 from agent_core.agents.base import Brief, Call
 from agent_core.agents.external import ExternalAgent
@@ -136,7 +136,7 @@ async def test_an_mcp_client_is_the_agent_behind_the_gate(home):
         after = await session.call_tool("list_datasets", {})
         assert after.is_error and "ended" in after.content[0].text
 
-    wait_for(lambda: last_state(run.path) == "finished", 60, what="the run to finish")
+    wait_run_end(run, 60, ("finished",))
     events = events_of(run.path)
     assert any(e["type"] == "agent_message" and e["text"] == "looking at the data first" for e in events)
     decisions = [(e["decision"], e["by"]) for e in events if e["type"] == "approval_decision"]
@@ -161,7 +161,7 @@ async def test_a_call_the_caller_gives_up_on_is_dropped_or_woken(home):
         first, _ = await flagged_call(session, "print('first')")
         queued = tool("note", text="queued, then given up")
         gave_up = in_thread(queued)
-        await asyncio.sleep(1.0)  # the note waits behind the flagged call
+        assert await asyncio.to_thread(queued.sent.wait, 30)  # the note waits behind the flagged call
         queued.cancel()
         with pytest.raises(ControlError, match="cancelled"):
             await asyncio.wait_for(gave_up, 10)

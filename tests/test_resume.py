@@ -9,7 +9,7 @@ import os
 import signal
 
 import pytest
-from conftest import cli, events_of, last_state, wait_for, workers_of, write_script
+from conftest import cli, events_of, last_state, wait_for, wait_run_end, workers_of, write_script
 
 from agent_core.daemon.launch import build_config, launch
 from agent_core.daemon.memory import read_ledger
@@ -59,7 +59,7 @@ def resumed(tmp_path_factory):
         killed_at = max(e["step"] for e in events_of(run.path) if e["type"] == "metric" and e["job"] == "job1")
         out = cli(home, "resume", run.id).stdout
         again = cli(home, "resume", run.id, check=False)  # the new daemon is alive
-        wait_for(lambda: last_state(run.path) in ("finished", "failed", "crashed"), 300, what="the resumed run's end")
+        wait_run_end(run, 300, what="the resumed run's end")
         ended_again = cli(home, "resume", run.id, check=False)
         second = write_script(tmp / "second.json", [{"say": "hello"}])
         run2 = launch(home, build_config(agent=second, budget="5m", home=home))

@@ -90,14 +90,17 @@ def test_newcomer_path_demo_pause_nudge_detach_attach(home, tmux):
     tmux.keys("Enter")
     # The playbook asks for an outside dataset early: the approval prompt appears.
     tmux.wait_screen("outside_download", timeout=90)
+    tmux.wait_screen("approve once", timeout=30)  # the prompt's own key line: it is open
     time.sleep(0.8)  # past the input grace period
-    tmux.keys("a")  # approve once (the offline demo then finds no extra data, and goes on)
     [run] = wait_for(lambda: list_runs(home), 10, what="the run")
-    decision = wait_for(
-        lambda: next((e for e in events_of(run.path) if e["type"] == "approval_decision"), None),
-        30,
-        what="the approval in the log",
-    )
+
+    def approval():
+        return next((e for e in events_of(run.path) if e["type"] == "approval_decision"), None)
+
+    # approve once (the offline demo then finds no extra data, and goes on); again if a busy
+    # prompt was still in its grace period and ignored the key
+    press_until_heard(tmux, "a", approval, "the approval in the log")
+    decision = approval()
     assert decision["decision"] == "approve"
 
     # Pause from the UI: the agent stops at its next step boundary. On a loaded machine the

@@ -73,7 +73,9 @@ async def test_each_decision_path_against_a_live_daemon(home, tmp_path):
         # veto with an instruction
         assert await wait_for(pilot, lambda: prompt_for(app, "import urllib"), timeout=30)
         await until_armed(pilot, app)
-        await pilot.press("i", *"no downloads; use data/train.jsonl", "enter")
+        await pilot.press("i")
+        assert await wait_for(pilot, lambda: app.focused is app.screen.query_one("#approval-reason"))
+        await pilot.press(*"no downloads; use data/train.jsonl", "enter")
         # edit then approve: the editor holds the code; a denied edit is refused, the prompt stays
         assert await wait_for(pilot, lambda: prompt_for(app, "import httpx"), timeout=30)
         await until_armed(pilot, app)

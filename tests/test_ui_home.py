@@ -133,3 +133,23 @@ def test_no_color_is_honoured(monkeypatch, tmp_path):
     assert any(type(f).__name__ in ("Monochrome", "NoColor") for f in app._filters)
     monkeypatch.delenv("NO_COLOR")
     assert not TinkerApp(home=tmp_path).no_color
+
+
+@pytest.mark.asyncio
+async def test_quitting_as_a_screen_opens_does_not_crash(tmp_path):
+    """A person who quits the moment a run, an approval prompt or the help opens (a run launched,
+    a request arriving) gets a clean exit, not a traceback from a screen torn down mid-mount."""
+    from screens.approval import ApprovalScreen
+    from screens.help import HelpScreen
+
+    run = make_run(tmp_path, "r1", [])
+    with FakeDaemon(run):
+        for open_one in (
+            lambda app: app.open_run(run),
+            lambda app: app.push_screen(ApprovalScreen({"id": "a1", "rule": "shell", "summary": "ls"}, None)),
+            lambda app: app.push_screen(HelpScreen(app.screen)),
+        ):
+            app = home_app(tmp_path)
+            async with app.run_test():
+                open_one(app)  # and the app closes at once
+            assert app.return_code in (0, None)

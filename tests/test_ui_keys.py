@@ -278,6 +278,7 @@ async def test_live_bindings_do_what_they_say(tmp_path):
             await pilot.press(key_for(app.screen, "confirm.no"))
             assert app.screen is screen and daemon.cmds() == ["pause"]
             await pilot.press(key_for(screen, "run.stop"))
+            assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press(key_for(app.screen, "confirm.yes"))
             assert await wait_for(pilot, lambda: daemon.cmds() == ["pause", "stop"])
             await pilot.press(key_for(screen, "run.detach"))
@@ -352,7 +353,9 @@ async def test_home_bindings_do_what_they_say(tmp_path, monkeypatch):
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("n")
             assert done.path.exists()
-            await pilot.press(key_for(home, "home.delete"), "y")
+            await pilot.press(key_for(home, "home.delete"))
+            assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
             assert await wait_for(pilot, lambda: not done.path.exists())
             assert await wait_for(pilot, lambda: table.row_count == 1)
             # a live run is refused

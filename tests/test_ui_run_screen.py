@@ -89,6 +89,7 @@ async def test_nudge_sends_text_and_keys_go_to_the_input(tmp_path):
         async with app.run_test() as pilot:
             assert await wait_for(pilot, lambda: run_screen(app).view.state == "running")
             await pilot.press("n")
+            assert await wait_for(pilot, lambda: app.focused is run_screen(app).query_one("#nudge-input"))
             # 'p', 's', 'd', 'q' typed into the nudge box must not pause/stop/quit
             await pilot.press(*"stop padding, use lr 1e-5 quickly")
             await pilot.press("enter")
@@ -119,7 +120,9 @@ async def test_stop_asks_first(tmp_path):
             await pilot.press("n")
             assert isinstance(app.screen, RunScreen)
             assert daemon.requests == []
-            await pilot.press("s", "y")  # the first request the daemon gets: `n` sent nothing
+            await pilot.press("s")
+            assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")  # the first request the daemon gets: `n` sent nothing
             assert await wait_for(pilot, lambda: daemon.requests)
             assert daemon.cmds() == ["stop"]
 
@@ -129,7 +132,7 @@ async def test_approval_prompt_grace_then_approve(tmp_path, monkeypatch):
     run = make_run(tmp_path, "r1", START)
     writer = EventWriter(run)
     with FakeDaemon(run) as daemon:
-        app = live_app(run)
+        app = live_app(run, approval_grace=3.0)  # longer than the default 0.5 s: a busy loop is slow
         bells = []
         monkeypatch.setattr(app, "bell", lambda: bells.append(1))
         async with app.run_test(size=(120, 40)) as pilot:
@@ -149,7 +152,7 @@ async def test_approval_prompt_grace_then_approve(tmp_path, monkeypatch):
             assert await wait_for(pilot, lambda: modal.is_mounted and len(modal.query("Static")) >= 5)
             shown = " ".join(str(w.render()) for w in modal.query("Static"))
             assert "network" in shown and "download gsm8k" in shown and "huggingface.co" in shown
-            # keys typed in the first 0.5 s are ignored (the prompt sends nothing, and stays)
+            # keys typed in the grace period are ignored (the prompt sends nothing, and stays)
             assert not modal.armed
             await pilot.press("a")
             assert not modal.busy and app.screen is modal
@@ -234,6 +237,7 @@ async def test_approval_veto_with_instruction_and_session_scope(tmp_path):
             assert app.screen.request_id == "a1"
             await until_armed(pilot, app)
             await pilot.press("i")
+            assert await wait_for(pilot, lambda: app.focused is app.screen.query_one("#approval-reason"))
             await pilot.press(*"keep the data; use a copy")
             await pilot.press("enter")
             assert await wait_for(pilot, lambda: daemon.requests)

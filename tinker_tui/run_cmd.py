@@ -160,6 +160,7 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
                         flush=True,
                     )
             if summary.state in TERMINAL_STATES:
+                _wait_for_shutdown(run)
                 break
             if not batch and not run.is_live():
                 # Let the final lines land, then give up on a dead daemon.
@@ -189,6 +190,14 @@ def follow_headless(run: RunDir, demo_json: bool = False, poll_s: float = 0.2) -
             )
         )
     return 0 if ok else 1
+
+
+def _wait_for_shutdown(run: RunDir, timeout_s: float = 30.0) -> None:
+    """The daemon logs the run's end first, then writes REPORT.md and the ledger line and goes:
+    return once it has gone, so whatever follows this command finds the report."""
+    deadline = time.monotonic() + timeout_s
+    while run.is_live() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def open_ui(args, home: Path, run: RunDir | None, mode: str) -> int:

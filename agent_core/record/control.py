@@ -71,6 +71,7 @@ class ControlCall:
         self._sock: socket.socket | None = None
         self._cancelled = False
         self._lock = threading.Lock()
+        self.sent = threading.Event()  # the request has gone out to the daemon
 
     def cancel(self) -> None:
         with self._lock:
@@ -99,6 +100,7 @@ class ControlCall:
                 except PermissionError as exc:
                     raise ControlError("permission denied: only the run's owner can control it") from exc
                 s.sendall(json.dumps(self.request).encode() + b"\n")
+                self.sent.set()
                 buf = b""
                 while not buf.endswith(b"\n"):
                     chunk = s.recv(65536)
