@@ -121,9 +121,10 @@ class HelpScreen(ModalScreen[None]):
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        if not self.query(DataTable):  # torn down before it mounted (the app closed at once)
+        tables = self.query(DataTable)
+        if not tables:  # torn down before it mounted (the app closed at once)
             return
-        table = self.query_one(DataTable)
+        table = tables.first()
         table.add_column("key", key="key", width=14)
         table.add_column("does", key="does", width=26)
         table.add_column("id", key="id", width=26)

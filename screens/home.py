@@ -191,9 +191,10 @@ class HomeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        if not self.query(DataTable):  # torn down before it mounted (the app closed at once)
+        tables = self.query(DataTable)
+        if not tables:  # torn down before it mounted (the app closed at once)
             return
-        table = self.query_one(DataTable)
+        table = tables.first()
         columns = self.COLUMNS if self.app.size.width >= 100 else self.NARROW_COLUMNS
         for col, width in columns:
             table.add_column(col, key=col, width=width)
