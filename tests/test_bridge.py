@@ -42,3 +42,23 @@ def test_a_call_from_outside_runs_in_the_loop_and_its_outcome_goes_back():
     assert not second["thread"].is_alive() and second["outcome"] is None
     assert isinstance(agent.next_action(None), Done)
     assert agent.submit(Call("note", {"text": "late"})) is None
+
+
+def test_a_call_given_up_before_the_loop_takes_it_never_runs():
+    """Its caller hung up before the daemon took it (the loop idle, waiting for a step, or busy
+    with another): the loop drops it and takes the next call instead."""
+    dropped = []
+    agent = BridgeAgent(brief())
+    agent.dropped = dropped.append
+    gone = threading.Event()
+    gone.set()  # the control server saw the hang-up with the request
+    taken: dict = {}
+    loop = threading.Thread(target=lambda: taken.setdefault("action", agent.next_action(None)), daemon=True)
+    loop.start()  # idle: waiting for a step
+    assert agent.submit(Call("note", {"text": "given up"}), gone) is None
+    live = call_in_thread(agent, Call("list_datasets", {}))
+    loop.join(10)
+    assert taken["action"] == Call("list_datasets", {})
+    assert dropped == [Call("note", {"text": "given up"})]
+    agent.cancel()
+    live["thread"].join(10)

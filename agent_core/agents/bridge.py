@@ -27,9 +27,14 @@ from agent_core.agents.markers import SUPERVISOR_PREFIX
 @dataclass
 class _Step:
     action: Action
+    gone: threading.Event | None = None  # set when its caller gives up (hangs up before the reply)
     done: threading.Event = field(default_factory=threading.Event)
     outcome: ToolOutcome | None = None
-    abandoned: bool = False  # its caller gave up: never run if still queued; a running wait returns
+
+    def given_up(self) -> bool:
+        """Its caller gave up: never run if still queued (checked when the loop takes it, so a call
+        that arrives already given up never runs); a running wait returns."""
+        return self.gone is not None and self.gone.is_set()
 
 
 class BridgeAgent(Agent):
@@ -49,22 +54,18 @@ class BridgeAgent(Agent):
         it yet, a `wait` it is parked in returns, anything else runs to its end)."""
         if self._closed.is_set():
             return None
-        step = _Step(action)
+        step = _Step(action, gone)
         self._inbox.put(step)
         if not isinstance(action, Call):
             return None
         while not step.done.wait(0.2):
-            if self._closed.is_set():
-                return None
-            if gone is not None and gone.is_set():
-                with self._lock:
-                    step.abandoned = True
+            if self._closed.is_set() or step.given_up():
                 return None
         return step.outcome
 
     def call_abandoned(self) -> bool:
         with self._lock:
-            return self._current is not None and self._current.abandoned
+            return self._current is not None and self._current.given_up()
 
     @property
     def closed(self) -> bool:
@@ -85,7 +86,7 @@ class BridgeAgent(Agent):
             if step is None or self._closed.is_set():
                 return Done("")
             with self._lock:
-                if not step.abandoned:
+                if not step.given_up():
                     if isinstance(step.action, Call):
                         self._current = step
                     return step.action
@@ -95,8 +96,8 @@ class BridgeAgent(Agent):
         """The outcome goes back to the waiting caller, with the person's messages at its head;
         a caller that gave up reads nothing, so the messages wait for the next call."""
         with self._lock:
-            abandoned = step.abandoned
-        step.outcome = outcome if abandoned else self._with_nudges(outcome)
+            given_up = step.given_up()
+        step.outcome = outcome if given_up else self._with_nudges(outcome)
         step.done.set()
 
     def dropped(self, action: Action) -> None:

@@ -22,6 +22,8 @@ async def _answer(handle: Handler, req: dict, reader: asyncio.StreamReader) -> d
     """`handle(req, gone)`; `gone` is set if the client hangs up before the reply (an outside
     agent that gave up on its call: its MCP client cancelled it, timed out, or exited)."""
     gone = threading.Event()
+    if reader.at_eof():  # it hung up right after its request (seen with it): given up already
+        gone.set()
     answer = asyncio.ensure_future(handle(req, gone))
     hangup = asyncio.ensure_future(reader.read(1))  # a client sends one line, then only waits
     try:
