@@ -101,3 +101,16 @@ def test_best_prior_is_chosen_by_dev_score(tmp_path):
     prior = best_prior(tmp_path, "arithmetic", "tiny")
     assert prior["learning_rate"] == 1e-3 and prior["dev"] == 0.9
     assert best_prior(tmp_path, "arithmetic", "other-model") == {}
+
+
+def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):
+    """The run id is the second plus a random suffix: a suffix already taken is drawn again."""
+    from agent_core.record import runs
+
+    draws = iter(["abcd", "abcd", "abcd", "ef01"])
+    monkeypatch.setattr(runs, "secrets", type("S", (), {"token_hex": staticmethod(lambda n: next(draws))}))
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt, t: "20261204-101005")
+    first = new_run(tmp_path, {"task": "a"})
+    second = new_run(tmp_path, {"task": "b"})
+    assert first.id == "20261204-101005-abcd" and second.id == "20261204-101005-ef01"
+    assert first.config()["task"] == "a" and second.config()["task"] == "b"

@@ -130,9 +130,14 @@ def new_run(home: Path, config: dict) -> RunDir:
     runs = home / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
-    run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-    run = RunDir(runs / run_id)
-    run.path.mkdir(mode=0o700)
+    while True:  # two runs started in the same second may draw the same suffix: draw again
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        run = RunDir(runs / run_id)
+        try:
+            run.path.mkdir(mode=0o700)
+            break
+        except FileExistsError:
+            continue
     for sub in (run.workspace, run.checkpoints, run.jobs):
         sub.mkdir()
     run.write_config({**config, "id": run_id, "created": time.time()})
