@@ -401,8 +401,12 @@ class Supervisor:
                 self.set_state("stopping", reason="the agent is done")
             await self.jobs.stop_all()
             await self.finalize()
-            reason = reason or (
-                "submitted " + self.submitted if self.submitted else "the agent ended without submitting"
+            # a stop (the person's, the budget's) can end the agent's loop before the loop sees it:
+            # the run ends for the stop's reason all the same
+            reason = (
+                reason
+                or self.stop_reason
+                or ("submitted " + self.submitted if self.submitted else "the agent ended without submitting")
             )
         except StopRun as exc:
             final, reason = "failed", exc.reason
